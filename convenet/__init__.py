@@ -1,0 +1,7 @@
+"""ConvNet Playground core: pretrained CNN layers as image-similarity engines.
+
+Data flows one way: registry -> images -> features -> ranking -> UI. Nothing in
+this package imports Gradio, so the command line and tests use it directly.
+"""
+
+__version__ = "0.1.0"

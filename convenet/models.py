@@ -1,0 +1,119 @@
+"""Build registry models on demand and keep a few in memory (least recently used).
+
+Keras ImageNet weights download on first use (they work on the Space, not offline); when they
+cannot be had the user gets one sentence naming the models that do work offline.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from convenet.errors import WeightsUnavailableError
+from convenet.registry import MODELS, ModelSpec
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+Weights = str | None  # "imagenet" or None (random initialisation, for tests and shapes)
+
+
+def resolve(dotted: str) -> Any:
+    """Import ``package.module.attribute`` lazily, so the registry stays plain strings."""
+    module, _, attribute = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """Look a model up by key or title, case-insensitively; unknown names list the valid ones."""
+    wanted = name.strip().lower()
+    for spec in MODELS.values():
+        if wanted in (spec.key, spec.title.lower(), spec.label.lower()):
+            return spec
+    raise ValueError(f"Unknown model {name!r}; choose one of: {', '.join(MODELS)}")
+
+
+def offline_titles() -> list[str]:
+    return [spec.title for spec in MODELS.values() if spec.offline]
+
+
+def keras_weights_path(spec: ModelSpec) -> Path | None:
+    """Where Keras caches this model's ImageNet weights (KERAS_HOME or ~/.keras)."""
+    if spec.weights_file is None:
+        return None
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return home / "models" / spec.weights_file
+
+
+def weights_status(spec: ModelSpec) -> str:
+    """'bundled' (works offline), 'cached' (downloaded before) or 'download' (needs network)."""
+    if spec.offline:
+        from convenet.efficientnet_lite import lite_weights_available
+
+        return "bundled" if lite_weights_available(int(spec.key[-1])) else "missing"
+    path = keras_weights_path(spec)
+    return "cached" if path is not None and path.is_file() else "download"
+
+
+def _construct(spec: ModelSpec, weights: Weights) -> Any:
+    constructor = resolve(spec.constructor)
+    if weights is None or weights_status(spec) != "download":
+        return constructor(weights=weights)
+    try:
+        return constructor(weights=weights)
+    except Exception as exc:  # keras raises plain Exception for a failed download
+        raise WeightsUnavailableError(
+            f"The ImageNet weights of {spec.title} could not be downloaded ({type(exc).__name__}); "
+            f"models that work offline: {', '.join(offline_titles())}."
+        ) from None
+
+
+class ModelCache:
+    """A small thread-safe LRU of built models: memory stays flat while users hop around."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._models: OrderedDict[tuple[str, Weights], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[tuple[str, Weights], threading.Lock] = {}
+
+    def get(self, spec: ModelSpec, weights: Weights) -> Any:
+        key = (spec.key, weights)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            build_lock = self._building.setdefault(key, threading.Lock())
+        with build_lock:  # two requests for one model build it once
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
+            model = _construct(spec, weights)
+            with self._lock:
+                self._models[key] = model
+                while len(self._models) > self.maxsize:
+                    self._models.popitem(last=False)
+            return model
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+
+MODEL_CACHE = ModelCache(int(os.environ.get("CONVENET_MODEL_CACHE", "3")))
+
+
+def load_model(name: str, weights: Weights = "imagenet") -> Any:
+    """The Keras model for ``name`` (cached); WeightsUnavailableError when weights can't be had."""
+    return MODEL_CACHE.get(get_model_spec(name), weights)
+
+
+def preprocess_for(name: str) -> Any:
+    """The model's own input preprocessing, applied to float RGB 0..255 batches."""
+    return resolve(get_model_spec(name).preprocess)

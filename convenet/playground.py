@@ -1,0 +1,259 @@
+"""The app's engine without a UI: datasets, their features, search and the views that explain it.
+
+Features come from the resolved feature source (the Hub dataset or the embedded
+``precomputed/``), then from the local cache, and are computed on first use when the model's
+weights can be had. A file that fails its checksum is never served.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from convenet.datasets import ImageFolder, scan_image_folder
+from convenet.evaluation import per_query_precision, query_scores
+from convenet.features import extract_arrays
+from convenet.images import ImageSource, load_image
+from convenet.metrics import METRICS
+from convenet.models import get_model_spec, weights_status
+from convenet.paths import cache_dir
+from convenet.precompute import precompute_folder
+from convenet.ranking import rank
+from convenet.registry import MODELS, ModelSpec
+from convenet.store import feature_path, read_feature_file, verify_file
+
+log = logging.getLogger("convenet")
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    rank: int
+    index: int
+    path: Path
+    label: str
+    similarity: float
+    distance: float
+    match: bool
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query_label: str | None
+    hits: list[Hit]
+    p_at_k: float | None
+    weighted_score: float | None
+
+    @property
+    def matches(self) -> int:
+        return sum(hit.match for hit in self.hits)
+
+
+class Playground:
+    """Everything the UI asks, answered from precomputed features where possible."""
+
+    def __init__(self, root: Path, cache_root: Path | None = None) -> None:
+        self.root = Path(root)
+        self.cache_root = cache_root or cache_dir() / "features"
+        self._lock = threading.Lock()
+        self._features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        self._compute_locks: dict[tuple[str, str], threading.Lock] = {}
+
+    # -- datasets ---------------------------------------------------------------------
+    def datasets(self) -> list[str]:
+        """Datasets with images in the feature source, in a stable order."""
+        return sorted(p.parent.name for p in self.root.glob("*/images") if p.is_dir())
+
+    def _check_dataset(self, name: str) -> str:
+        if name not in self.datasets():
+            raise ValueError(
+                f"Unknown dataset {name!r}; choose one of: {', '.join(self.datasets())}"
+            )
+        return name
+
+    def dataset(self, name: str) -> ImageFolder:
+        return _scan(self.root / self._check_dataset(name) / "images")
+
+    def images_dir(self, name: str) -> Path:
+        return self.root / self._check_dataset(name) / "images"
+
+    # -- features ---------------------------------------------------------------------
+    def _load_valid(self, root: Path, dataset: str, spec: ModelSpec) -> dict[str, np.ndarray] | None:
+        path = feature_path(root, dataset, spec.key)
+        if not path.is_file():
+            return None
+        relpath = path.relative_to(root).as_posix()
+        if not verify_file(root, relpath):
+            log.warning("Feature file %s failed its checksum; not using it.", path)
+            return None
+        stored = read_feature_file(path)
+        folder = self.dataset(dataset)
+        wanted = [p.relative_to(self.images_dir(dataset)).as_posix() for p in folder.paths]
+        position = {name: i for i, name in enumerate(stored.meta.get("images", []))}
+        if any(name not in position for name in wanted):
+            log.warning("Feature file %s does not cover the dataset's images.", path)
+            return None
+        order = np.array([position[name] for name in wanted], dtype=np.int64)
+        return {layer: values[order] for layer, values in stored.features.items()}
+
+    def has_features(self, dataset: str, model: str) -> bool:
+        spec = get_model_spec(model)
+        return any(
+            feature_path(root, dataset, spec.key).is_file() for root in (self.root, self.cache_root)
+        )
+
+    def can_compute(self, model: str) -> bool:
+        return weights_status(get_model_spec(model)) != "missing"
+
+    def features(
+        self, dataset: str, model: str, layer: str, progress: Progress | None = None
+    ) -> np.ndarray:
+        """(n, d) float16 features of one layer; computed and cached on first use if needed."""
+        spec = get_model_spec(model)
+        spec.layer(layer)
+        self._check_dataset(dataset)
+        key = (dataset, spec.key)
+        with self._lock:
+            if key in self._features:
+                return self._features[key][layer]
+            compute_lock = self._compute_locks.setdefault(key, threading.Lock())
+        with compute_lock:
+            with self._lock:
+                if key in self._features:
+                    return self._features[key][layer]
+            loaded = self._load_valid(self.root, dataset, spec)
+            if loaded is None:
+                loaded = self._load_valid(self.cache_root, dataset, spec)
+            if loaded is None or any(name not in loaded for name in spec.layer_names):
+                precompute_folder(
+                    self.images_dir(dataset), dataset, spec.key, self.cache_root,
+                    force=True, progress=progress,
+                )
+                loaded = self._load_valid(self.cache_root, dataset, spec)
+                if loaded is None:
+                    raise RuntimeError(f"Features of {dataset} x {spec.title} could not be stored.")
+            with self._lock:
+                self._features[key] = loaded
+        return loaded[layer]
+
+    def embed(self, image: ImageSource, model: str, layer: str) -> np.ndarray:
+        """Feature vector of one outside image (decode, preprocess, one forward pass)."""
+        spec = get_model_spec(model)
+        spec.layer(layer)
+        pixels = load_image(image, spec.input_size).astype(np.float32)[None]
+        return extract_arrays(spec.key, pixels, [layer])[layer][0]
+
+    # -- search -----------------------------------------------------------------------
+    def search(
+        self,
+        dataset: str,
+        model: str,
+        layer: str,
+        metric: str,
+        query_index: int | None = None,
+        query_image: ImageSource | None = None,
+        k: int = 50,
+        progress: Progress | None = None,
+    ) -> SearchResult:
+        """Top-k of the dataset for a dataset image (excluded from its own results) or an upload."""
+        if metric not in METRICS:
+            raise ValueError(f"Unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+        folder = self.dataset(dataset)
+        if not 1 <= k <= len(folder.paths):
+            raise ValueError(f"k must be between 1 and {len(folder.paths)}, got {k}")
+        feats = self.features(dataset, model, layer, progress)
+        if query_image is not None:
+            query, exclude, query_label = self.embed(query_image, model, layer), None, None
+        elif query_index is not None:
+            if not 0 <= query_index < len(folder.paths):
+                raise ValueError(
+                    f"query_index must be between 0 and {len(folder.paths) - 1}, got {query_index}"
+                )
+            query, exclude = feats[query_index], query_index
+            query_label = folder.classes[folder.labels[query_index]]
+        else:
+            raise ValueError("Give a query: a dataset image index or an image file.")
+        ranking = rank(query, feats, metric, k, exclude=exclude)
+        labels = [folder.classes[folder.labels[i]] for i in ranking.indices]
+        hits = [
+            Hit(position + 1, int(index), folder.paths[index], label, float(sim), float(dist),
+                label == query_label)
+            for position, (index, label, sim, dist) in enumerate(
+                zip(ranking.indices, labels, ranking.similarity, ranking.distances)
+            )
+        ]
+        if query_label is None:
+            return SearchResult(None, hits, None, None)
+        scores = query_scores(np.array(labels), query_label)
+        return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"])
+
+    # -- explanations -----------------------------------------------------------------
+    def quality(self, dataset: str, metric: str, k: int = 10) -> dict[str, dict[str, float]]:
+        """precision@k averaged over every query, per model and layer with features here."""
+        folder = self.dataset(dataset)
+        grid: dict[str, dict[str, float]] = {}
+        for spec in MODELS.values():
+            if not self.has_features(dataset, spec.key):
+                continue
+            grid[spec.key] = {
+                layer: float(
+                    per_query_precision(
+                        self.features(dataset, spec.key, layer), folder.labels, metric, k
+                    ).mean()
+                )
+                for layer in spec.layer_names
+            }
+        return grid
+
+    def compare(self, dataset: str, query_index: int, metric: str, k: int = 10) -> list[dict[str, Any]]:
+        """This query's precision@k in every model and layer with features here."""
+        rows = []
+        for spec in MODELS.values():
+            if not self.has_features(dataset, spec.key):
+                continue
+            for layer in spec.layers:
+                result = self.search(dataset, spec.key, layer.name, metric, query_index, k=k)
+                rows.append({"model": spec.title, "layer": layer.name,
+                             "description": layer.description, "p_at_k": result.p_at_k})
+        return rows
+
+    def chance(self, dataset: str) -> float:
+        folder = self.dataset(dataset)
+        counts = np.bincount(folder.labels)
+        n = len(folder.labels)
+        return float(np.sum(counts * (counts - 1)) / (n * (n - 1)))
+
+    def projection(self, dataset: str, model: str, layer: str, method: str = "tsne") -> np.ndarray:
+        """2-D map of the dataset in a layer's feature space (cached per view)."""
+        feats = self.features(dataset, model, layer)
+        return _project(feats.tobytes(), feats.shape, method)
+
+
+@lru_cache(maxsize=16)
+def _scan(images_dir: Path) -> ImageFolder:
+    return scan_image_folder(images_dir)
+
+
+@lru_cache(maxsize=64)
+def _project(data: bytes, shape: tuple[int, int], method: str) -> np.ndarray:
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import normalize
+
+    feats = normalize(np.frombuffer(data, dtype=np.float16).reshape(shape).astype(np.float32))
+    if method == "pca":
+        return PCA(n_components=2, random_state=0).fit_transform(feats)
+    if method == "tsne":
+        reduced = PCA(n_components=min(50, *shape), random_state=0).fit_transform(feats)
+        perplexity = min(30.0, (shape[0] - 1) / 3)
+        return TSNE(2, perplexity=perplexity, init="pca", random_state=0).fit_transform(reduced)
+    raise ValueError(f"Unknown projection {method!r}; choose pca or tsne")
