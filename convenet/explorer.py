@@ -1,0 +1,394 @@
+"""Look inside a Keras CNN: layer table, filters, feature maps, Grad-CAM and predictions.
+
+Everything works on any single-input Keras functional model (Keras Applications, EfficientNet-Lite)
+so the UI needs no per-architecture code. Images are float32 HxWx3 RGB arrays in 0..255, already
+resized to the model input; `preprocess` turns such an image into model input.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import weakref
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image, ImageDraw
+
+Preprocess = Callable[[np.ndarray], np.ndarray]
+T = TypeVar("T")
+
+CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+FILTER_MIN_PX = 24  # smallest on-screen side of one filter patch
+MAP_MIN_PX = 64  # smallest on-screen side of one feature map
+
+# Viridis sampled at 9 even steps: perceptually uniform and readable for colour-blind viewers.
+_VIRIDIS = np.array(
+    [
+        (68, 1, 84),
+        (71, 44, 122),
+        (59, 81, 139),
+        (44, 113, 142),
+        (33, 144, 141),
+        (39, 173, 129),
+        (92, 200, 99),
+        (170, 220, 50),
+        (253, 231, 37),
+    ],
+    dtype=np.float64,
+)
+_LUT = np.stack(
+    [
+        np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_VIRIDIS)), _VIRIDIS[:, c])
+        for c in range(3)
+    ],
+    axis=1,
+).round().astype(np.uint8)
+
+_MODEL_CACHE: weakref.WeakKeyDictionary[keras.Model, dict[Hashable, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_CACHE_LOCK = threading.Lock()
+
+
+def cached_for_model(model: keras.Model, key: Hashable, build: Callable[[], T]) -> T:
+    """Build once per (model, key); weak keys so a dropped model frees its sub-models too."""
+    with _CACHE_LOCK:
+        per_model = _MODEL_CACHE.setdefault(model, {})
+        if key not in per_model:
+            per_model[key] = build()
+        return per_model[key]
+
+
+def colormap(values: np.ndarray) -> np.ndarray:
+    """Map values in 0..1 to viridis-like RGB uint8 (brighter = stronger), shape (..., 3)."""
+    idx = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64)) * 255 + 0.5, 0, 255)
+    return _LUT[idx.astype(np.uint8)]
+
+
+def _normalise(a: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """Min-max scale to 0..1 over `axis`; constant slices become 0 rather than NaN."""
+    lo = a.min(axis=axis, keepdims=True)
+    span = a.max(axis=axis, keepdims=True) - lo
+    return np.where(span > 0, (a - lo) / np.where(span > 0, span, 1), 0.0)
+
+
+def _upsample(tile: np.ndarray, min_px: int) -> np.ndarray:
+    """Nearest-neighbour enlarge so each cell stays a crisp block of at least min_px per side."""
+    factor = max(1, math.ceil(min_px / min(tile.shape[:2])))
+    return tile.repeat(factor, axis=0).repeat(factor, axis=1)
+
+
+def _tile_grid(tiles: Sequence[np.ndarray], gap: int = 1) -> np.ndarray:
+    """Lay equal-size RGB tiles in a near-square grid separated by white gaps."""
+    h, w = tiles[0].shape[:2]
+    cols = math.ceil(math.sqrt(len(tiles)))
+    rows = math.ceil(len(tiles) / cols)
+    grid = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, 3), 255, dtype=np.uint8)
+    for i, tile in enumerate(tiles):
+        top, left = (i // cols) * (h + gap), (i % cols) * (w + gap)
+        grid[top : top + h, left : left + w] = tile
+    return grid
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    """Write a channel number in the corner, outlined so it reads on light and dark maps."""
+    img = Image.fromarray(tile)
+    ImageDraw.Draw(img).text((3, 2), text, fill=(255, 255, 255), stroke_width=2, stroke_fill=(0, 0, 0))
+    return np.asarray(img)
+
+
+def _get_layer(model: keras.Model, name: str) -> keras.layers.Layer:
+    try:
+        return model.get_layer(name)
+    except ValueError as e:
+        raise ValueError(f"Model '{model.name}' has no layer named '{name}'") from e
+
+
+def _input_tensor(model: keras.Model) -> keras.KerasTensor:
+    if len(model.inputs) != 1:
+        raise ValueError(f"Model '{model.name}' has {len(model.inputs)} inputs; expected one image")
+    return model.inputs[0]
+
+
+def _output_tensor(model: keras.Model) -> keras.KerasTensor:
+    if len(model.outputs) != 1:
+        raise ValueError(f"Model '{model.name}' has {len(model.outputs)} outputs; expected one")
+    return model.outputs[0]
+
+
+def _shape_text(layer: keras.layers.Layer) -> str:
+    """'112x112x32' without the batch axis; several outputs are comma-separated."""
+    shapes = [t.shape[1:] for t in keras.tree.flatten(layer.output)]
+    return ", ".join("x".join("?" if d is None else str(d) for d in s) or "1" for s in shapes)
+
+
+def layer_table(model: keras.Model) -> list[dict]:
+    """One row per layer (index, name, type, output_shape, parameters, trainable) for a table."""
+    return [
+        {
+            "index": i,
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": _shape_text(layer),
+            "parameters": int(layer.count_params()),
+            "trainable": bool(layer.trainable),
+        }
+        for i, layer in enumerate(model.layers)
+    ]
+
+
+def conv_layers(model: keras.Model) -> list[str]:
+    """Names of layers with a spatial conv kernel, in model order (the ones with filters to show)."""
+    return [layer.name for layer in model.layers if isinstance(layer, CONV_TYPES)]
+
+
+def _last_conv(model: keras.Model) -> str:
+    names = conv_layers(model)
+    if not names:
+        raise ValueError(f"Model '{model.name}' has no convolution layer; pass layer_name")
+    return names[-1]
+
+
+def _filter_tiles(layer: keras.layers.Layer, bgr_input: bool) -> np.ndarray:
+    """(n, kh, kw, 3) uint8 patches, one per filter, each normalised on its own."""
+    if isinstance(layer, keras.layers.Conv2D):
+        kernel = keras.ops.convert_to_numpy(layer.kernel)  # (kh, kw, in, out)
+        if kernel.shape[2] == 3:  # first layer: the filter is itself a small colour image
+            rgb = kernel.transpose(3, 0, 1, 2)
+            rgb = rgb[..., ::-1] if bgr_input else rgb
+            return np.round(_normalise(rgb, axis=(1, 2, 3)) * 255).astype(np.uint8)
+        spatial = kernel.mean(axis=2)
+    else:  # depthwise and separable: one spatial pattern per input channel (x multiplier)
+        kernel = keras.ops.convert_to_numpy(layer.depthwise_kernel)  # (kh, kw, in, mult)
+        spatial = kernel.reshape(*kernel.shape[:2], -1)
+    return colormap(_normalise(spatial.transpose(2, 0, 1), axis=(1, 2)))
+
+
+def filter_grid(
+    model: keras.Model, layer_name: str, max_filters: int = 64, *, bgr_input: bool = False
+) -> tuple[np.ndarray, int]:
+    """Weights of a conv layer as an image grid; returns (uint8 HxWx3 grid, filters in layer).
+
+    A 3-channel kernel is drawn in colour; deeper kernels show the mean over input channels
+    (depthwise: each channel) through the colormap. bgr_input=True flips colour for caffe-style
+    models (Keras VGG16/ResNet50) whose first layer reads BGR.
+    """
+    layer = _get_layer(model, layer_name)
+    if not isinstance(layer, CONV_TYPES):
+        raise ValueError(
+            f"Layer '{layer_name}' is a {type(layer).__name__}, not a convolution; "
+            "choose one of conv_layers(model)"
+        )
+    if max_filters < 1:
+        raise ValueError(f"max_filters must be >= 1, got {max_filters}")
+    tiles = _filter_tiles(layer, bgr_input)
+    return _tile_grid([_upsample(t, FILTER_MIN_PX) for t in tiles[:max_filters]]), len(tiles)
+
+
+def activation_model(model: keras.Model, layer_names: Sequence[str]) -> keras.Model:
+    """Cached sub-model from the input to the named layers' outputs.
+
+    Keras convention: with one name it returns a single array, with several a list.
+    """
+    names = tuple(layer_names)
+    if not names:
+        raise ValueError("layer_names is empty; name at least one layer")
+    return cached_for_model(
+        model,
+        ("activations", names),
+        lambda: keras.Model(
+            _input_tensor(model), [_get_layer(model, n).output for n in names], name="activations"
+        ),
+    )
+
+
+def _prediction_model(model: keras.Model, layer_name: str | None) -> keras.Model:
+    """Cached model returning (layer output, prediction), or the prediction alone."""
+    outputs = [_output_tensor(model)]
+    if layer_name is not None:
+        outputs.insert(0, _get_layer(model, layer_name).output)
+    return cached_for_model(
+        model,
+        ("prediction", layer_name),
+        lambda: keras.Model(_input_tensor(model), outputs, name="prediction"),
+    )
+
+
+def _to_batch(model: keras.Model, image: np.ndarray, preprocess: Preprocess) -> np.ndarray:
+    """Validate an HxWx3 image and turn it into a (1, H, W, C) float32 model batch."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"Expected an HxWx3 RGB image, got shape {image.shape}")
+    want = _input_tensor(model).shape[1:3]
+    if any(w is not None and w != got for w, got in zip(want, image.shape[:2], strict=True)):
+        raise ValueError(
+            f"Image is {image.shape[0]}x{image.shape[1]} but model '{model.name}' expects "
+            f"{want[0]}x{want[1]}; resize it first"
+        )
+    # A copy, because Keras preprocess_input edits float arrays in place.
+    x = np.asarray(preprocess(image.astype(np.float32, copy=True)), dtype=np.float32)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"preprocess returned shape {x.shape}; expected HxWxC or 1xHxWxC")
+    return x if x.ndim == 4 else x[None]
+
+
+def layer_activations(
+    model: keras.Model, layer_names: Sequence[str], image: np.ndarray, preprocess: Preprocess
+) -> list[np.ndarray]:
+    """Outputs of the named layers for one image, each with its batch axis of 1 removed."""
+    out = activation_model(model, layer_names)(_to_batch(model, image, preprocess), training=False)
+    return [keras.ops.convert_to_numpy(t)[0] for t in keras.tree.flatten(out)]
+
+
+def _feature_maps(
+    model: keras.Model, layer_name: str, image: np.ndarray, preprocess: Preprocess
+) -> np.ndarray:
+    """(h, w, c) activations, rejecting layers (Dense, pooled) that have no spatial maps."""
+    (maps,) = layer_activations(model, [layer_name], image, preprocess)
+    if maps.ndim != 3:
+        raise ValueError(
+            f"Layer '{layer_name}' outputs shape {maps.shape}, not HxWxC feature maps; "
+            "choose a convolutional layer"
+        )
+    return maps
+
+
+def activation_grid(
+    model: keras.Model,
+    layer_name: str,
+    image: np.ndarray,
+    preprocess: Preprocess,
+    max_maps: int = 32,
+    *,
+    labels: bool = False,
+) -> tuple[np.ndarray, list[int]]:
+    """Feature maps for one image, strongest channels (by mean activation) first.
+
+    Returns the uint8 grid and the channel index of each tile in reading order. Every map is
+    normalised on its own, so the grid shows *where* a channel fires; the order shows *how much*.
+    """
+    if max_maps < 1:
+        raise ValueError(f"max_maps must be >= 1, got {max_maps}")
+    maps = _feature_maps(model, layer_name, image, preprocess)
+    order = [int(c) for c in np.argsort(-maps.mean(axis=(0, 1)), kind="stable")[:max_maps]]
+    tiles = colormap(_normalise(maps[..., order], axis=(0, 1)))  # (h, w, n, 3)
+    tiles = [_upsample(tiles[:, :, i], MAP_MIN_PX) for i in range(len(order))]
+    if labels:
+        tiles = [_label(t, str(c)) for t, c in zip(tiles, order, strict=True)]
+    return _tile_grid(tiles), order
+
+
+def _overlay(image: np.ndarray, heat: np.ndarray, alpha: float) -> np.ndarray:
+    """Blend a colour-mapped 2-D heatmap, bilinearly resized to the image, over the image."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in 0..1, got {alpha}")
+    size = np.asarray(image).shape[:2]
+    up = tf.image.resize(heat[..., None].astype(np.float32), size, method="bilinear")
+    coloured = colormap(_normalise(up.numpy()[..., 0])).astype(np.float32)
+    blended = alpha * coloured + (1.0 - alpha) * np.clip(image, 0, 255)
+    return np.round(blended).astype(np.uint8)
+
+
+def mean_activation_overlay(
+    model: keras.Model,
+    layer_name: str,
+    image: np.ndarray,
+    preprocess: Preprocess,
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """Channel-mean of a layer's maps over the image: where the layer as a whole responds."""
+    maps = _feature_maps(model, layer_name, image, preprocess)
+    return _overlay(image, maps.mean(axis=-1), alpha)
+
+
+def _class_index(class_index: int | None, scores: np.ndarray) -> int:
+    if class_index is None:
+        return int(np.argmax(scores))
+    if not 0 <= class_index < scores.size:
+        raise ValueError(f"class_index {class_index} out of range for {scores.size} classes")
+    return int(class_index)
+
+
+def gradcam_map(
+    model: keras.Model,
+    image: np.ndarray,
+    preprocess: Preprocess,
+    class_index: int | None = None,
+    layer_name: str | None = None,
+) -> tuple[np.ndarray, int]:
+    """Grad-CAM at the layer's resolution: ReLU(sum_k mean(d score / d A_k) * A_k).
+
+    Uses the model's output as the class score (probabilities if the model ends in softmax).
+    Returns (h, w) float map, not normalised, and the class explained.
+    """
+    layer_name = layer_name or _last_conv(model)
+    x = tf.constant(_to_batch(model, image, preprocess))
+    with tf.GradientTape() as tape:
+        tape.watch(x)  # record even when the model's weights are frozen
+        maps, scores = _prediction_model(model, layer_name)(x, training=False)
+        if maps.shape.rank != 4 or scores.shape.rank != 2:
+            raise ValueError(
+                f"Grad-CAM needs HxWxC maps at '{layer_name}' and (batch, classes) output; "
+                f"got {tuple(maps.shape)} and {tuple(scores.shape)}"
+            )
+        index = _class_index(class_index, scores.numpy()[0])
+        score = scores[:, index]
+    weights = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2))
+    cam = tf.nn.relu(tf.reduce_sum(maps * weights[:, None, None, :], axis=-1))
+    return cam.numpy()[0], index
+
+
+def gradcam(
+    model: keras.Model,
+    image: np.ndarray,
+    preprocess: Preprocess,
+    class_index: int | None = None,
+    layer_name: str | None = None,
+    alpha: float = 0.5,
+) -> tuple[np.ndarray, int]:
+    """Grad-CAM overlay (default: last conv layer, top class); returns (uint8 image, class)."""
+    cam, index = gradcam_map(model, image, preprocess, class_index, layer_name)
+    return _overlay(image, cam, alpha), index
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def predict_top_k(
+    model: keras.Model,
+    image: np.ndarray,
+    preprocess: Preprocess,
+    class_names: Sequence[str],
+    k: int = 5,
+) -> list[tuple[str, float]]:
+    """Top-k (class name, probability); logits are softmaxed so the UI always shows probabilities."""
+    scores = _prediction_model(model, None)(_to_batch(model, image, preprocess), training=False)
+    scores = keras.ops.convert_to_numpy(scores).astype(np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"Model output has shape {scores.shape}; expected (batch, classes)")
+    scores = scores[0]
+    if len(class_names) != scores.size:
+        raise ValueError(f"Got {len(class_names)} class names for {scores.size} model outputs")
+    is_probability = scores.min() >= 0 and abs(scores.sum() - 1.0) < 1e-3
+    probs = scores if is_probability else _softmax(scores)
+    top = np.argsort(-probs, kind="stable")[: max(k, 0)]
+    return [(class_names[i], float(probs[i])) for i in top]
+
+
+def top_activating_images(features: np.ndarray, channel: int, k: int = 9) -> np.ndarray:
+    """Indices of the k rows (dataset images) with the highest pooled activation for a channel."""
+    features = np.asarray(features)
+    if features.ndim != 2:
+        raise ValueError(f"features must be (n_images, channels), got shape {features.shape}")
+    if not 0 <= channel < features.shape[1]:
+        raise ValueError(f"channel {channel} out of range for {features.shape[1]} channels")
+    return np.argsort(-features[:, channel], kind="stable")[: max(k, 0)]

@@ -1,0 +1,211 @@
+"""Pairwise distances and similarity percentages between feature vectors, in pure numpy.
+
+Work is done in float32 (float16 feature files are upcast one chunk at a time) and split into
+chunks of about CHUNK_BYTES, so memory stays bounded however many images a dataset has.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+METRICS: tuple[str, ...] = (
+    "cosine",
+    "euclidean",
+    "sqeuclidean",
+    "manhattan",
+    "chebyshev",
+    "correlation",
+    "minkowski",
+)
+MINKOWSKI_P = 3
+
+METRIC_LABELS: dict[str, str] = {
+    "cosine": "Cosine",
+    "euclidean": "Euclidean",
+    "sqeuclidean": "Squared Euclidean",
+    "manhattan": "Manhattan",
+    "chebyshev": "Chebyshev",
+    "correlation": "Correlation",
+    "minkowski": f"Minkowski (p={MINKOWSKI_P})",
+}
+
+METRIC_DESCRIPTIONS: dict[str, str] = {
+    "cosine": "Compares the direction of two feature vectors and ignores how long they are.",
+    "euclidean": "The straight-line distance between two feature vectors.",
+    "sqeuclidean": "Euclidean distance squared: same order, but far images look even farther.",
+    "manhattan": "Adds up the differences feature by feature, like walking city blocks.",
+    "chebyshev": "Only the one feature where the two images differ most counts.",
+    "correlation": "Cosine after subtracting each vector's average: compares the ups and downs.",
+    "minkowski": "Between Euclidean and Chebyshev: big differences count more than small ones.",
+}
+
+CHUNK_BYTES = 64 * 2**20
+"""Memory budget of one chunk of intermediate results (also used by ranking's query blocks)."""
+
+_GRAM_METRICS = frozenset({"cosine", "euclidean", "sqeuclidean", "correlation"})
+_ANGULAR_METRICS = frozenset({"cosine", "correlation"})
+_NORM_ORDER: dict[str, float] = {
+    "euclidean": 2,
+    "sqeuclidean": 2,
+    "manhattan": 1,
+    "chebyshev": np.inf,
+    "minkowski": MINKOWSKI_P,
+}
+_NEAR_ZERO = 1e-3
+"""Relative size below which a float32 matrix-product distance is mostly round-off noise."""
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known metrics: {', '.join(METRICS)}")
+
+
+def _as_matrix(name: str, array: np.ndarray) -> np.ndarray:
+    """Validate a (rows, features) numeric array without copying it (chunks are cast later)."""
+    matrix = np.asarray(array)
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (rows, features), got shape {matrix.shape}")
+    if matrix.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must hold real numbers, got dtype {matrix.dtype}")
+    if matrix.shape[1] == 0:
+        raise ValueError(f"{name} has no feature columns")
+    return matrix
+
+
+def _float32(block: np.ndarray) -> np.ndarray:
+    return block.astype(np.float32, copy=False)
+
+
+def pairwise_distances(queries: np.ndarray, data: np.ndarray, metric: str) -> np.ndarray:
+    """Distances between every query row and every data row, as an (m, n) float32 array.
+
+    Cosine and correlation give 1 for an all-zero (or, for correlation, constant) vector rather
+    than NaN, so such images rank in the middle instead of poisoning the ordering.
+    """
+    _check_metric(metric)
+    q = _float32(_as_matrix("queries", queries))
+    x = _as_matrix("data", data)
+    if q.shape[1] != x.shape[1]:
+        raise ValueError(f"queries have {q.shape[1]} features but data has {x.shape[1]}")
+    out = np.empty((q.shape[0], x.shape[0]), dtype=np.float32)
+    if metric in _GRAM_METRICS:
+        _gram_distances(q, x, metric, out)
+    else:
+        _elementwise_distances(q, x, metric, out)
+    return out
+
+
+def _prepare(rows: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ready for a matrix product, plus their norms (angular) or squared norms (euclidean).
+
+    Zero norms become inf so that a zero vector's cosine similarity is 0, i.e. distance 1.
+    """
+    if metric == "correlation":
+        # A float64 mean of float32 values is exact for constant rows, so they centre to 0.
+        rows = rows - rows.mean(axis=1, keepdims=True, dtype=np.float64).astype(rows.dtype)
+    squared = np.einsum("ij,ij->i", rows, rows)
+    if metric not in _ANGULAR_METRICS:
+        return rows, squared
+    norms = np.sqrt(squared)
+    norms[norms == 0] = np.inf
+    return rows, norms
+
+
+def _gram_distances(q: np.ndarray, x: np.ndarray, metric: str, out: np.ndarray) -> None:
+    """Cosine / correlation / (squared) euclidean through one matrix product per data chunk."""
+    q_rows, q_stat = _prepare(q, metric)
+    step = max(1, CHUNK_BYTES // (4 * (q.shape[1] + q.shape[0])))
+    for start in range(0, x.shape[0], step):
+        x_raw = _float32(x[start : start + step])
+        x_rows, x_stat = _prepare(x_raw, metric)
+        products = q_rows @ x_rows.T
+        if metric in _ANGULAR_METRICS:
+            products /= q_stat[:, None]
+            products /= x_stat[None, :]
+            dist = np.clip(1 - products, 0, 2, out=products)
+            scale = 1.0
+        else:
+            scale = q_stat[:, None] + x_stat[None, :]
+            dist = np.maximum(scale - 2 * products, 0, out=products)
+        _refine_near_zero(dist, scale, q, x_raw, metric)
+        if metric == "euclidean":
+            np.sqrt(dist, out=dist)
+        out[:, start : start + step] = dist
+
+
+def _refine_near_zero(
+    dist: np.ndarray, scale: np.ndarray | float, q: np.ndarray, x: np.ndarray, metric: str
+) -> None:
+    """Recompute near-zero entries exactly, in float64, from the vector difference.
+
+    The matrix-product formulas cancel catastrophically there: without this an image compared
+    with itself gets a small non-zero distance and a similarity just under 100%.
+    """
+    rows, cols = np.nonzero(dist <= _NEAR_ZERO * scale)
+    batch = max(1, CHUNK_BYTES // (16 * q.shape[1]))
+    for start in range(0, rows.size, batch):
+        r, c = rows[start : start + batch], cols[start : start + batch]
+        a, b = q[r].astype(np.float64), x[c].astype(np.float64)
+        if metric in _ANGULAR_METRICS:
+            (a, a_norm), (b, b_norm) = _prepare(a, metric), _prepare(b, metric)
+            a, b = a / a_norm[:, None], b / b_norm[:, None]
+            dist[r, c] = 0.5 * np.einsum("ij,ij->i", a - b, a - b)
+        else:
+            dist[r, c] = np.einsum("ij,ij->i", a - b, a - b)
+
+
+def _elementwise_distances(q: np.ndarray, x: np.ndarray, metric: str, out: np.ndarray) -> None:
+    """Manhattan / chebyshev / minkowski: no matrix-product form, so broadcast in blocks."""
+    budget = max(1, CHUNK_BYTES // (4 * q.shape[1]))
+    q_step = max(1, min(q.shape[0], budget))
+    for q_start in range(0, q.shape[0], q_step):
+        q_block = q[q_start : q_start + q_step, None, :]
+        x_step = max(1, budget // q_block.shape[0])
+        for x_start in range(0, x.shape[0], x_step):
+            diff = np.abs(q_block - _float32(x[x_start : x_start + x_step])[None, :, :])
+            if metric == "manhattan":
+                block = diff.sum(axis=2)
+            elif metric == "chebyshev":
+                block = diff.max(axis=2)
+            else:
+                block = np.power(diff, MINKOWSKI_P, out=diff).sum(axis=2) ** (1 / MINKOWSKI_P)
+            out[q_start : q_start + q_step, x_start : x_start + x_step] = block
+
+
+def similarity_percent(
+    distances: np.ndarray, queries: np.ndarray, data: np.ndarray, metric: str
+) -> np.ndarray:
+    """Turn (m, n) distances into similarities in [0, 100], where 100 means identical vectors.
+
+    Each metric is divided by the largest distance it could take for that pair, so bars for
+    one query are comparable:
+
+    - cosine and correlation lie in [0, 2]: similarity = 100 * (1 - d / 2), so opposite
+      vectors score 0 and unrelated (orthogonal) ones 50.
+    - norm-based metrics obey the triangle inequality d(q, x) <= ||q|| + ||x||, measured in the
+      metric's own norm (L2 for euclidean, L1 for manhattan, L-inf for chebyshev, L3 for
+      minkowski, and (||q||_2 + ||x||_2)^2 for squared euclidean): similarity =
+      100 * (1 - d / bound), which reaches 0 only for x = -c * q. A bound of 0 means both
+      vectors are zero, hence identical: 100.
+    """
+    _check_metric(metric)
+    q = _float32(_as_matrix("queries", queries))
+    x = _float32(_as_matrix("data", data))
+    dist = np.asarray(distances, dtype=np.float32)
+    if dist.shape != (q.shape[0], x.shape[0]):
+        raise ValueError(
+            f"distances have shape {dist.shape}, expected {(q.shape[0], x.shape[0])} "
+            "(queries rows, data rows)"
+        )
+    if metric in _ANGULAR_METRICS:
+        ratio = dist / 2
+    else:
+        order = _NORM_ORDER[metric]
+        bound = (
+            np.linalg.norm(q, ord=order, axis=1)[:, None]
+            + np.linalg.norm(x, ord=order, axis=1)[None, :]
+        )
+        if metric == "sqeuclidean":
+            bound **= 2
+        ratio = np.divide(dist, bound, out=np.zeros_like(dist), where=bound > 0)
+    return np.clip(100 * (1 - ratio), 0, 100).astype(np.float32)

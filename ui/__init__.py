@@ -1,0 +1,1 @@
+"""Gradio front end: a thin layer over ``convenet.playground``; all logic lives in the core."""

@@ -1,0 +1,41 @@
+"""Assemble the Blocks app: a status line, the Semantic Search and Model Explorer tabs, the API."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.api import register_api
+from ui.common import AppState
+from ui.search_tab import build_search_tab
+
+CSS = """
+.cn-heatmap { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+.cn-heatmap th, .cn-heatmap td { padding: 4px 8px; border: 1px solid #ccc; text-align: center; }
+.cn-heatmap caption { caption-side: top; text-align: left; padding-bottom: 6px; }
+"""
+
+INTRO = """
+# ConvNet Playground
+How does a convolutional neural network *see*? Pick a dataset, a pretrained CNN, one of its
+layers and a distance metric: the images that layer finds most similar to the query appear
+on the right. Then look inside the models in the **Model Explorer**.
+"""
+
+
+def build_app(state: AppState | None = None) -> gr.Blocks:
+    state = state or AppState()
+    with gr.Blocks(title="ConvNet Playground") as demo:
+        gr.Markdown(INTRO)
+        gr.Markdown(f"<small>Features: {state.source.message}</small>", elem_id="source-status")
+        with gr.Tabs():
+            with gr.Tab("Semantic Search", id="search"):
+                search_tab = build_search_tab(state, demo)
+            with gr.Tab("Model Explorer", id="explorer"):
+                try:
+                    from ui.explorer_tab import build_explorer_tab
+                except ImportError:
+                    gr.Markdown("The Model Explorer is being built.")
+                else:
+                    build_explorer_tab(state, demo, search_tab)
+        register_api(state)
+    return demo

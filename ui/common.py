@@ -1,0 +1,82 @@
+"""Shared UI plumbing: the one Playground, dropdown choices, and friendly errors."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from convenet.errors import WeightsUnavailableError
+from convenet.hub import FeatureSource, resolve_feature_source
+from convenet.images import ImageLoadError
+from convenet.metrics import METRIC_LABELS, METRICS
+from convenet.models import get_model_spec, weights_status
+from convenet.playground import Playground
+from convenet.registry import DEFAULT_MODEL, MODELS
+
+log = logging.getLogger("convenet")
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_METRIC = "cosine"
+USER_ERRORS = (ValueError, ImageLoadError, WeightsUnavailableError, KeyError)
+
+
+def friendly(fn: F) -> F:
+    """Turn a user's mistake into a clear message in the UI and the API, never a stack trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except USER_ERRORS as exc:
+            raise gr.Error(str(exc)) from None
+        except Exception as exc:  # keep serving: log the detail, show one sentence
+            log.exception("Unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(exc).__name__}); please try again.") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class AppState:
+    """The feature source and Playground shared by every tab (resolved once at start)."""
+
+    def __init__(self, source: FeatureSource | None = None) -> None:
+        self.source = source or resolve_feature_source()
+        self.playground = Playground(self.source.root)
+        self.default_dataset = self.playground.datasets()[0]
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        labels = []
+        for spec in MODELS.values():
+            status = weights_status(spec)
+            note = {"bundled": " · offline", "download": " · downloads weights"}.get(status, "")
+            labels.append((spec.label + note, spec.key))
+        return labels
+
+
+def layer_choices(model: str) -> list[tuple[str, str]]:
+    spec = get_model_spec(model)
+    return [(f"{layer.name} — {layer.description}", layer.name) for layer in spec.layers]
+
+
+def default_layer(model: str) -> str:
+    return get_model_spec(model).layer_names[-1]
+
+
+def metric_choices() -> list[tuple[str, str]]:
+    return [(METRIC_LABELS[name], name) for name in METRICS]
+
+
+def progress_callback(progress: gr.Progress, what: str) -> Callable[[int, int], None]:
+    def update(done: int, total: int) -> None:
+        progress((done, total), desc=what, unit="images")
+
+    return update
+
+
+__all__ = ["AppState", "DEFAULT_METRIC", "DEFAULT_MODEL", "friendly"]
