@@ -47,7 +47,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             "depth": spec.depth,
             "year": spec.year,
             "weights": weights_status(spec),
-            "layers": [{"name": layer.name, "description": layer.description} for layer in spec.layers],
+            "layers": [
+                {"name": layer.name, "description": layer.description} for layer in spec.layers
+            ],
         }
         for spec in MODELS.values()
     ]
@@ -96,7 +98,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{spec.title}, {len(folder.paths)} images in {len(folder.classes)} classes, k={args.k}")
-    print(f"{'layer':<24} {'metric':<12} {'p_at_k':>7} {'map_at_k':>9} {'weighted':>9} {'chance':>7}")
+    print(
+        f"{'layer':<24} {'metric':<12} {'p_at_k':>7} {'map_at_k':>9} {'weighted':>9} {'chance':>7}"
+    )
     for row in rows:
         print(
             f"{row['layer']:<24} {row['metric']:<12} {row['p_at_k']:7.3f} {row['map_at_k']:9.3f} "
@@ -159,8 +163,14 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     for dataset, images_dir in jobs:
         for spec in models:
             path, computed = precompute_folder(
-                images_dir, dataset, spec.key, root, args.layers, args.pooling,
-                force=args.force, progress=_progress_bar(f"{dataset} x {spec.title}"),
+                images_dir,
+                dataset,
+                spec.key,
+                root,
+                args.layers,
+                args.pooling,
+                force=args.force,
+                progress=_progress_bar(f"{dataset} x {spec.title}"),
             )
             print(f"{'wrote' if computed else 'valid, skipped'} {path}")
     return 0
@@ -175,9 +185,10 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from convenet.hub import DEFAULT_REPO_ID, DEFAULT_REVISION, pull
+    from convenet.hub import hub_settings, pull
 
-    path = pull(args.repo_id or DEFAULT_REPO_ID, args.revision or DEFAULT_REVISION)
+    repo_id, revision, _ = hub_settings()
+    path = pull(args.repo_id or repo_id, args.revision or revision)
     print(path)
     return 0
 

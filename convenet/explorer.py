@@ -43,18 +43,22 @@ _VIRIDIS = np.array(
     ],
     dtype=np.float64,
 )
-_LUT = np.stack(
-    [
-        np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_VIRIDIS)), _VIRIDIS[:, c])
-        for c in range(3)
-    ],
-    axis=1,
-).round().astype(np.uint8)
+_LUT = (
+    np.stack(
+        [
+            np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_VIRIDIS)), _VIRIDIS[:, c])
+            for c in range(3)
+        ],
+        axis=1,
+    )
+    .round()
+    .astype(np.uint8)
+)
 
 _MODEL_CACHE: weakref.WeakKeyDictionary[keras.Model, dict[Hashable, Any]] = (
     weakref.WeakKeyDictionary()
 )
-_CACHE_LOCK = threading.Lock()
+_CACHE_LOCK = threading.RLock()  # re-entrant: a build may itself use the cache
 
 
 def cached_for_model(model: keras.Model, key: Hashable, build: Callable[[], T]) -> T:
@@ -100,7 +104,9 @@ def _tile_grid(tiles: Sequence[np.ndarray], gap: int = 1) -> np.ndarray:
 def _label(tile: np.ndarray, text: str) -> np.ndarray:
     """Write a channel number in the corner, outlined so it reads on light and dark maps."""
     img = Image.fromarray(tile)
-    ImageDraw.Draw(img).text((3, 2), text, fill=(255, 255, 255), stroke_width=2, stroke_fill=(0, 0, 0))
+    ImageDraw.Draw(img).text(
+        (3, 2), text, fill=(255, 255, 255), stroke_width=2, stroke_fill=(0, 0, 0)
+    )
     return np.asarray(img)
 
 
@@ -145,7 +151,7 @@ def layer_table(model: keras.Model) -> list[dict]:
 
 
 def conv_layers(model: keras.Model) -> list[str]:
-    """Names of layers with a spatial conv kernel, in model order (the ones with filters to show)."""
+    """Names of layers with a spatial conv kernel, in model order: those with filters to show."""
     return [layer.name for layer in model.layers if isinstance(layer, CONV_TYPES)]
 
 
@@ -159,14 +165,15 @@ def _last_conv(model: keras.Model) -> str:
 def _filter_tiles(layer: keras.layers.Layer, bgr_input: bool) -> np.ndarray:
     """(n, kh, kw, 3) uint8 patches, one per filter, each normalised on its own."""
     if isinstance(layer, keras.layers.Conv2D):
-        kernel = keras.ops.convert_to_numpy(layer.kernel)  # (kh, kw, in, out)
+        kernel = layer.kernel.numpy()  # (kh, kw, in, out)
         if kernel.shape[2] == 3:  # first layer: the filter is itself a small colour image
             rgb = kernel.transpose(3, 0, 1, 2)
             rgb = rgb[..., ::-1] if bgr_input else rgb
             return np.round(_normalise(rgb, axis=(1, 2, 3)) * 255).astype(np.uint8)
         spatial = kernel.mean(axis=2)
     else:  # depthwise and separable: one spatial pattern per input channel (x multiplier)
-        kernel = keras.ops.convert_to_numpy(layer.depthwise_kernel)  # (kh, kw, in, mult)
+        depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+        kernel = (layer.kernel if depthwise else layer.depthwise_kernel).numpy()
         spatial = kernel.reshape(*kernel.shape[:2], -1)
     return colormap(_normalise(spatial.transpose(2, 0, 1), axis=(1, 2)))
 
@@ -370,7 +377,7 @@ def predict_top_k(
     class_names: Sequence[str],
     k: int = 5,
 ) -> list[tuple[str, float]]:
-    """Top-k (class name, probability); logits are softmaxed so the UI always shows probabilities."""
+    """Top-k (class name, probability); logits are softmaxed so the UI shows probabilities."""
     scores = _prediction_model(model, None)(_to_batch(model, image, preprocess), training=False)
     scores = keras.ops.convert_to_numpy(scores).astype(np.float64)
     if scores.ndim != 2:

@@ -48,9 +48,15 @@ def _open(source: ImageSource, label: str) -> Image.Image:
     if size == 0:
         raise ImageLoadError(f"{label}: the file is empty")
     if size > MAX_FILE_BYTES:
-        raise ImageLoadError(f"{label}: {size / 2**20:.0f} MB is over the {MAX_FILE_BYTES >> 20} MB limit")
+        raise ImageLoadError(
+            f"{label}: {size / 2**20:.0f} MB is over the {MAX_FILE_BYTES >> 20} MB limit"
+        )
     try:
-        image = Image.open(data_source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked next
+            image = Image.open(data_source)
+    except Image.DecompressionBombError:
+        raise ImageLoadError(f"{label}: too many pixels (decompression bomb?)") from None
     except UnidentifiedImageError:
         raise ImageLoadError(f"{label}: not an image file Pillow can read") from None
     except OSError as exc:
@@ -86,6 +92,15 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _centre_square(image: Image.Image, size: int) -> Image.Image:
+    """Shorter side to ``size``, centre crop; reducing_gap makes big downscales fast."""
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    box = (left, top, left + side, top + side)
+    return image.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+
+
 def load_image(source: ImageSource, size: int | None = None) -> np.ndarray:
     """Decode ``source`` to an RGB uint8 array (H, W, 3), optionally resized to ``size`` square.
 
@@ -103,7 +118,7 @@ def load_image(source: ImageSource, size: int | None = None) -> np.ndarray:
             image.load()
             rgb = _to_rgb(image)
             if size is not None:
-                rgb = ImageOps.fit(rgb, (size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+                rgb = _centre_square(rgb, size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageLoadError(f"{label}: too many pixels (decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError) as exc:

@@ -41,6 +41,8 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
 
 CHUNK_BYTES = 64 * 2**20
 """Memory budget of one chunk of intermediate results (also used by ranking's query blocks)."""
+_CACHE_BYTES = 2**20
+"""Data rows for a matrix product are upcast in cache-sized pieces, reused while still in L2."""
 
 _GRAM_METRICS = frozenset({"cosine", "euclidean", "sqeuclidean", "correlation"})
 _ANGULAR_METRICS = frozenset({"cosine", "correlation"})
@@ -52,7 +54,7 @@ _NORM_ORDER: dict[str, float] = {
     "minkowski": MINKOWSKI_P,
 }
 _NEAR_ZERO = 1e-3
-"""Relative size below which a float32 matrix-product distance is mostly round-off noise."""
+"""Relative size below which matrix-product distances lose digits to cancellation."""
 
 
 def _check_metric(metric: str) -> None:
@@ -60,7 +62,7 @@ def _check_metric(metric: str) -> None:
         raise ValueError(f"unknown metric {metric!r}; known metrics: {', '.join(METRICS)}")
 
 
-def _as_matrix(name: str, array: np.ndarray) -> np.ndarray:
+def check_matrix(name: str, array: np.ndarray) -> np.ndarray:
     """Validate a (rows, features) numeric array without copying it (chunks are cast later)."""
     matrix = np.asarray(array)
     if matrix.ndim != 2:
@@ -83,8 +85,8 @@ def pairwise_distances(queries: np.ndarray, data: np.ndarray, metric: str) -> np
     than NaN, so such images rank in the middle instead of poisoning the ordering.
     """
     _check_metric(metric)
-    q = _float32(_as_matrix("queries", queries))
-    x = _as_matrix("data", data)
+    q = _float32(check_matrix("queries", queries))
+    x = check_matrix("data", data)
     if q.shape[1] != x.shape[1]:
         raise ValueError(f"queries have {q.shape[1]} features but data has {x.shape[1]}")
     out = np.empty((q.shape[0], x.shape[0]), dtype=np.float32)
@@ -114,7 +116,8 @@ def _prepare(rows: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
 def _gram_distances(q: np.ndarray, x: np.ndarray, metric: str, out: np.ndarray) -> None:
     """Cosine / correlation / (squared) euclidean through one matrix product per data chunk."""
     q_rows, q_stat = _prepare(q, metric)
-    step = max(1, CHUNK_BYTES // (4 * (q.shape[1] + q.shape[0])))
+    width = q.shape[1]
+    step = max(1, min(_CACHE_BYTES // width, CHUNK_BYTES // (width + q.shape[0])) // 4)
     for start in range(0, x.shape[0], step):
         x_raw = _float32(x[start : start + step])
         x_rows, x_stat = _prepare(x_raw, metric)
@@ -136,10 +139,11 @@ def _gram_distances(q: np.ndarray, x: np.ndarray, metric: str, out: np.ndarray) 
 def _refine_near_zero(
     dist: np.ndarray, scale: np.ndarray | float, q: np.ndarray, x: np.ndarray, metric: str
 ) -> None:
-    """Recompute near-zero entries exactly, in float64, from the vector difference.
+    """Recompute near-zero entries in float64 from the vector difference.
 
     The matrix-product formulas cancel catastrophically there: without this an image compared
-    with itself gets a small non-zero distance and a similarity just under 100%.
+    with itself gets a small non-zero distance and a similarity just under 100%. The difference
+    form is exactly 0 for identical vectors and accurate for near-duplicates.
     """
     rows, cols = np.nonzero(dist <= _NEAR_ZERO * scale)
     batch = max(1, CHUNK_BYTES // (16 * q.shape[1]))
@@ -162,14 +166,23 @@ def _elementwise_distances(q: np.ndarray, x: np.ndarray, metric: str, out: np.nd
         q_block = q[q_start : q_start + q_step, None, :]
         x_step = max(1, budget // q_block.shape[0])
         for x_start in range(0, x.shape[0], x_step):
-            diff = np.abs(q_block - _float32(x[x_start : x_start + x_step])[None, :, :])
+            diff = q_block - _float32(x[x_start : x_start + x_step])[None, :, :]
+            np.abs(diff, out=diff)
             if metric == "manhattan":
                 block = diff.sum(axis=2)
             elif metric == "chebyshev":
                 block = diff.max(axis=2)
             else:
-                block = np.power(diff, MINKOWSKI_P, out=diff).sum(axis=2) ** (1 / MINKOWSKI_P)
+                block = _integer_power(diff, MINKOWSKI_P).sum(axis=2) ** (1 / MINKOWSKI_P)
             out[q_start : q_start + q_step, x_start : x_start + x_step] = block
+
+
+def _integer_power(values: np.ndarray, exponent: int) -> np.ndarray:
+    """values ** exponent by repeated multiplication: several times faster than np.power."""
+    result = values.copy()
+    for _ in range(exponent - 1):
+        result *= values
+    return result
 
 
 def similarity_percent(
@@ -189,8 +202,8 @@ def similarity_percent(
       vectors are zero, hence identical: 100.
     """
     _check_metric(metric)
-    q = _float32(_as_matrix("queries", queries))
-    x = _float32(_as_matrix("data", data))
+    q = _float32(check_matrix("queries", queries))
+    x = _float32(check_matrix("data", data))
     dist = np.asarray(distances, dtype=np.float32)
     if dist.shape != (q.shape[0], x.shape[0]):
         raise ValueError(

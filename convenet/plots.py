@@ -9,8 +9,16 @@ from PIL import Image, ImageDraw
 
 # Tableau-10: distinct for 10 classes and readable for most colour-vision deficiencies.
 PALETTE = (
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
 )
 
 
@@ -59,8 +67,12 @@ def scatter_map(
         draw.rectangle((size + 6, top, size + 18, top + 12), fill=class_colour(row))
         draw.text((size + 24, top), name[:18], fill="black")
     top = margin + len(classes) * 20 + 10
-    draw.polygon([(size + 12, top), (size + 18, top + 6), (size + 12, top + 12), (size + 6, top + 6)],
-                 fill="white", outline="black", width=2)
+    draw.polygon(
+        [(size + 12, top), (size + 18, top + 6), (size + 12, top + 12), (size + 6, top + 6)],
+        fill="white",
+        outline="black",
+        width=2,
+    )
     draw.text((size + 24, top), "query", fill="black")
     draw.ellipse((size + 7, top + 20, size + 17, top + 30), outline="black", width=2)
     draw.text((size + 24, top + 20), "top results", fill="black")
