@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from convenet.datasets import ImageFolder, scan_image_folder
+from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.evaluation import per_query_precision, query_scores
 from convenet.features import extract_arrays
 from convenet.images import ImageSource, load_image
@@ -70,8 +70,9 @@ class Playground:
 
     # -- datasets ---------------------------------------------------------------------
     def datasets(self) -> list[str]:
-        """Datasets with images in the feature source, in a stable order."""
-        return sorted(p.parent.name for p in self.root.glob("*/images") if p.is_dir())
+        """Datasets with images in the feature source: registered ones first, in their order."""
+        found = {p.parent.name for p in self.root.glob("*/images") if p.is_dir()}
+        return [name for name in DATASETS if name in found] + sorted(found - set(DATASETS))
 
     def _check_dataset(self, name: str) -> str:
         if name not in self.datasets():
