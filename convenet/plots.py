@@ -77,3 +77,23 @@ def scatter_map(
     draw.ellipse((size + 7, top + 20, size + 17, top + 30), outline="black", width=2)
     draw.text((size + 24, top + 20), "top results", fill="black")
     return np.asarray(image)
+
+
+def result_tile(path: str, similarity: float, match: bool | None, size: int = 160) -> Image.Image:
+    """A result thumbnail with its similarity as a bar along the bottom.
+
+    Green bar and frame: same class as the query; grey: another class; blue: no class known
+    (an uploaded query).
+    """
+    with Image.open(path) as source:
+        tile = source.convert("RGB")
+    tile.thumbnail((size, size))
+    canvas = Image.new("RGB", (size, size + 12), "white")
+    canvas.paste(tile, ((size - tile.width) // 2, (size - tile.height) // 2))
+    colour = (46, 160, 67) if match else (150, 150, 150) if match is False else (50, 110, 200)
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, size + 2, size - 1, size + 11), fill=(230, 230, 230))
+    draw.rectangle((0, size + 2, round((size - 1) * similarity / 100), size + 11), fill=colour)
+    if match:
+        draw.rectangle((0, 0, size - 1, size + 11), outline=colour, width=3)
+    return canvas

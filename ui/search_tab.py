@@ -13,7 +13,7 @@ import numpy as np
 from convenet.metrics import METRIC_DESCRIPTIONS
 from convenet.models import get_model_spec
 from convenet.playground import SearchResult
-from convenet.plots import scatter_map
+from convenet.plots import result_tile, scatter_map
 from convenet.registry import MODELS
 from ui.common import (
     DEFAULT_METRIC,
@@ -39,15 +39,9 @@ model on the same query and watch the score change.
 """
 
 
-def similarity_bar(percent: float, width: int = 10) -> str:
-    """A text bar for gallery captions: the caption is all a gallery tile can show."""
-    filled = int(round(percent / 100 * width))
-    return "█" * filled + "░" * (width - filled)
-
-
 def caption(rank: int, similarity: float, label: str, match: bool) -> str:
-    mark = "✓ same class" if match else ""
-    return f"#{rank} {similarity_bar(similarity)} {similarity:.0f}% · {label} {mark}".strip()
+    """Short enough to fit under a tile: the bar itself is drawn on the image."""
+    return f"{similarity:.0f}% {label}{' ✓' if match else ''} (#{rank})"
 
 
 def summary_markdown(result: SearchResult, k: int) -> str:
@@ -136,12 +130,16 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             result = pg.search(dataset, model, layer, metric, query_index=index, k=TOP_K,
                                progress=on_progress)
             query_picture = str(pg.dataset(dataset).paths[index])
+        known = result.query_label is not None
         gallery = [
-            (str(hit.path), caption(hit.rank, hit.similarity, hit.label, hit.match))
+            (result_tile(str(hit.path), hit.similarity, hit.match if known else None),
+             caption(hit.rank, hit.similarity, hit.label, hit.match))
             for hit in result.hits
         ]
         hint = f"{get_model_spec(model).title} · {layer} · {METRIC_DESCRIPTIONS[metric]}"
-        return (query_picture, summary_markdown(result, TOP_K) + f"\n\n<small>{hint}</small>",
+        legend = "Bars show similarity; green = same class as the query."
+        return (query_picture,
+                summary_markdown(result, TOP_K) + f"\n\n<small>{hint} {legend}</small>",
                 gallery, [hit.index for hit in result.hits], gr.update(selected_index=None))
 
     @friendly
