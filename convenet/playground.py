@@ -258,7 +258,7 @@ class Playground:
     def projection(self, dataset: str, model: str, layer: str, method: str = "tsne") -> np.ndarray:
         """2-D map of the dataset in a layer's feature space (cached per view)."""
         feats = self.features(dataset, model, layer)
-        return _project(feats.tobytes(), feats.shape, method)
+        return _project(np.asarray(feats, np.float32).tobytes(), feats.shape, method)
 
 
 @lru_cache(maxsize=16)
@@ -272,7 +272,7 @@ def _project(data: bytes, shape: tuple[int, int], method: str) -> np.ndarray:
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import normalize
 
-    feats = normalize(np.frombuffer(data, dtype=np.float16).reshape(shape).astype(np.float32))
+    feats = normalize(np.frombuffer(data, dtype=np.float32).reshape(shape))
     if method == "pca":
         return PCA(n_components=2, random_state=0).fit_transform(feats)
     if method == "tsne":
