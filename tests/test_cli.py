@@ -1,0 +1,92 @@
+"""``python -m convenet``: real commands on real data; mistakes end in one clear line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from convenet.cli import main
+from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
+from convenet.registry import MODELS
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "convenet", *args], cwd=REPO_DIR,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_models_json(capsys: pytest.CaptureFixture) -> None:
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["key"] for row in rows] == list(MODELS)
+    lite0 = next(row for row in rows if row["key"] == "efficientnet_lite0")
+    assert lite0["weights"] == "bundled" and len(lite0["layers"]) == 8
+
+
+def test_help_on_each_command() -> None:
+    for command in ("models", "evaluate", "search", "precompute", "push", "pull"):
+        with pytest.raises(SystemExit) as info:
+            main([command, "--help"])
+        assert info.value.code == 0
+
+
+@pytest.fixture()
+def small_folder(tmp_path: Path) -> Path:
+    root = tmp_path / "imgs"
+    for class_dir in sorted((PRECOMPUTED_DIR / "clipart200" / "images").iterdir())[:3]:
+        (root / class_dir.name).mkdir(parents=True)
+        for image in sorted(class_dir.glob("*.jpg"))[:5]:
+            shutil.copy(image, root / class_dir.name / image.name)
+    return root
+
+
+@pytest.mark.slow
+def test_evaluate_and_search_json(small_folder: Path) -> None:
+    out = run("evaluate", "--images", str(small_folder), "--model", "efficientnet_lite0",
+              "--layer", "all", "--metric", "cosine", "--k", "4", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) == 8 and {"p_at_k", "map_at_k", "weighted_score", "chance"} <= set(rows[0])
+    assert rows[0]["chance"] == pytest.approx(4 / 14)
+    query = next((small_folder / "birds").glob("*.jpg"))
+    out = run("search", "--images", str(small_folder), "--query", str(query), "--model",
+              "efficientnet_lite0", "--layer", "top_conv", "--metric", "cosine", "--k", "3",
+              "--json")
+    assert out.returncode == 0, out.stderr
+    hits = json.loads(out.stdout)
+    assert hits[0]["path"] == str(query) and hits[0]["similarity"] > 99
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["evaluate", "--images", "{folder}", "--model", "alexnet"], "Unknown model 'alexnet'"),
+        (["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--layer", "x"],
+         "Unknown layer of EfficientNet-Lite0 'x'"),
+        (["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--metric", "x"],
+         "Unknown metric 'x'"),
+        (["evaluate", "--images", "{empty}", "--model", "efficientnet_lite0"], "{empty}"),
+    ],
+)
+def test_errors_are_one_line(small_folder: Path, tmp_path: Path, capsys, args, message) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [a.format(folder=small_folder, empty=empty) for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert message.format(empty=empty.name) in err
+
+
+def test_unreadable_image_names_the_file(small_folder: Path, capsys) -> None:
+    bad = small_folder / "birds" / "broken.jpg"
+    bad.write_text("not an image")
+    assert main(["evaluate", "--images", str(small_folder), "--model", "efficientnet_lite0",
+                 "--layer", "top_conv"]) == 2
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err and err.count("\n") == 1

@@ -1,0 +1,105 @@
+"""The app's engine: search over shipped features, uploads, first-use computation, checksums."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convenet.paths import PRECOMPUTED_DIR
+from convenet.playground import Playground
+from convenet.store import feature_path
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Playground:
+    return Playground(PRECOMPUTED_DIR, tmp_path_factory.mktemp("feature-cache"))
+
+
+def test_shipped_datasets_in_registry_order(pg: Playground) -> None:
+    assert pg.datasets()[:2] == ["stamps200", "clipart200"]
+    folder = pg.dataset("stamps200")
+    assert len(folder.paths) == 200 and len(folder.classes) == 10
+    assert pg.chance("stamps200") == pytest.approx(19 / 199)
+
+
+def test_search_excludes_the_query_and_scores_it(pg: Playground) -> None:
+    result = pg.search("stamps200", "efficientnet_lite0", "top_conv", "cosine", query_index=7, k=10)
+    assert [hit.rank for hit in result.hits] == list(range(1, 11))
+    assert 7 not in [hit.index for hit in result.hits]
+    assert result.p_at_k == pytest.approx(result.matches / 10)
+    sims = [hit.similarity for hit in result.hits]
+    assert sims == sorted(sims, reverse=True)
+
+
+def test_late_layers_beat_early_layers_and_chance(pg: Playground) -> None:
+    grid = pg.quality("stamps200", "cosine", 10)
+    assert {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"} <= set(grid)
+    lite0 = grid["efficientnet_lite0"]
+    chance = pg.chance("stamps200")
+    assert lite0["top_conv"] > 3 * chance
+    assert lite0["top_conv"] > lite0["stem_conv"]
+
+
+def test_uploading_a_dataset_image_finds_itself_first(pg: Playground) -> None:
+    folder = pg.dataset("clipart200")
+    result = pg.search("clipart200", "efficientnet_lite0", "top_conv", "euclidean",
+                       query_image=folder.paths[42], k=3)
+    assert result.hits[0].index == 42 and result.hits[0].similarity > 99
+    assert result.query_label is None and result.p_at_k is None
+
+
+def test_compare_and_projection(pg: Playground) -> None:
+    rows = pg.compare("stamps200", 3, "cosine", 10)
+    assert len(rows) >= 24 and all(0 <= r["p_at_k"] <= 1 for r in rows)
+    points = pg.projection("stamps200", "efficientnet_lite0", "top_conv", "pca")
+    assert points.shape == (200, 2) and np.isfinite(points).all()
+
+
+def test_bad_requests(pg: Playground) -> None:
+    with pytest.raises(ValueError, match="Unknown dataset"):
+        pg.search("nope", "efficientnet_lite0", "top_conv", "cosine", query_index=0)
+    with pytest.raises(ValueError, match="Give a query"):
+        pg.search("stamps200", "efficientnet_lite0", "top_conv", "cosine")
+    with pytest.raises(ValueError, match="k must be between 1 and 200"):
+        pg.search("stamps200", "efficientnet_lite0", "top_conv", "cosine", query_index=0, k=0)
+
+
+def _small_root(tmp_path: Path, n_per_class: int = 3) -> Path:
+    """A copy of stamps200 with a few images per class and no features."""
+    root = tmp_path / "root"
+    for class_dir in sorted((PRECOMPUTED_DIR / "stamps200" / "images").iterdir())[:3]:
+        target = root / "tiny" / "images" / class_dir.name
+        target.mkdir(parents=True)
+        for image in sorted(class_dir.glob("*.jpg"))[:n_per_class]:
+            shutil.copy(image, target / image.name)
+    return root
+
+
+def test_features_are_computed_on_first_use_and_cached(tmp_path: Path) -> None:
+    root = _small_root(tmp_path)
+    cache = tmp_path / "cache"
+    calls: list[int] = []
+    pg = Playground(root, cache)
+    feats = pg.features("tiny", "efficientnet_lite0", "top_conv", lambda d, t: calls.append(d))
+    assert feats.shape == (9, 1280) and calls[-1] == 9
+    assert feature_path(cache, "tiny", "efficientnet_lite0").is_file()
+    again = Playground(root, cache).features("tiny", "efficientnet_lite0", "top_conv")
+    np.testing.assert_array_equal(feats, again)
+
+
+def test_corrupt_cached_file_is_recomputed_not_served(tmp_path: Path) -> None:
+    root = _small_root(tmp_path)
+    cache = tmp_path / "cache"
+    good = Playground(root, cache).features("tiny", "efficientnet_lite0", "top_conv").copy()
+    path = feature_path(cache, "tiny", "efficientnet_lite0")
+    data = bytearray(path.read_bytes())
+    data[-100:] = b"\x7f" * 100  # garbage in the numbers: the checksum must catch it
+    path.write_bytes(bytes(data))
+    fresh = Playground(root, cache).features("tiny", "efficientnet_lite0", "top_conv")
+    np.testing.assert_allclose(fresh, good, rtol=1e-2, atol=1e-2)
+    assert not np.any(fresh == np.float16(np.frombuffer(b"\x7f\x7f", np.float16)[0]))
