@@ -59,7 +59,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     for row in rows:
         print(
             f"{row['key']:<20} {row['title']:<18} input {row['input_size']:>3}  "
-            f"{row['params'] / 1e6:6.1f}M params  {row['depth']:>3} layers  weights: {row['weights']}"
+            f"{row['params'] / 1e6:6.1f}M params  {row['depth']:>3} layers  "
+            f"weights: {row['weights']}"
         )
         for layer in row["layers"]:
             print(f"    {layer['name']:<24} {layer['description']}")
@@ -133,7 +134,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             "distance": float(distance),
         }
         for position, (index, distance, similarity) in enumerate(
-            zip(result.indices, result.distances, result.similarity)
+            zip(result.indices, result.distances, result.similarity, strict=True)
         )
     ]
     if args.json:

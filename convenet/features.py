@@ -136,7 +136,9 @@ def extract_arrays(
     outputs = extractor.predict_on_batch(batch)
     if not isinstance(outputs, list | tuple):
         outputs = [outputs]
-    return {name: np.asarray(out, dtype=np.float32) for name, out in zip(names, outputs)}
+    return {
+        name: np.asarray(out, dtype=np.float32) for name, out in zip(names, outputs, strict=True)
+    }
 
 
 def extract_features(

@@ -68,7 +68,8 @@ def _check_pixels(image: Image.Image, label: str) -> None:
     width, height = image.size
     if width * height > MAX_PIXELS:
         raise ImageLoadError(
-            f"{label}: {width}x{height} pixels is too large (limit {MAX_PIXELS // 1_000_000}M pixels)"
+            f"{label}: {width}x{height} pixels is too large "
+            f"(limit {MAX_PIXELS // 1_000_000}M pixels)"
         )
 
 

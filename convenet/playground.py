@@ -107,7 +107,9 @@ class Playground:
             return None
         order = np.array([position[name] for name in wanted], dtype=np.int64)
         # float32 in memory: ranking skips a float16 conversion per query (5x faster).
-        return {layer: values[order].astype(np.float32) for layer, values in stored.features.items()}
+        return {
+            layer: values[order].astype(np.float32) for layer, values in stored.features.items()
+        }
 
     def has_features(self, dataset: str, model: str) -> bool:
         spec = get_model_spec(model)
@@ -203,7 +205,7 @@ class Playground:
                 label == query_label,
             )
             for position, (index, label, sim, dist) in enumerate(
-                zip(ranking.indices, labels, ranking.similarity, ranking.distances)
+                zip(ranking.indices, labels, ranking.similarity, ranking.distances, strict=True)
             )
         ]
         if query_label is None:

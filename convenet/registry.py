@@ -320,15 +320,54 @@ _ALL = (
 )
 
 _ALL += (
-    _lite(0, 224, 4_694_024, 143,
-          ["stem_conv", "block2b_project_conv", "block3b_project_conv", "block4c_expand_conv",
-           "block5b_expand_conv", "block6a_project_conv", "block6c_project_conv", "top_conv"]),
-    _lite(1, 240, 5_470_344, 188,
-          ["stem_conv", "block2c_expand_conv", "block3c_expand_conv", "block4c_expand_conv",
-           "block5b_expand_conv", "block6a_expand_conv", "block6d_expand_conv", "top_conv"]),
-    _lite(2, 260, 6_150_168, 188,
-          ["stem_conv", "block2c_expand_conv", "block3c_expand_conv", "block4c_expand_conv",
-           "block5b_expand_conv", "block6a_expand_conv", "block6d_expand_conv", "top_conv"]),
+    _lite(
+        0,
+        224,
+        4_694_024,
+        143,
+        [
+            "stem_conv",
+            "block2b_project_conv",
+            "block3b_project_conv",
+            "block4c_expand_conv",
+            "block5b_expand_conv",
+            "block6a_project_conv",
+            "block6c_project_conv",
+            "top_conv",
+        ],
+    ),
+    _lite(
+        1,
+        240,
+        5_470_344,
+        188,
+        [
+            "stem_conv",
+            "block2c_expand_conv",
+            "block3c_expand_conv",
+            "block4c_expand_conv",
+            "block5b_expand_conv",
+            "block6a_expand_conv",
+            "block6d_expand_conv",
+            "top_conv",
+        ],
+    ),
+    _lite(
+        2,
+        260,
+        6_150_168,
+        188,
+        [
+            "stem_conv",
+            "block2c_expand_conv",
+            "block3c_expand_conv",
+            "block4c_expand_conv",
+            "block5b_expand_conv",
+            "block6a_expand_conv",
+            "block6d_expand_conv",
+            "top_conv",
+        ],
+    ),
 )
 
 # Ordered by increasing complexity (number of layers), as the UI lists them.

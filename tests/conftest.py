@@ -12,7 +12,7 @@ os.environ.setdefault("CONVENET_HUB_OFFLINE", "1")  # no test touches the intern
 
 
 @pytest.fixture(scope="session")
-def photo() -> "object":
+def photo() -> object:
     """A real photo (scikit-learn's sample of a Chinese temple) as an RGB array."""
     from sklearn.datasets import load_sample_image
 

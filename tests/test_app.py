@@ -93,7 +93,8 @@ def call_raw(app_url: str, api_name: str, data: list) -> str:
     import json
 
     request = urllib.request.Request(
-        f"{app_url}gradio_api/call/{api_name}", data=json.dumps({"data": data}).encode(),
+        f"{app_url}gradio_api/call/{api_name}",
+        data=json.dumps({"data": data}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -106,8 +107,11 @@ def test_api_refuses_paths_outside_uploads(app_url: str) -> None:
     """A crafted FileData naming a server file must not be read (gr.api does not check it)."""
     for target in ("/etc/passwd", str(REPO / "app.py")):
         query = {"path": target, "meta": {"_type": "gradio.FileData"}}
-        stream = call_raw(app_url, "search", ["stamps200", "efficientnet_lite0", "top_conv",
-                                              "cosine", None, query, 5])
+        stream = call_raw(
+            app_url,
+            "search",
+            ["stamps200", "efficientnet_lite0", "top_conv", "cosine", None, query, 5],
+        )
         assert "event: error" in stream
         # Gradio's own check or ours (whichever runs first) names the reason.
         assert "not uploaded by a user" in stream or "must be a file uploaded" in stream
@@ -116,8 +120,13 @@ def test_api_refuses_paths_outside_uploads(app_url: str) -> None:
 
 @pytest.mark.parametrize(
     "route",
-    ["gradio_api/file=/etc/passwd", "gradio_api/file=app.py", "file=/etc/passwd",
-     "gradio_api/file=precomputed/../app.py", "gradio_api/file=../../etc/passwd"],
+    [
+        "gradio_api/file=/etc/passwd",
+        "gradio_api/file=app.py",
+        "file=/etc/passwd",
+        "gradio_api/file=precomputed/../app.py",
+        "gradio_api/file=../../etc/passwd",
+    ],
 )
 def test_file_routes_serve_nothing_outside_the_app(app_url: str, route: str) -> None:
     try:
@@ -139,7 +148,8 @@ def test_quality_overview_and_compare(client: Client) -> None:
 
 def test_projection_map(app_url: str) -> None:
     client = Client(app_url, verbose=False)  # a fresh session: layer choices of the default model
-    image = client.predict("stamps200", "efficientnet_lite0", "top_conv", 3, None, "pca",
-                           api_name="/projection")
+    image = client.predict(
+        "stamps200", "efficientnet_lite0", "top_conv", 3, None, "pca", api_name="/projection"
+    )
     path = image["path"] if isinstance(image, dict) else image
     assert Path(path).stat().st_size > 1000

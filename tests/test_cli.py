@@ -16,8 +16,13 @@ from convenet.registry import MODELS
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "convenet", *args], cwd=REPO_DIR,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "convenet", *args],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_models_json(capsys: pytest.CaptureFixture) -> None:
@@ -47,16 +52,41 @@ def small_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_evaluate_and_search_json(small_folder: Path) -> None:
-    out = run("evaluate", "--images", str(small_folder), "--model", "efficientnet_lite0",
-              "--layer", "all", "--metric", "cosine", "--k", "4", "--json")
+    out = run(
+        "evaluate",
+        "--images",
+        str(small_folder),
+        "--model",
+        "efficientnet_lite0",
+        "--layer",
+        "all",
+        "--metric",
+        "cosine",
+        "--k",
+        "4",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert len(rows) == 8 and {"p_at_k", "map_at_k", "weighted_score", "chance"} <= set(rows[0])
     assert rows[0]["chance"] == pytest.approx(4 / 14)
     query = next((small_folder / "birds").glob("*.jpg"))
-    out = run("search", "--images", str(small_folder), "--query", str(query), "--model",
-              "efficientnet_lite0", "--layer", "top_conv", "--metric", "cosine", "--k", "3",
-              "--json")
+    out = run(
+        "search",
+        "--images",
+        str(small_folder),
+        "--query",
+        str(query),
+        "--model",
+        "efficientnet_lite0",
+        "--layer",
+        "top_conv",
+        "--metric",
+        "cosine",
+        "--k",
+        "3",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)
     assert hits[0]["path"] == str(query) and hits[0]["similarity"] > 99
@@ -66,10 +96,14 @@ def test_evaluate_and_search_json(small_folder: Path) -> None:
     ("args", "message"),
     [
         (["evaluate", "--images", "{folder}", "--model", "alexnet"], "Unknown model 'alexnet'"),
-        (["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--layer", "x"],
-         "Unknown layer of EfficientNet-Lite0 'x'"),
-        (["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--metric", "x"],
-         "Unknown metric 'x'"),
+        (
+            ["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--layer", "x"],
+            "Unknown layer of EfficientNet-Lite0 'x'",
+        ),
+        (
+            ["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--metric", "x"],
+            "Unknown metric 'x'",
+        ),
         (["evaluate", "--images", "{empty}", "--model", "efficientnet_lite0"], "{empty}"),
     ],
 )
@@ -86,7 +120,19 @@ def test_errors_are_one_line(small_folder: Path, tmp_path: Path, capsys, args, m
 def test_unreadable_image_names_the_file(small_folder: Path, capsys) -> None:
     bad = small_folder / "birds" / "broken.jpg"
     bad.write_text("not an image")
-    assert main(["evaluate", "--images", str(small_folder), "--model", "efficientnet_lite0",
-                 "--layer", "top_conv"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--images",
+                str(small_folder),
+                "--model",
+                "efficientnet_lite0",
+                "--layer",
+                "top_conv",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "broken.jpg" in err and err.count("\n") == 1

@@ -39,7 +39,9 @@ def maps(batch: np.ndarray) -> dict[str, np.ndarray]:
     model = load_model(MODEL)
     x = preprocess_for(MODEL)(batch.copy())
     return {
-        name: np.asarray(keras.Model(model.inputs, model.get_layer(name).output).predict(x, verbose=0))
+        name: np.asarray(
+            keras.Model(model.inputs, model.get_layer(name).output).predict(x, verbose=0)
+        )
         for name in LAYERS
     }
 
@@ -73,8 +75,9 @@ def test_unknown_names(batch) -> None:
 
 def test_extract_features_batches_and_records(photo_file) -> None:
     seen: list[tuple[int, int]] = []
-    result = extract_features(MODEL, [photo_file] * 5, batch_size=2,
-                              progress=lambda d, t: seen.append((d, t)))
+    result = extract_features(
+        MODEL, [photo_file] * 5, batch_size=2, progress=lambda d, t: seen.append((d, t))
+    )
     assert result.layers == list(get_model_spec(MODEL).layer_names)
     assert all(v.dtype == np.float16 and v.shape[0] == 5 for v in result.features.values())
     assert seen == [(2, 5), (4, 5), (5, 5)]

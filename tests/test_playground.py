@@ -47,8 +47,14 @@ def test_late_layers_beat_early_layers_and_chance(pg: Playground) -> None:
 
 def test_uploading_a_dataset_image_finds_itself_first(pg: Playground) -> None:
     folder = pg.dataset("clipart200")
-    result = pg.search("clipart200", "efficientnet_lite0", "top_conv", "euclidean",
-                       query_image=folder.paths[42], k=3)
+    result = pg.search(
+        "clipart200",
+        "efficientnet_lite0",
+        "top_conv",
+        "euclidean",
+        query_image=folder.paths[42],
+        k=3,
+    )
     assert result.hits[0].index == 42 and result.hits[0].similarity > 99
     assert result.query_label is None and result.p_at_k is None
 

@@ -26,7 +26,8 @@ def uploaded_path(query: Any) -> Path:
         raise ValueError("query must be an uploaded image file (use gradio_client.handle_file)")
     path = Path(raw).resolve()
     upload_root = Path(
-        gr.utils.get_upload_folder() if hasattr(gr.utils, "get_upload_folder")
+        gr.utils.get_upload_folder()
+        if hasattr(gr.utils, "get_upload_folder")
         else Path(tempfile.gettempdir()) / "gradio"
     ).resolve()
     if not path.is_relative_to(upload_root):
@@ -51,7 +52,9 @@ def register_api(state: AppState) -> None:
         """Rank the dataset's images by similarity to a dataset image or an uploaded image."""
         if not isinstance(k, int) or isinstance(k, bool):
             raise ValueError(f"k must be an integer, got {k!r}")
-        if query_index is not None and (not isinstance(query_index, int) or isinstance(query_index, bool)):
+        if query_index is not None and (
+            not isinstance(query_index, int) or isinstance(query_index, bool)
+        ):
             raise ValueError(f"query_index must be an integer, got {query_index!r}")
         if query is not None:
             result = pg.search(dataset, model, layer, metric, query_image=uploaded_path(query), k=k)
@@ -59,7 +62,10 @@ def register_api(state: AppState) -> None:
             result = pg.search(dataset, model, layer, metric, query_index=query_index, k=k)
         images_dir = pg.images_dir(dataset)
         return {
-            "dataset": dataset, "model": model, "layer": layer, "metric": metric,
+            "dataset": dataset,
+            "model": model,
+            "layer": layer,
+            "metric": metric,
             "query_index": None if query is not None else query_index,
             "query_class": result.query_label,
             "matches": result.matches if result.query_label else None,
@@ -67,10 +73,13 @@ def register_api(state: AppState) -> None:
             "weighted_score": result.weighted_score,
             "results": [
                 {
-                    "rank": hit.rank, "index": hit.index,
+                    "rank": hit.rank,
+                    "index": hit.index,
                     "image": hit.path.relative_to(images_dir).as_posix(),
-                    "class": hit.label, "similarity": round(hit.similarity, 2),
-                    "distance": hit.distance, "same_class": hit.match,
+                    "class": hit.label,
+                    "similarity": round(hit.similarity, 2),
+                    "distance": hit.distance,
+                    "same_class": hit.match,
                 }
                 for hit in result.hits
             ],

@@ -37,7 +37,9 @@ def friendly(fn: F) -> F:
             raise gr.Error(str(exc)) from None
         except Exception as exc:  # keep serving: log the detail, show one sentence
             log.exception("Unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Something went wrong ({type(exc).__name__}); please try again.") from None
+            raise gr.Error(
+                f"Something went wrong ({type(exc).__name__}); please try again."
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 

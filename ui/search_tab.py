@@ -1,4 +1,4 @@
-"""Semantic Search tab: pick a dataset, model, layer and metric; see what the layer finds similar."""
+"""Semantic Search tab: pick dataset, model, layer and metric; see what the layer finds similar."""
 
 from __future__ import annotations
 
@@ -76,7 +76,8 @@ def heatmap_html(grid: dict[str, dict[str, float]], chance: float, k: int) -> st
         f"<table class='cn-heatmap'><caption>precision@{k} averaged over every query "
         f"(chance = {chance:.2f}; grey cells are at or below chance). Columns run from the first "
         f"curated layer (L1) to the last (L8); hover a cell for the layer's name.</caption>"
-        f"<thead><tr><th scope='col'>model</th>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<thead><tr><th scope='col'>model</th>{header}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -95,7 +96,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     def dataset_gallery(dataset: str, category: str) -> tuple[list[tuple[str, str]], list[int]]:
         folder = pg.dataset(dataset)
         indices = [
-            i for i, label in enumerate(folder.labels)
+            i
+            for i, label in enumerate(folder.labels)
             if category in (ALL_CLASSES, None) or folder.classes[label] == category
         ]
         return [(str(folder.paths[i]), folder.classes[folder.labels[i]]) for i in indices], indices
@@ -117,30 +119,49 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
 
     @friendly
     def run_search(
-        dataset: str, model: str, layer: str, metric: str, query_index: float | None,
-        upload: str | None, progress: gr.Progress = gr.Progress(),
+        dataset: str,
+        model: str,
+        layer: str,
+        metric: str,
+        query_index: float | None,
+        upload: str | None,
+        progress: gr.Progress = gr.Progress(),
     ) -> tuple[Any, str, list[tuple[str, str]], list[int], Any]:
         on_progress = progress_callback(progress, "Extracting features (first use of this model)")
         if upload:
-            result = pg.search(dataset, model, layer, metric, query_image=Path(upload), k=TOP_K,
-                               progress=on_progress)
+            result = pg.search(
+                dataset,
+                model,
+                layer,
+                metric,
+                query_image=Path(upload),
+                k=TOP_K,
+                progress=on_progress,
+            )
             query_picture: Any = upload
         else:
             index = int(query_index or 0)
-            result = pg.search(dataset, model, layer, metric, query_index=index, k=TOP_K,
-                               progress=on_progress)
+            result = pg.search(
+                dataset, model, layer, metric, query_index=index, k=TOP_K, progress=on_progress
+            )
             query_picture = str(pg.dataset(dataset).paths[index])
         known = result.query_label is not None
         gallery = [
-            (result_tile(str(hit.path), hit.similarity, hit.match if known else None),
-             caption(hit.rank, hit.similarity, hit.label, hit.match))
+            (
+                result_tile(str(hit.path), hit.similarity, hit.match if known else None),
+                caption(hit.rank, hit.similarity, hit.label, hit.match),
+            )
             for hit in result.hits
         ]
         hint = f"{get_model_spec(model).title} · {layer} · {METRIC_DESCRIPTIONS[metric]}"
         legend = "Bars show similarity; green = same class as the query."
-        return (query_picture,
-                summary_markdown(result, TOP_K) + f"\n\n<small>{hint} {legend}</small>",
-                gallery, [hit.index for hit in result.hits], gr.update(selected_index=None))
+        return (
+            query_picture,
+            summary_markdown(result, TOP_K) + f"\n\n<small>{hint} {legend}</small>",
+            gallery,
+            [hit.index for hit in result.hits],
+            gr.update(selected_index=None),
+        )
 
     @friendly
     def pick_from_dataset(indices: list[int], evt: gr.SelectData) -> tuple[int, None]:
@@ -156,8 +177,13 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
 
     @friendly
     def map_view(
-        dataset: str, model: str, layer: str, query_index: float | None, upload: str | None,
-        hits: list[int], method: str,
+        dataset: str,
+        model: str,
+        layer: str,
+        query_index: float | None,
+        upload: str | None,
+        hits: list[int],
+        method: str,
     ) -> np.ndarray:
         folder = pg.dataset(dataset)
         points = pg.projection(dataset, model, layer, method)
@@ -172,15 +198,27 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     with gr.Row():
         with gr.Column(scale=1, min_width=300):
             dataset = gr.Dropdown(pg.datasets(), value=state.default_dataset, label="Dataset")
-            model = gr.Dropdown(state.model_choices(), value=DEFAULT_MODEL, label="Model",
-                                info="In order of complexity")
-            layer = gr.Dropdown(layer_choices(DEFAULT_MODEL), value=default_layer(DEFAULT_MODEL),
-                                label="Layer", info="Early layers see colour and texture; late ones, objects")
+            model = gr.Dropdown(
+                state.model_choices(),
+                value=DEFAULT_MODEL,
+                label="Model",
+                info="In order of complexity",
+            )
+            layer = gr.Dropdown(
+                layer_choices(DEFAULT_MODEL),
+                value=default_layer(DEFAULT_MODEL),
+                label="Layer",
+                info="Early layers see colour and texture; late ones, objects",
+            )
             metric = gr.Dropdown(metric_choices(), value=DEFAULT_METRIC, label="Distance metric")
             gr.Markdown(EXPLAINER)
             query_picture = gr.Image(label="Query", type="filepath", interactive=False, height=220)
-            upload = gr.Image(label="Or search with your own image", type="filepath",
-                              sources=["upload", "clipboard"], height=220)
+            upload = gr.Image(
+                label="Or search with your own image",
+                type="filepath",
+                sources=["upload", "clipboard"],
+                height=220,
+            )
             examples_dir = Path(__file__).resolve().parent.parent / "examples"
             example_files = sorted(str(p) for p in examples_dir.glob("*.jpg"))
             if example_files:
@@ -188,12 +226,23 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             query_index = gr.Number(value=0, precision=0, visible=False, label="query index")
         with gr.Column(scale=3):
             summary = gr.Markdown(elem_id="search-summary")
-            results = gr.Gallery(label=f"Top {TOP_K} most similar", columns=6, height=560,
-                                 allow_preview=False, elem_id="results-gallery", object_fit="contain")
+            results = gr.Gallery(
+                label=f"Top {TOP_K} most similar",
+                columns=6,
+                height=560,
+                allow_preview=False,
+                elem_id="results-gallery",
+                object_fit="contain",
+            )
             with gr.Accordion("Dataset: click an image to make it the query", open=True):
                 category = gr.Dropdown([ALL_CLASSES], value=ALL_CLASSES, label="Show class")
-                dataset_images = gr.Gallery(label="Dataset images", columns=10, height=300,
-                                            allow_preview=False, elem_id="dataset-gallery")
+                dataset_images = gr.Gallery(
+                    label="Dataset images",
+                    columns=10,
+                    height=300,
+                    allow_preview=False,
+                    elem_id="dataset-gallery",
+                )
     with gr.Accordion("Which layer of which model searches best?", open=False):
         quality_button = gr.Button("Compute the overview for this dataset and metric")
         quality = gr.HTML()
@@ -203,8 +252,9 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         map_image = gr.Image(label="Dataset map", interactive=False)
     with gr.Accordion("Compare models on this query", open=False):
         compare_button = gr.Button("Compare every model and layer")
-        compare = gr.Dataframe(headers=["model", "layer", "what it sees", "precision@10"],
-                               interactive=False)
+        compare = gr.Dataframe(
+            headers=["model", "layer", "what it sees", "precision@10"], interactive=False
+        )
 
     hits = gr.State([])
     visible = gr.State([])
@@ -213,9 +263,14 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
 
     def search_after(event: Any) -> None:
         """Chain a search, then mirror the view in the page URL so a link reproduces it."""
-        event.then(run_search, search_inputs, search_outputs, api_visibility="private",
-                   concurrency_id="search", concurrency_limit=8).then(
-            None, [dataset, model, layer, metric, query_index], None, js=URL_JS)
+        event.then(
+            run_search,
+            search_inputs,
+            search_outputs,
+            api_visibility="private",
+            concurrency_id="search",
+            concurrency_limit=8,
+        ).then(None, [dataset, model, layer, metric, query_index], None, js=URL_JS)
 
     @friendly
     def restore(request: gr.Request) -> tuple[Any, ...]:
@@ -236,32 +291,75 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         except ValueError:
             index = 0
         categories, items, indices = show_dataset(name, ALL_CLASSES)
-        return (name, key, gr.update(choices=layer_choices(key), value=chosen_layer),
-                chosen_metric, index, categories, items, indices)
+        return (
+            name,
+            key,
+            gr.update(choices=layer_choices(key), value=chosen_layer),
+            chosen_metric,
+            index,
+            categories,
+            items,
+            indices,
+        )
 
-    search_after(demo.load(
-        restore, None,
-        [dataset, model, layer, metric, query_index, category, dataset_images, visible],
-        api_name="restore_view"))
-    search_after(dataset.input(
-        lambda name: (*show_dataset(name, ALL_CLASSES), 0), dataset,
-        [category, dataset_images, visible, query_index], api_name="dataset_images"))
-    category.input(show_dataset, [dataset, category], [category, dataset_images, visible],
-                   api_name="filter_class")
+    search_after(
+        demo.load(
+            restore,
+            None,
+            [dataset, model, layer, metric, query_index, category, dataset_images, visible],
+            api_name="restore_view",
+        )
+    )
+    search_after(
+        dataset.input(
+            lambda name: (*show_dataset(name, ALL_CLASSES), 0),
+            dataset,
+            [category, dataset_images, visible, query_index],
+            api_name="dataset_images",
+        )
+    )
+    category.input(
+        show_dataset,
+        [dataset, category],
+        [category, dataset_images, visible],
+        api_name="filter_class",
+    )
     search_after(model.input(on_model_change, [model, layer], layer, api_name="layers_for_model"))
     search_after(layer.input(lambda: None, None, None, api_name="layer_changed"))
     search_after(metric.input(lambda: None, None, None, api_name="metric_changed"))
-    search_after(dataset_images.select(pick_from_dataset, visible, [query_index, upload],
-                                       api_name="pick_query"))
-    search_after(results.select(pick_from_results, hits, [query_index, upload],
-                                api_name="pick_result"))
+    search_after(
+        dataset_images.select(
+            pick_from_dataset, visible, [query_index, upload], api_name="pick_query"
+        )
+    )
+    search_after(
+        results.select(pick_from_results, hits, [query_index, upload], api_name="pick_result")
+    )
     search_after(upload.upload(lambda: None, None, None, api_name="upload_changed"))
-    quality_button.click(quality_view, [dataset, metric], quality, api_name="quality",
-                         concurrency_id="heavy", concurrency_limit=1)
-    map_button.click(map_view, [dataset, model, layer, query_index, upload, hits, method],
-                     map_image, api_name="projection", concurrency_id="heavy", concurrency_limit=1)
-    compare_button.click(compare_view, [dataset, query_index, metric], compare, api_name="compare",
-                         concurrency_id="heavy", concurrency_limit=1)
+    quality_button.click(
+        quality_view,
+        [dataset, metric],
+        quality,
+        api_name="quality",
+        concurrency_id="heavy",
+        concurrency_limit=1,
+    )
+    map_button.click(
+        map_view,
+        [dataset, model, layer, query_index, upload, hits, method],
+        map_image,
+        api_name="projection",
+        concurrency_id="heavy",
+        concurrency_limit=1,
+    )
+    compare_button.click(
+        compare_view,
+        [dataset, query_index, metric],
+        compare,
+        api_name="compare",
+        concurrency_id="heavy",
+        concurrency_limit=1,
+    )
     return SearchTab(dataset, model, layer, metric, query_index)
 
 
