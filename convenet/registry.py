@@ -134,6 +134,18 @@ def _lite(variant: int, size: int, params: int, depth: int, layers: list[str]) -
     )
 
 
+# EfficientNetB0 and EfficientNet-Lite0 share the stage plan (1, 2, 2, 3, 3, 4, 1) and layer names.
+_B0_PLAN_LAYERS = [
+    "stem_conv",
+    "block2b_project_conv",
+    "block3b_project_conv",
+    "block4c_expand_conv",
+    "block5b_expand_conv",
+    "block6a_project_conv",
+    "block6c_project_conv",
+    "top_conv",
+]
+
 _ALL = (
     _keras(
         "vgg16",
@@ -271,16 +283,7 @@ _ALL = (
         2019,
         "2019, Google (Tan & Le): compound scaling; inverted residuals with squeeze-excitation.",
         "efficientnetb0.h5",
-        [
-            "stem_conv",
-            "block2b_project_conv",
-            "block3b_project_conv",
-            "block4c_expand_conv",
-            "block5b_expand_conv",
-            "block6a_project_conv",
-            "block6c_project_conv",
-            "top_conv",
-        ],
+        _B0_PLAN_LAYERS,
     ),
     # InceptionV3's conv layers have auto-generated names that shift with whatever was built
     # before in the process; its named "mixed" block outputs are stable.
@@ -319,54 +322,38 @@ _ALL = (
     ),
 )
 
+# Lite1 and Lite2 share one block plan (1, 3, 3, 4, 4, 5, 1), hence one curated list.
+_LITE12_LAYERS = [
+    "stem_conv",
+    "block2c_expand_conv",
+    "block3c_expand_conv",
+    "block4c_expand_conv",
+    "block5b_expand_conv",
+    "block6a_expand_conv",
+    "block6d_expand_conv",
+    "top_conv",
+]
 _ALL += (
     _lite(
         0,
         224,
         4_694_024,
         143,
-        [
-            "stem_conv",
-            "block2b_project_conv",
-            "block3b_project_conv",
-            "block4c_expand_conv",
-            "block5b_expand_conv",
-            "block6a_project_conv",
-            "block6c_project_conv",
-            "top_conv",
-        ],
+        _B0_PLAN_LAYERS,
     ),
     _lite(
         1,
         240,
         5_470_344,
         188,
-        [
-            "stem_conv",
-            "block2c_expand_conv",
-            "block3c_expand_conv",
-            "block4c_expand_conv",
-            "block5b_expand_conv",
-            "block6a_expand_conv",
-            "block6d_expand_conv",
-            "top_conv",
-        ],
+        _LITE12_LAYERS,
     ),
     _lite(
         2,
         260,
         6_150_168,
         188,
-        [
-            "stem_conv",
-            "block2c_expand_conv",
-            "block3c_expand_conv",
-            "block4c_expand_conv",
-            "block5b_expand_conv",
-            "block6a_expand_conv",
-            "block6d_expand_conv",
-            "top_conv",
-        ],
+        _LITE12_LAYERS,
     ),
 )
 

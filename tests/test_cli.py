@@ -52,41 +52,14 @@ def small_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_evaluate_and_search_json(small_folder: Path) -> None:
-    out = run(
-        "evaluate",
-        "--images",
-        str(small_folder),
-        "--model",
-        "efficientnet_lite0",
-        "--layer",
-        "all",
-        "--metric",
-        "cosine",
-        "--k",
-        "4",
-        "--json",
-    )
+    common = ["--images", str(small_folder), "--model", "efficientnet_lite0", "--json"]
+    out = run("evaluate", *common, *["--layer", "all", "--metric", "cosine", "--k", "4"])
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert len(rows) == 8 and {"p_at_k", "map_at_k", "weighted_score", "chance"} <= set(rows[0])
     assert rows[0]["chance"] == pytest.approx(4 / 14)
     query = next((small_folder / "birds").glob("*.jpg"))
-    out = run(
-        "search",
-        "--images",
-        str(small_folder),
-        "--query",
-        str(query),
-        "--model",
-        "efficientnet_lite0",
-        "--layer",
-        "top_conv",
-        "--metric",
-        "cosine",
-        "--k",
-        "3",
-        "--json",
-    )
+    out = run("search", *common, "--query", str(query), *["--layer", "top_conv", "--k", "3"])
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)
     assert hits[0]["path"] == str(query) and hits[0]["similarity"] > 99
