@@ -221,8 +221,11 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             )
             examples_dir = Path(__file__).resolve().parent.parent / "examples"
             example_files = sorted(str(p) for p in examples_dir.glob("*.jpg"))
-            if example_files:
+            examples = (
                 gr.Examples(example_files, inputs=upload, label="Example images")
+                if example_files
+                else None
+            )
             query_index = gr.Number(value=0, precision=0, visible=False, label="query index")
         with gr.Column(scale=3):
             summary = gr.Markdown(elem_id="search-summary")
@@ -336,6 +339,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         results.select(pick_from_results, hits, [query_index, upload], api_name="pick_result")
     )
     search_after(upload.upload(lambda: None, None, None, api_name="upload_changed"))
+    if examples is not None:  # clicking an example fills the upload box: search with it
+        search_after(examples.load_input_event)
     quality_button.click(
         quality_view,
         [dataset, metric],
