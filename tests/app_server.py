@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -21,9 +22,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class AppProcess:
+    """A started app: its base URL and its process (benchmarks read the pid's memory)."""
+
+    url: str
+    process: subprocess.Popen
+
+
 @contextmanager
-def running_app(cache: Path, timeout: float = 240.0, extra_env: dict | None = None) -> Iterator[str]:
+def running_app(
+    cache: Path, timeout: float = 240.0, extra_env: dict | None = None
+) -> Iterator[str]:
     """Yield the base URL of a freshly started app; stop it afterwards, whatever happened."""
+    with app_process(cache, timeout, extra_env) as app:
+        yield app.url
+
+
+@contextmanager
+def app_process(
+    cache: Path,
+    timeout: float = 240.0,
+    extra_env: dict | None = None,
+    wrapper: Sequence[str] = (),
+) -> Iterator[AppProcess]:
+    """Like running_app, but yield the process too, once the app answers HTTP.
+
+    ``wrapper`` prefixes the command (fault tests run the app with fewer privileges).
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -37,7 +63,11 @@ def running_app(cache: Path, timeout: float = 240.0, extra_env: dict | None = No
     }
     log = open(cache / "app.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        [*wrapper, sys.executable, "app.py"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -54,7 +84,7 @@ def running_app(cache: Path, timeout: float = 240.0, extra_env: dict | None = No
             if time.monotonic() > deadline:
                 raise RuntimeError("app did not start in time")
             time.sleep(0.5)
-        yield url
+        yield AppProcess(url, process)
     finally:
         process.terminate()
         try:

@@ -27,15 +27,15 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
     with gr.Blocks(title="ConvNet Playground") as demo:
         gr.Markdown(INTRO)
         gr.Markdown(f"<small>Features: {state.source.message}</small>", elem_id="source-status")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Semantic Search", id="search"):
                 search_tab = build_search_tab(state, demo)
-            with gr.Tab("Model Explorer", id="explorer"):
+            with gr.Tab("Model Explorer", id="explorer") as explorer_tab:
                 try:
                     from ui.explorer_tab import build_explorer_tab
                 except ImportError:
                     gr.Markdown("The Model Explorer is being built.")
                 else:
-                    build_explorer_tab(state, demo, search_tab)
+                    build_explorer_tab(state, search_tab, tabs, explorer_tab)
         register_api(state)
     return demo

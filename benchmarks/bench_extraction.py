@@ -1,0 +1,176 @@
+"""Feature-extraction throughput: one batched multi-output pass vs one model.predict per layer.
+
+    python benchmarks/bench_extraction.py [--quick] [--all] [--naive-images N] [--naive-layers L]
+
+The batched path is convenet.features.extract_features: 16 images per forward pass, every
+curated layer pooled inside the graph of one multi-output model. The naive baseline is what a
+first implementation does: one keras.Model per layer and ``model.predict`` on a batch of one
+image, once per image and layer. It is slow, so it runs on a subset (N images x L layers) and
+its cost for a whole layer set is extrapolated; the output says how.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+import numpy as np  # noqa: E402
+
+from benchmarks.common import OFFLINE_MODELS, machine_line, parser, stamps_images  # noqa: E402
+from convenet.features import extract_arrays, extract_features  # noqa: E402
+from convenet.images import load_batch, load_image  # noqa: E402
+from convenet.models import get_model_spec, load_model, preprocess_for  # noqa: E402
+from convenet.registry import ModelSpec  # noqa: E402
+
+
+def spread(names: tuple[str, ...], count: int) -> list[str]:
+    """``count`` layers evenly spread from the first to the last, so both extremes are in."""
+    if count >= len(names):
+        return list(names)
+    if count == 1:
+        return [names[-1]]
+    positions = np.linspace(0, len(names) - 1, count).round().astype(int)
+    return [names[i] for i in positions]
+
+
+def naive_features(
+    spec: ModelSpec, images: list[Path], layers: list[str]
+) -> tuple[dict[str, np.ndarray], float, dict[str, float]]:
+    """Average-pooled features the naive way; (features, decode seconds, predict seconds per layer).
+
+    The per-layer models are built and called once before timing (tracing is not counted), which
+    flatters the baseline.
+    """
+    import keras
+
+    model = load_model(spec.key)
+    preprocess = preprocess_for(spec.key)
+    heads = {name: keras.Model(model.inputs, model.get_layer(name).output) for name in layers}
+    warm = preprocess(load_batch(images[:1], spec.input_size))
+    for head in heads.values():
+        head.predict(warm, verbose=0)
+    decode = 0.0
+    predict = dict.fromkeys(layers, 0.0)
+    out: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    for path in images:
+        start = time.perf_counter()
+        batch = preprocess(load_image(path, spec.input_size).astype(np.float32)[None])
+        decode += time.perf_counter() - start
+        for name, head in heads.items():
+            start = time.perf_counter()
+            maps = head.predict(batch, verbose=0)
+            out[name].append(maps.mean(axis=(1, 2))[0])
+            predict[name] += time.perf_counter() - start
+    return {name: np.stack(rows) for name, rows in out.items()}, decode, predict
+
+
+def largest_relative_gap(naive: np.ndarray, batched: np.ndarray) -> float:
+    """max |naive - batched| / max |batched|: should be float16 rounding, about 1e-3."""
+    return float(np.abs(naive - batched.astype(np.float32)).max() / np.abs(batched).max())
+
+
+def bench_model(key: str, images: list[Path], naive_count: int, naive_layers: int) -> float:
+    """Print one model's numbers; return the batched / naive throughput ratio."""
+    spec = get_model_spec(key)
+    n_layers = len(spec.layer_names)
+    print(f"\n{spec.title} ({spec.input_size} px input, {n_layers} curated layers)")
+
+    start = time.perf_counter()
+    load_model(key)
+    loaded = time.perf_counter() - start
+    start = time.perf_counter()
+    extract_arrays(key, load_batch(images[:16], spec.input_size))  # build + trace, batch of 16
+    extract_arrays(key, load_batch(images[:1], spec.input_size))  # and a batch of one
+    warmed = time.perf_counter() - start
+    print(
+        f"  model load {loaded:.1f} s; multi-output extractor build + first calls {warmed:.1f} s "
+        "(one-time, not in the rates below)"
+    )
+
+    start = time.perf_counter()
+    batched = extract_features(key, images, batch_size=16)
+    batched_s = time.perf_counter() - start
+    batched_rate = len(images) / batched_s
+    print(
+        f"  batched multi-output (extract_features, batch 16, all {n_layers} layers per pass): "
+        f"{len(images)} images in {batched_s:.2f} s = {batched_rate:.1f} images/s"
+    )
+
+    subset = images[:naive_count]
+    start = time.perf_counter()
+    extract_features(key, subset, batch_size=1)
+    single_rate = len(subset) / (time.perf_counter() - start)
+    print(
+        f"  multi-output, batch 1 (extract_features, batch_size=1), {len(subset)} images: "
+        f"{single_rate:.1f} images/s (all {n_layers} layers)"
+    )
+
+    layers = spread(spec.layer_names, naive_layers)
+    feats, decode_s, predict_s = naive_features(spec, subset, layers)
+    per_call = {name: seconds / len(subset) for name, seconds in predict_s.items()}
+    mean_call = float(np.mean(list(per_call.values())))
+    per_image = decode_s / len(subset) + n_layers * mean_call
+    naive_rate = 1 / per_image
+    calls = ", ".join(f"{name} {t * 1000:.1f} ms" for name, t in per_call.items())
+    print(
+        f"  naive (a keras.Model per layer, model.predict per image per layer), "
+        f"{len(subset)} images x {len(layers)} layers:"
+    )
+    print(f"    decode + preprocess {decode_s / len(subset) * 1000:.1f} ms per image")
+    print(f"    predict + pool per call: {calls}; mean {mean_call * 1000:.1f} ms")
+    first, last = spec.layer_names[0], spec.layer_names[-1]
+    if first in per_call and last in per_call:
+        print(
+            f"    a call up to {first} (one conv) costs {per_call[first] / per_call[last]:.0%} of "
+            f"one through the whole network ({last}): roughly that share is fixed per-call overhead"
+        )
+    extrapolated = "" if len(layers) == n_layers else " (extrapolated: mean of measured layers)"
+    print(
+        f"    normalised to a full layer set: decode + {n_layers} x mean call = "
+        f"{per_image * 1000:.0f} ms per image{extrapolated} = {naive_rate:.2f} images/s"
+    )
+    gap = max(largest_relative_gap(feats[n], batched.features[n][: len(subset)]) for n in layers)
+    print(f"    same features as the batched path: max relative difference {gap:.1e}")
+    ratio = batched_rate / naive_rate
+    print(
+        f"  RATIO batched / naive = {ratio:.1f}x images/s "
+        f"(multi-output alone, batch 1 / naive: {single_rate / naive_rate:.1f}x; "
+        f"batching 16 / batch 1: {batched_rate / single_rate:.1f}x)"
+    )
+    return ratio
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0])
+    args.add_argument("--all", action="store_true", help="also EfficientNet-Lite1 and Lite2")
+    args.add_argument("--naive-images", type=int, default=20, help="images for the naive subset")
+    args.add_argument(
+        "--naive-layers",
+        type=int,
+        default=2,
+        help="layers for the naive subset, evenly spread from first to last (8 = all, exact)",
+    )
+    opts = args.parse_args()
+    images = stamps_images()
+    naive_count = opts.naive_images
+    if opts.quick:
+        images, naive_count = images[:64], min(naive_count, 8)
+    print(machine_line())
+    start = time.perf_counter()
+    import keras  # noqa: F401 - timed here so the model load below is only the model
+
+    print(f"TensorFlow + Keras import {time.perf_counter() - start:.1f} s")
+    print(
+        f"stamps200: {len(images)} images; rates count an image as done when every curated "
+        "layer's pooled vector exists (decode and preprocessing included)."
+    )
+    models = OFFLINE_MODELS if opts.all else OFFLINE_MODELS[:1]
+    ratios = {key: bench_model(key, images, naive_count, opts.naive_layers) for key in models}
+    print("\nsummary: " + ", ".join(f"{key} {ratio:.1f}x" for key, ratio in ratios.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Query latency (p50/p95): the Python API and the running app vs naive per-call code.
+
+    python benchmarks/bench_query_latency.py [--quick]
+
+(a) A dataset image as the query (stamps200, 200 images, top 50, EfficientNet-Lite0 top_conv,
+    cosine): Playground.search, then gradio_client against the real app. Baseline: the same
+    ranking computed naively, loading the float16 safetensors file on every call, scipy cdist
+    and a full argsort.
+(b) An uploaded photo (decode, preprocess, one forward pass, rank) with the model warm:
+    Playground.search(query_image=...), then gradio_client. Baseline: a new keras.Model for the
+    layer built on every call and model.predict on it (the base model stays loaded), ranked like
+    the baseline of (a).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+import numpy as np  # noqa: E402
+from scipy.spatial.distance import cdist  # noqa: E402
+
+from benchmarks.common import (  # noqa: E402
+    DATASET,
+    MODEL,
+    app_cache,
+    latency_line,
+    machine_line,
+    parser,
+    percentile,
+    time_calls,
+    upload_images,
+)
+from convenet.images import load_image  # noqa: E402
+from convenet.models import get_model_spec, load_model, preprocess_for  # noqa: E402
+from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
+from convenet.playground import Playground  # noqa: E402
+from convenet.store import feature_path, read_feature_meta  # noqa: E402
+
+LAYER = "top_conv"
+METRIC = "cosine"
+K = 50
+FEATURE_FILE = feature_path(PRECOMPUTED_DIR, DATASET, MODEL)
+
+
+def naive_top_k(query: np.ndarray, feats: np.ndarray, exclude: int | None = None) -> np.ndarray:
+    """Every distance in float64 with scipy, then a full argsort."""
+    dist = cdist(query[None].astype(np.float64), feats, METRIC)[0]
+    if exclude is not None:
+        dist[exclude] = np.inf
+    return np.argsort(dist)[:K]
+
+
+def naive_features() -> np.ndarray:
+    """The layer's float16 features, read from the safetensors file (no in-memory cache)."""
+    from safetensors.numpy import load_file
+
+    return load_file(FEATURE_FILE)[LAYER]
+
+
+def naive_dataset_query(row: int) -> np.ndarray:
+    feats = naive_features()
+    return naive_top_k(feats[row], feats, exclude=row)
+
+
+def naive_upload_query(path: Path) -> np.ndarray:
+    """A new single-layer keras.Model and model.predict per request, as a naive app does.
+
+    Each new model gets a new predict function, traced on its first call: that is the cost.
+    """
+    import keras
+
+    spec = get_model_spec(MODEL)
+    model = load_model(MODEL)
+    head = keras.Model(model.inputs, model.get_layer(LAYER).output)
+    batch = preprocess_for(MODEL)(load_image(path, spec.input_size).astype(np.float32)[None])
+    vector = head.predict(batch, verbose=0).mean(axis=(1, 2))[0]
+    return naive_top_k(vector, naive_features())
+
+
+def ratio_line(what: str, slow: list[float], fast: list[float]) -> str:
+    return f"  RATIO {what} = {percentile(slow, 50) / percentile(fast, 50):.1f}x (p50 / p50)"
+
+
+def agreement(pg: Playground, index: int) -> str:
+    """How many of the naive baseline's top k Playground also returns (a sanity check)."""
+    names = read_feature_meta(FEATURE_FILE)["images"]
+    folder = pg.images_dir(DATASET)
+    row = names.index(pg.dataset(DATASET).paths[index].relative_to(folder).as_posix())
+    naive = {names[i] for i in naive_dataset_query(row)}
+    ours = pg.search(DATASET, MODEL, LAYER, METRIC, query_index=index, k=K)
+    mine = {hit.path.relative_to(folder).as_posix() for hit in ours.hits}
+    return f"{len(naive & mine)}/{K} of the top {K} agree"
+
+
+def seconds_since(start: float) -> str:
+    return f"{time.perf_counter() - start:.2f} s"
+
+
+@dataclass
+class InProcess:
+    """Latency samples (seconds) measured in this process, to compare the app against."""
+
+    dataset: list[float]
+    upload: list[float]
+    naive_upload: list[float]
+
+
+def dataset_queries(pg: Playground, n: int) -> list[float]:
+    """(a) through the Python API and naively; returns the Python API samples."""
+    size = len(pg.dataset(DATASET).paths)
+    start = time.perf_counter()
+    pg.search(DATASET, MODEL, LAYER, METRIC, query_index=0, k=K)
+    print(f"  first search (reads and checks the feature file): {seconds_since(start)}")
+    ours = time_calls(
+        lambda i: pg.search(DATASET, MODEL, LAYER, METRIC, query_index=i % size, k=K), n
+    )
+    naive = time_calls(lambda i: naive_dataset_query(i % size), n)
+    print(latency_line("Playground.search(query_index=i)", ours))
+    print(latency_line("naive: load file + cdist + argsort", naive))
+    print(f"  naive and Playground results: {agreement(pg, 3)}")
+    print(ratio_line("dataset query, naive / Python API", naive, ours))
+    return ours
+
+
+def upload_queries(pg: Playground, uploads: list[Path], n: int) -> tuple[list[float], list[float]]:
+    """(b) through the Python API and naively: (ours, naive) samples."""
+    start = time.perf_counter()
+    pg.search(DATASET, MODEL, LAYER, METRIC, query_image=uploads[0], k=K)
+    print(
+        f"  first upload (model load, extractor build, trace; not counted): {seconds_since(start)}"
+    )
+    ours = time_calls(
+        lambda i: pg.search(
+            DATASET, MODEL, LAYER, METRIC, query_image=uploads[i % len(uploads)], k=K
+        ),
+        n,
+    )
+    naive = time_calls(lambda i: naive_upload_query(uploads[i % len(uploads)]), max(3, n // 3))
+    print(latency_line("Playground.search(query_image=photo)", ours))
+    print(latency_line("naive: new keras.Model + predict (retraces)", naive))
+    print(ratio_line("upload, naive / Python API", naive, ours))
+    return ours, naive
+
+
+def plain_http_search(url: str, query_index: int) -> str:
+    """/search over plain HTTP (submit, then read the event stream): no gradio_client."""
+    data = [DATASET, MODEL, LAYER, METRIC, query_index, None, K]
+    request = urllib.request.Request(
+        f"{url}gradio_api/call/search",
+        data=json.dumps({"data": data}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/search/{event_id}", timeout=60) as stream:
+        body = stream.read().decode()
+    if "event: complete" not in body:
+        raise RuntimeError(f"/search failed over HTTP: {body[:300]}")
+    return body
+
+
+def through_app(
+    uploads: list[Path], size: int, n_dataset: int, n_upload: int, python: InProcess
+) -> None:
+    """Both queries through gradio_client against a freshly started app (size: dataset images)."""
+    from gradio_client import Client, handle_file
+
+    from tests.app_server import running_app
+
+    with app_cache() as cache, running_app(cache) as url:
+        client = Client(url, verbose=False)
+        client.predict(query_index=0, api_name="/search")
+        dataset = time_calls(
+            lambda i: client.predict(dataset=DATASET, query_index=i % size, api_name="/search"),
+            n_dataset,
+        )
+        print(latency_line("gradio_client /search query_index=i", dataset))
+        plain = time_calls(lambda i: plain_http_search(url, i % size), n_dataset)
+        print(latency_line("plain HTTP /gradio_api/call/search", plain))
+        start = time.perf_counter()
+        client.predict(query=handle_file(str(uploads[0])), api_name="/search")
+        print(f"  first upload through the app (model load in the app): {seconds_since(start)}")
+        upload = time_calls(
+            lambda i: client.predict(
+                query=handle_file(str(uploads[i % len(uploads)])), api_name="/search"
+            ),
+            n_upload,
+        )
+        print(latency_line("gradio_client /search query=photo", upload))
+    print(ratio_line("dataset query, gradio_client / Python API", dataset, python.dataset))
+    print(ratio_line("dataset query, gradio_client / plain HTTP", dataset, plain))
+    print(ratio_line("upload, naive (in-process) / app", python.naive_upload, upload))
+    print(ratio_line("upload, gradio_client / Python API", upload, python.upload))
+
+
+def main() -> None:
+    opts = parser(__doc__.splitlines()[0]).parse_args()
+    n_dataset, n_upload = (40, 8) if opts.quick else (200, 20)
+    print(machine_line())
+    start = time.perf_counter()
+    import keras  # noqa: F401 - imported up front so "first upload" is only the model
+
+    # The naive baseline retraces on every call by design; TensorFlow warns about it each time.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    print(f"TensorFlow + Keras import {seconds_since(start)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        uploads = upload_images(Path(tmp))
+        pg = Playground(PRECOMPUTED_DIR, cache_root=Path(tmp) / "features")
+        print(f"\n(a) dataset image as query: {DATASET}, {MODEL} {LAYER}, {METRIC}, top {K}")
+        dataset = dataset_queries(pg, n_dataset)
+        names = ", ".join(p.name for p in uploads)
+        print(f"\n(b) uploaded photo ({names}, 427x640 JPEG), {MODEL} {LAYER}, top {K}")
+        upload, naive_upload = upload_queries(pg, uploads, n_upload)
+        print("\n(a) + (b) through the running app (python app.py on 127.0.0.1, one client):")
+        size = len(pg.dataset(DATASET).paths)
+        python = InProcess(dataset, upload, naive_upload)
+        through_app(uploads, size, n_dataset // 2, n_upload, python)
+
+
+if __name__ == "__main__":
+    main()

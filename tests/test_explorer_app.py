@@ -1,0 +1,256 @@
+"""Integration: drive every Model Explorer handler of the real app through gradio_client."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from convenet.imagenet import class_names
+from convenet.paths import PRECOMPUTED_DIR
+from convenet.playground import Playground
+from convenet.registry import MODELS
+from tests.app_server import running_app
+
+pytestmark = pytest.mark.slow
+
+LITE0 = MODELS["efficientnet_lite0"]
+DATASET = "stamps200"
+BLOCKED = "http://127.0.0.1:9"  # a closed port: every download fails at once
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory):
+    # An empty Keras home and a dead proxy: Keras ImageNet weights can never be had, even on
+    # a machine that has them cached or can reach the internet.
+    env = {
+        "KERAS_HOME": str(tmp_path_factory.mktemp("keras-home")),
+        **{name: BLOCKED for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")},
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+    with running_app(tmp_path_factory.mktemp("explorer-cache"), extra_env=env) as url:
+        yield Client(url, verbose=False)
+
+
+def path_of(output: Any) -> Path:
+    return Path(output["path"] if isinstance(output, dict) else output)
+
+
+def image_size(output: Any) -> tuple[int, int]:
+    with Image.open(path_of(output)) as image:
+        return image.size
+
+
+def rows_of(table: Any) -> list[list[Any]]:
+    return table["data"] if isinstance(table, dict) else table
+
+
+def grid_side(tiles: int, tile: int) -> int:
+    """Side of the near-square grid of `tiles` square tiles separated by 1-pixel gaps."""
+    cols = int(np.ceil(np.sqrt(tiles)))
+    rows = int(np.ceil(tiles / cols))
+    assert rows == cols, "the cases below use square grids"
+    return cols * (tile + 1) - 1
+
+
+def test_model_list_in_order_of_depth(client: Client) -> None:
+    rows = rows_of(client.predict(api_name="/explorer_models"))
+    assert [row[0] for row in rows] == [spec.title for spec in MODELS.values()]
+    depths = [int(row[3]) for row in rows]
+    assert depths == sorted(depths)
+    status = {row[0]: row[5] for row in rows}
+    assert status["EfficientNet-Lite0"].startswith("bundled")
+    assert status["VGG16"] == "downloads on first use"
+
+
+def test_layer_choices(client: Client) -> None:
+    update = client.predict("efficientnet_lite0", "top_conv", api_name="/explorer_layers")
+    assert update["value"] == "top_conv"
+    names = [choice[1] for choice in update["choices"]]
+    assert names[:8] == list(LITE0.layer_names)
+    # Lite0: stem + top + 16 depthwise + 16 project + 15 expand convs (block1a has none).
+    assert len(names) == len(set(names)) == 49
+    assert "block1a_dwconv" in names
+    # A layer the new model lacks falls back to its first curated layer, before loading it.
+    update = client.predict(
+        "efficientnet_lite1", "block2b_project_conv", api_name="/curated_layers"
+    )
+    assert update["value"] == "stem_conv"
+    assert [choice[1] for choice in update["choices"]] == list(
+        MODELS["efficientnet_lite1"].layer_names
+    )
+
+
+def test_layer_table_lists_and_filters_every_layer(client: Client) -> None:
+    rows = rows_of(client.predict("efficientnet_lite0", "", api_name="/layer_table"))
+    assert len(rows) == LITE0.depth
+    assert [int(row[0]) for row in rows] == list(range(LITE0.depth))
+    by_name = {row[1]: row for row in rows}
+    assert by_name["stem_conv"][2:4] == ["Conv2D", "112x112x32"]
+    assert int(by_name["stem_conv"][4]) == 3 * 3 * 3 * 32  # no bias
+    dw = rows_of(client.predict("efficientnet_lite0", "DWCONV", api_name="/layer_table"))
+    assert len(dw) == 16 and all("dwconv" in row[1] for row in dw)
+    relu = rows_of(client.predict("efficientnet_lite0", "relu", api_name="/layer_table"))
+    assert relu and all(row[2] == "ReLU" for row in relu)
+
+
+def test_layer_info_resets_an_out_of_range_channel(client: Client) -> None:
+    text, number, *_ = client.predict(
+        "efficientnet_lite0", "stem_conv", 500, api_name="/layer_info"
+    )
+    assert "32 channels" in text and "early" in text
+    assert number["value"] == 0 and number["info"] == "0 to 31"
+
+
+@pytest.mark.parametrize(
+    ("layer", "filters", "shown", "tile"),
+    [("stem_conv", 32, 32, 24), ("top_conv", 1280, 64, 24)],
+)
+def test_filters(client: Client, layer: str, filters: int, shown: int, tile: int) -> None:
+    image, text = client.predict("efficientnet_lite0", layer, api_name="/filters")
+    assert text.startswith(f"{filters} filters (showing {shown})")
+    side = grid_side(shown, tile)
+    assert image_size(image) == (side, side)
+
+
+def test_dataset_images(client: Client) -> None:
+    listing = Client(client.src, verbose=False, download_files=False)  # 200 images: no download
+    items, index, upload = listing.predict(DATASET, api_name="/explorer_dataset_images")
+    assert len(items) == 200 and index == 0 and upload is None
+    assert [item["caption"] for item in items[:3]] == ["birds"] * 3
+    assert all(item["image"]["url"].endswith(".jpg") for item in items)
+
+
+def test_activations_of_a_dataset_image(client: Client) -> None:
+    grid, overlay, text = client.predict(
+        "efficientnet_lite0", "block2b_project_conv", DATASET, 5, None, api_name="/activations"
+    )
+    # 56x56x24 maps: all 24 channels, each enlarged 2x to 112 px, in a 5x5 grid.
+    assert image_size(grid) == (grid_side(24, 112), grid_side(24, 112))
+    assert image_size(overlay) == (224, 224)
+    assert "image 5" in text and "24 most active of 24 channels" in text
+
+
+def test_activations_of_an_upload_with_lite1(client: Client, photo_file: Path) -> None:
+    grid, overlay, text = client.predict(
+        "efficientnet_lite1",
+        "top_conv",
+        DATASET,
+        0,
+        handle_file(str(photo_file)),
+        api_name="/activations",
+    )
+    assert image_size(overlay) == (240, 240)  # Lite1's input size
+    # 8x8 maps at 240 px input: the 32 strongest of 1280, each enlarged 8x, in a 6x6 grid.
+    assert image_size(grid) == (grid_side(32, 64), grid_side(32, 64))
+    assert text.startswith("Your image") and "of 1280 channels" in text
+
+
+def test_predictions_and_gradcam(client: Client) -> None:
+    folder = Playground(PRECOMPUTED_DIR).dataset(DATASET)
+    index = next(i for i, path in enumerate(folder.paths) if "zebra" in path.name)
+    label, choice = client.predict(
+        "efficientnet_lite0", DATASET, index, None, api_name="/predictions"
+    )
+    confidences = label["confidences"]
+    names = [c["label"] for c in confidences]
+    scores = [c["confidence"] for c in confidences]
+    assert len(names) == 5 and set(names) <= set(class_names())
+    assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1.0 + 1e-6
+    assert label["label"].startswith("zebra")  # a clear photo of a zebra
+    indices = [value for _, value in choice["choices"]]
+    assert choice["value"] == indices[0] and class_names()[indices[0]] == names[0]
+
+    first, text = client.predict(
+        "efficientnet_lite0", DATASET, index, None, indices[0], api_name="/gradcam"
+    )
+    assert image_size(first) == (224, 224) and names[0] in text
+    second, text = client.predict(
+        "efficientnet_lite0", DATASET, index, None, indices[1], api_name="/gradcam"
+    )
+    assert names[1] in text
+    with Image.open(path_of(first)) as a, Image.open(path_of(second)) as b:
+        assert not np.array_equal(np.asarray(a), np.asarray(b))  # another class, other evidence
+
+
+def test_featurevis_on_demand_and_precomputed(client: Client) -> None:
+    image, text = client.predict(
+        "efficientnet_lite0", "block2b_project_conv", 3, 16, api_name="/featurevis"
+    )
+    assert image_size(image) == (128, 128) and "16 steps" in text
+    shipped = sorted((PRECOMPUTED_DIR / "featurevis" / "efficientnet_lite0").glob("*/*.png"))
+    assert shipped, "run scripts/precompute_featurevis.py: the gallery ships with the app"
+    layer, channel = shipped[0].parent.name, int(shipped[0].stem)
+    image, text = client.predict("efficientnet_lite0", layer, channel, 96, api_name="/featurevis")
+    assert "precomputed" in text
+    with Image.open(path_of(image)) as got, Image.open(shipped[0]) as want:
+        assert np.array_equal(np.asarray(got.convert("RGB")), np.asarray(want.convert("RGB")))
+
+
+def test_channel_top_images_follow_the_stored_features(client: Client) -> None:
+    channel = 7
+    items, text = client.predict(
+        DATASET, "efficientnet_lite0", "top_conv", channel, api_name="/channel_top_images"
+    )
+    assert len(items) == 9 and f"channel {channel}" in text
+    shown = [float(re.search(r"· (-?[\d.]+)$", item["caption"]).group(1)) for item in items]
+    feats = Playground(PRECOMPUTED_DIR).features(DATASET, "efficientnet_lite0", "top_conv")
+    expected = np.sort(feats[:, channel])[::-1][:9]
+    np.testing.assert_allclose(shown, expected, atol=0.006)
+    items, text = client.predict(
+        DATASET, "efficientnet_lite0", "block1a_dwconv", 0, api_name="/channel_top_images"
+    )
+    assert items == [] and "curated layer" in text
+
+
+def test_use_layer_in_search(client: Client) -> None:
+    model, layer = client.predict(  # the tab switch is no data output
+        "efficientnet_lite1", "block3c_expand_conv", api_name="/use_layer_in_search"
+    )
+    assert model == "efficientnet_lite1" and layer["value"] == "block3c_expand_conv"
+    with pytest.raises(Exception, match="curated layers of EfficientNet-Lite0"):
+        client.predict("efficientnet_lite0", "block1a_dwconv", api_name="/use_layer_in_search")
+
+
+@pytest.mark.parametrize(
+    ("api_name", "args", "message"),
+    [
+        ("/filters", ["efficientnet_lite0", "block99"], "no layer named 'block99'"),
+        ("/filters", ["efficientnet_lite0", "stem_bn"], "BatchNormalization, which has no filt"),
+        (
+            "/activations",
+            ["efficientnet_lite0", "nope", DATASET, 0, None],
+            "no layer named 'nope'",
+        ),
+        (
+            "/activations",
+            ["efficientnet_lite0", "top_conv", DATASET, 999, None],
+            "Image number must be between 0 and 199",
+        ),
+        ("/featurevis", ["efficientnet_lite0", "stem_conv", 32, 16], "Channel 32 is out of range"),
+        ("/featurevis", ["efficientnet_lite0", "predictions", 0, 16], "not feature maps"),
+        (
+            "/channel_top_images",
+            [DATASET, "efficientnet_lite0", "stem_conv", 32],
+            "channel 32 out of range",
+        ),
+        (
+            "/gradcam",
+            ["efficientnet_lite0", DATASET, 0, None, 1000],
+            "class_index 1000 out of range",
+        ),
+        ("/explorer_layers", ["vgg16", "block1_conv1"], "could not be downloaded"),
+        ("/filters", ["vgg16", "block1_conv1"], "models that work offline: .*EfficientNet-Lite0"),
+    ],
+)
+def test_bad_input_gives_clear_error(
+    client: Client, api_name: str, args: list, message: str
+) -> None:
+    with pytest.raises(Exception, match=message):
+        client.predict(*args, api_name=api_name)
