@@ -51,8 +51,8 @@ def main() -> None:
             print(f"python app.py -> HTTP 200 on /: {serving:.1f} s (polled every 0.5 s)")
             print(f"python app.py -> first /search answer (gradio_client): {first_answer:.1f} s")
             print(f"\nresident memory of the app process (pid {pid}), VmRSS:")
-            print(f"  right after start (HTTP 200)          {rss_start:8.0f} MiB")
-            print(f"  after the first dataset search         {rss_mib(pid):8.0f} MiB")
+            print(f"  {'right after start (HTTP 200)':<44}{rss_start:8.0f} MiB")
+            print(f"  {'after the first dataset search':<44}{rss_mib(pid):8.0f} MiB")
             for key in models:
                 spec = get_model_spec(key)
                 layer = spec.layer_names[-1]
@@ -70,12 +70,13 @@ def main() -> None:
                     api_name="/search",
                 )
                 uploaded = time.perf_counter() - began
+                label = f"after {spec.title} search + upload"
                 print(
-                    f"  after {spec.title:<20} search + upload {rss_mib(pid):8.0f} MiB   "
-                    f"(first search {searched:.2f} s, first upload {uploaded:.1f} s)"
+                    f"  {label:<44}{rss_mib(pid):8.0f} MiB   "
+                    f"(search {searched:.2f} s, first upload {uploaded:.1f} s)"
                 )
             rss_end, peak = rss_mib(pid), peak_rss_mib(pid)
-    print(f"  peak (VmHWM)                           {peak:8.0f} MiB")
+    print(f"  {'peak (VmHWM)':<44}{peak:8.0f} MiB")
     print(
         f"RATIO resident memory after touching {len(models)} model(s) / right after start = "
         f"{rss_end / rss_start:.2f}x ({rss_end - rss_start:+.0f} MiB)"

@@ -1,6 +1,6 @@
 """Helpers shared by the benchmark scripts: timing statistics, sample uploads, app memory.
 
-Benchmarks print numbers and ratios measured in the same process; they never assert on time.
+Benchmarks print numbers and ratios measured in the same run; they never assert on time.
 """
 
 from __future__ import annotations
