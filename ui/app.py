@@ -6,6 +6,7 @@ import gradio as gr
 
 from ui.api import register_api
 from ui.common import AppState
+from ui.explorer_tab import build_explorer_tab
 from ui.search_tab import build_search_tab
 
 CSS = """
@@ -31,11 +32,6 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Semantic Search", id="search"):
                 search_tab = build_search_tab(state, demo)
             with gr.Tab("Model Explorer", id="explorer") as explorer_tab:
-                try:
-                    from ui.explorer_tab import build_explorer_tab
-                except ImportError:
-                    gr.Markdown("The Model Explorer is being built.")
-                else:
-                    build_explorer_tab(state, search_tab, tabs, explorer_tab)
+                build_explorer_tab(state, search_tab, tabs, explorer_tab)
         register_api(state)
     return demo

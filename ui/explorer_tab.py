@@ -557,9 +557,11 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         concurrency_id="featurevis",
         concurrency_limit=1,
     )
-    use_button.click(
-        use_in_search,
-        [model, layer],
-        [search_tab.model, search_tab.layer, tabs],
-        api_name="use_layer_in_search",
+    search_tab.search_after(  # the search tab shows results for the chosen layer at once
+        use_button.click(
+            use_in_search,
+            [model, layer],
+            [search_tab.model, search_tab.layer, tabs],
+            api_name="use_layer_in_search",
+        )
     )

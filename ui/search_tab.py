@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,11 +84,14 @@ def heatmap_html(grid: dict[str, dict[str, float]], chance: float, k: int) -> st
 
 @dataclass
 class SearchTab:
+    """The search tab's controls, and a hook that re-runs the search after another event."""
+
     dataset: gr.Dropdown
     model: gr.Dropdown
     layer: gr.Dropdown
     metric: gr.Dropdown
     query_index: gr.Number
+    search_after: Callable[[Any], None]
 
 
 def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
@@ -365,7 +369,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         concurrency_id="heavy",
         concurrency_limit=1,
     )
-    return SearchTab(dataset, model, layer, metric, query_index)
+    return SearchTab(dataset, model, layer, metric, query_index, search_after)
 
 
 URL_JS = """
