@@ -19,7 +19,7 @@ import numpy as np
 
 from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.evaluation import per_query_precision, query_scores
-from convenet.features import extract_arrays
+from convenet.features import extract_arrays, extract_features
 from convenet.images import ImageSource, load_image
 from convenet.metrics import METRICS
 from convenet.models import get_model_spec, weights_status
@@ -140,20 +140,43 @@ class Playground:
             if loaded is None:
                 loaded = self._load_valid(self.cache_root, dataset, spec)
             if loaded is None or any(name not in loaded for name in spec.layer_names):
-                precompute_folder(
-                    self.images_dir(dataset),
-                    dataset,
-                    spec.key,
-                    self.cache_root,
-                    force=True,
-                    progress=progress,
-                )
-                loaded = self._load_valid(self.cache_root, dataset, spec)
-                if loaded is None:
-                    raise RuntimeError(f"Features of {dataset} x {spec.title} could not be stored.")
+                loaded = self._compute(dataset, spec, progress)
             with self._lock:
                 self._features[key] = loaded
         return loaded[layer]
+
+    def _compute(
+        self, dataset: str, spec: ModelSpec, progress: Progress | None
+    ) -> dict[str, np.ndarray]:
+        """Compute every curated layer and cache it on disk.
+
+        A cache that cannot be written (read-only, disk full) costs persistence, not the
+        answer: the features are computed again and kept in memory only, with a warning.
+        """
+        try:
+            precompute_folder(
+                self.images_dir(dataset),
+                dataset,
+                spec.key,
+                self.cache_root,
+                force=True,
+                progress=progress,
+            )
+        except OSError as exc:
+            log.warning(
+                "Cannot store features of %s x %s in %s (%s); keeping them in memory only.",
+                dataset,
+                spec.title,
+                self.cache_root,
+                exc,
+            )
+            paths = self.dataset(dataset).paths
+            computed = extract_features(spec.key, paths, spec.layer_names, progress=progress)
+            return {name: values.astype(np.float32) for name, values in computed.features.items()}
+        loaded = self._load_valid(self.cache_root, dataset, spec)
+        if loaded is None:
+            raise RuntimeError(f"Features of {dataset} x {spec.title} could not be stored.")
+        return loaded
 
     def embed(self, image: ImageSource, model: str, layer: str) -> np.ndarray:
         """Feature vector of one outside image (decode, preprocess, one forward pass)."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 
 from tests.app_server import REPO, app_process
 
@@ -69,6 +69,15 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def shoot(page: Page, name: str) -> None:
+    """A full-page screenshot for a human to look at.
+
+    The window is first made as tall as the page, or lazy images far down would stay blank.
+    """
+    width = page.viewport_size["width"]
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": width, "height": height})
+    page.mouse.move(0, 0)  # no hover highlight left where the test last clicked
+    page.wait_for_timeout(1500)  # let the newly visible images load; a picture, not a check
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
 
@@ -155,6 +164,22 @@ def test_clicking_a_result_makes_it_the_query(page: Page, app_url: str, api: Cli
     shoot(page, "03_result_clicked")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="ui/search_tab.py: gr.update(selected_index=None) as a second output for the results "
+    "gallery does not clear Gradio 6.31's selection, so the new result at the clicked position "
+    "keeps an orange 'selected' frame",
+)
+def test_new_results_carry_no_stale_selection(page: Page, app_url: str, api: Client):
+    open_app(page, app_url)
+    wait_for_view(page, api, {"query": "0"}, query_index=0)
+    third = api.predict(query_index=0, api_name="/search")["results"][2]["index"]
+    thumbnails(page, "results-gallery").nth(2).click()
+    wait_for_view(page, api, {"query": str(third)}, query_index=third)
+    expect(page.locator("#results-gallery button.thumbnail-item.selected")).to_have_count(0)
+
+
 def test_first_layer_changes_the_score(page: Page, app_url: str, api: Client):
     open_app(page, app_url)
     before = wait_for_view(page, api, {"layer": "top_conv"}, query_index=0)
@@ -165,13 +190,20 @@ def test_first_layer_changes_the_score(page: Page, app_url: str, api: Client):
     shoot(page, "04_first_layer")
 
 
-def test_uploading_a_photo_searches_with_it(page: Page, app_url: str, photo_file: Path):
+def test_uploading_a_photo_searches_with_it(
+    page: Page, app_url: str, api: Client, photo_file: Path
+):
     open_app(page, app_url)
     expect(page.locator("#search-summary")).to_contain_text("share the query", timeout=WAIT_MS)
     upload = page.locator(".block", has_text="Or search with your own image")
     upload.locator("input[type=file]").set_input_files(photo_file)
     expect(page.locator("#search-summary")).to_contain_text("Your image", timeout=WAIT_MS)
     expect(thumbnails(page, "results-gallery")).to_have_count(50)
+    best = api.predict(query=handle_file(str(photo_file)), k=1, api_name="/search")["results"][0]
+    caption = thumbnails(page, "results-gallery").first.inner_text()
+    shown = re.fullmatch(r"(\d+)% (\S+) \(#1\)", caption.strip())
+    assert shown, f"unexpected caption {caption!r}"
+    assert shown[2] == best["class"] and abs(int(shown[1]) - best["similarity"]) <= 1
     assert_images_load(page, "results-gallery")
     shoot(page, "05_upload")
 
@@ -195,6 +227,13 @@ def test_model_explorer_tab_renders(page: Page, app_url: str):
     panel = page.get_by_role("tabpanel").filter(visible=True)
     expect(panel).to_have_count(1)
     expect(panel).not_to_contain_text("being built")
+    # Its views have finished: no spinner left, and a picture the app computed has been drawn.
+    page.wait_for_function(
+        """panel => !panel.querySelector('[data-testid=status-tracker]:not(.hide)')
+            && [...panel.querySelectorAll('img')].some(
+                e => /[/]image[.](png|webp)$/.test(e.src) && e.naturalWidth > 0)""",
+        arg=panel.element_handle(),
+        timeout=WAIT_MS,
+    )
     expect(page.locator(".toast-body.error")).to_have_count(0)
-    assert len(panel.inner_text().strip()) > 50
     shoot(page, "07_model_explorer")

@@ -27,18 +27,19 @@ from convenet.explorer import (
     top_activating_images,
 )
 from convenet.explorer import layer_table as core_layer_table
-from convenet.featurevis import visualize_channel_cached
+from convenet.featurevis import (
+    FEATUREVIS_SIZE,
+    FEATUREVIS_STEPS,
+    precomputed_featurevis_path,
+    visualize_channel_cached,
+)
 from convenet.imagenet import class_names
 from convenet.images import load_image
 from convenet.models import get_model_spec, load_model, preprocess_for, weights_status
-from convenet.paths import PRECOMPUTED_DIR
 from convenet.registry import DEFAULT_MODEL, MODELS, ModelSpec
 from ui.common import AppState, friendly, layer_choices, progress_callback
 from ui.search_tab import SearchTab
 
-FEATUREVIS_DIR = PRECOMPUTED_DIR / "featurevis"
-FEATUREVIS_SIZE = 128
-FEATUREVIS_STEPS = 96  # the steps of the precomputed pictures; other values are computed
 FEATUREVIS_MAX_STEPS = 256
 MAX_FILTERS = 64
 MAX_MAPS = 32
@@ -64,11 +65,6 @@ where each filter fires on an image; a **channel's feature visualization** is a 
 to make that one channel fire, shown next to the dataset images that excite it most; **class
 evidence** shows what the model thinks the image is, and where in the image it sees it.
 """
-
-
-def precomputed_featurevis_path(model_key: str, layer: str, channel: int) -> Path:
-    """Where the shipped gallery keeps a channel's picture (FEATUREVIS_SIZE, FEATUREVIS_STEPS)."""
-    return FEATUREVIS_DIR / model_key / layer / f"{channel}.png"
 
 
 def as_int(value: Any, what: str) -> int:
