@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import math
 import os
 import string
@@ -31,6 +32,8 @@ from convenet.torch_reader import read_legacy_torch_state_dict
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402  (after the log level, so TensorFlow starts quietly)
+
+log = logging.getLogger("convenet")
 
 LITE_INPUT_SIZES = {0: 224, 1: 240, 2: 260}
 # (width, depth) multipliers from the TensorFlow efficientnet_lite_builder.
@@ -336,7 +339,10 @@ def load_efficientnet_lite(variant: int) -> keras.Model:
     model = _load_cache(path, variant)
     if model is None:
         model, blocks = _convert(variant)
-        _save_cache(model, path, blocks)
+        try:
+            _save_cache(model, path, blocks)
+        except OSError as exc:  # read-only or full cache: convert again next time, still serve
+            log.warning("Cannot cache converted weights at %s (%s).", path, exc)
     return model
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -12,7 +13,15 @@ PRECOMPUTED_DIR = REPO_DIR / "precomputed"
 
 
 def cache_dir() -> Path:
-    """Writable cache (converted weights, computed features); CONVENET_CACHE overrides it."""
+    """Writable cache (converted weights, computed features); CONVENET_CACHE overrides it.
+
+    If that folder cannot be created (read-only home), a per-user temporary folder serves, so
+    the app still starts; what it caches is then lost at reboot.
+    """
     root = Path(os.environ.get("CONVENET_CACHE", Path.home() / ".cache" / "convenet"))
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        root = Path(tempfile.gettempdir()) / f"convenet-cache-{os.getuid()}"
+        root.mkdir(parents=True, exist_ok=True)
     return root

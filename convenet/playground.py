@@ -67,6 +67,7 @@ class Playground:
         self._lock = threading.Lock()
         self._features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         self._compute_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
 
     # -- datasets ---------------------------------------------------------------------
     def datasets(self) -> list[str]:
@@ -238,7 +239,18 @@ class Playground:
 
     # -- explanations -----------------------------------------------------------------
     def quality(self, dataset: str, metric: str, k: int = 10) -> dict[str, dict[str, float]]:
-        """precision@k averaged over every query, per model and layer with features here."""
+        """precision@k averaged over every query, per model and layer with features here.
+
+        Cached per (dataset, metric, k, models with features): features never change once
+        stored, and the heatmap is the slowest view.
+        """
+        models = tuple(spec.key for spec in MODELS.values() if self.has_features(dataset, spec.key))
+        key = (dataset, metric, k, models)
+        if key not in self._quality:
+            self._quality[key] = self._quality_grid(dataset, metric, k)
+        return self._quality[key]
+
+    def _quality_grid(self, dataset: str, metric: str, k: int) -> dict[str, dict[str, float]]:
         folder = self.dataset(dataset)
         grid: dict[str, dict[str, float]] = {}
         for spec in MODELS.values():

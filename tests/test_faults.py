@@ -212,12 +212,6 @@ def test_read_only_cache_still_serves_the_shipped_features(read_only_app: AppPro
     assert_serves_searches(client_for(read_only_app.url))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AppError,
-    reason="convenet/efficientnet_lite.py load_efficientnet_lite: _save_cache's PermissionError "
-    "is not caught, so a model cannot load when the weights cache is read-only",
-)
 def test_read_only_cache_still_embeds_uploads(read_only_app: AppProcess, photo_file: Path):
     out = client_for(read_only_app.url).predict(
         query=handle_file(str(photo_file)), k=5, api_name="/search"

@@ -41,8 +41,8 @@ model on the same query and watch the score change.
 
 
 def caption(rank: int, similarity: float, label: str, match: bool) -> str:
-    """Short enough to fit under a tile: the bar itself is drawn on the image."""
-    return f"{similarity:.0f}% {label}{' ✓' if match else ''} (#{rank})"
+    """Rank and percentage first: a long class name may be cut off under a small tile."""
+    return f"#{rank} {similarity:.0f}%{' ✓' if match else ''} {label}"
 
 
 def summary_markdown(result: SearchResult, k: int) -> str:
@@ -130,7 +130,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         query_index: float | None,
         upload: str | None,
         progress: gr.Progress = gr.Progress(),
-    ) -> tuple[Any, str, list[tuple[str, str]], list[int], Any]:
+    ) -> tuple[Any, str, gr.Gallery, list[int]]:
         on_progress = progress_callback(progress, "Extracting features (first use of this model)")
         if upload:
             result = pg.search(
@@ -162,9 +162,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         return (
             query_picture,
             summary_markdown(result, TOP_K) + f"\n\n<small>{hint} {legend}</small>",
-            gallery,
+            gr.Gallery(value=gallery, selected_index=None),  # no stale selection frame
             [hit.index for hit in result.hits],
-            gr.update(selected_index=None),
         )
 
     @friendly
@@ -266,7 +265,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     hits = gr.State([])
     visible = gr.State([])
     search_inputs = [dataset, model, layer, metric, query_index, upload]
-    search_outputs = [query_picture, summary, results, hits, results]
+    search_outputs = [query_picture, summary, results, hits]
 
     def search_after(event: Any) -> None:
         """Chain a search, then mirror the view in the page URL so a link reproduces it."""
