@@ -321,3 +321,15 @@ def test_push_refuses_a_store_that_fails_verification(tmp_path: Path, hub_calls:
     with pytest.raises(ValueError, match=RELPATH):
         push(tmp_path, REPO, licences={"toy": "CC0-1.0"})
     assert hub_calls == []
+
+
+def test_push_never_logs_the_token(
+    tmp_path: Path, hub_calls: list, caplog: pytest.LogCaptureFixture, capsys
+) -> None:
+    make_store(tmp_path)
+    secret = "hf_SECRETtoken1234567890"
+    with caplog.at_level(logging.DEBUG):
+        push(tmp_path, REPO, token=secret, licences={"toy": "CC0-1.0"})
+    out = capsys.readouterr()
+    assert secret not in caplog.text and secret not in out.out and secret not in out.err
+    assert secret not in (tmp_path / "README.md").read_text()

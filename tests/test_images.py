@@ -129,3 +129,14 @@ def test_decompression_bomb(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ImageLoadError, match="nope.png: no such file"):
         load_image(tmp_path / "nope.png")
+
+
+def test_upload_size_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import convenet.images as images
+
+    path = save(Image.new("RGB", (64, 64), "red"), tmp_path / "big.png")
+    monkeypatch.setattr(images, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(ImageLoadError, match="big.png: .* over the .* limit"):
+        load_image(path)
+    with pytest.raises(ImageLoadError, match="the uploaded image: .* over the"):
+        load_image(path.read_bytes())
