@@ -14,12 +14,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,16 +151,9 @@ def upload_queries(pg: Playground, uploads: list[Path], n: int) -> tuple[list[fl
 
 def plain_http_search(url: str, query_index: int) -> str:
     """/search over plain HTTP (submit, then read the event stream): no gradio_client."""
-    data = [DATASET, MODEL, LAYER, METRIC, query_index, None, K]
-    request = urllib.request.Request(
-        f"{url}gradio_api/call/search",
-        data=json.dumps({"data": data}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        event_id = json.loads(response.read())["event_id"]
-    with urllib.request.urlopen(f"{url}gradio_api/call/search/{event_id}", timeout=60) as stream:
-        body = stream.read().decode()
+    from tests.app_server import call_http
+
+    body = call_http(url, "search", [DATASET, MODEL, LAYER, METRIC, query_index, None, K])
     if "event: complete" not in body:
         raise RuntimeError(f"/search failed over HTTP: {body[:300]}")
     return body

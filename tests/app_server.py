@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -92,3 +93,19 @@ def app_process(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def call_http(url: str, api_name: str, data: list, timeout: float = 60.0) -> str:
+    """Call an endpoint over plain HTTP (submit, then read the event stream): no gradio_client,
+    so no client-side file handling or overhead gets in the way."""
+    request = urllib.request.Request(
+        f"{url}gradio_api/call/{api_name}",
+        data=json.dumps({"data": data}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(
+        f"{url}gradio_api/call/{api_name}/{event_id}", timeout=timeout
+    ) as r:
+        return r.read().decode()

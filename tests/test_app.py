@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from convenet.metrics import METRICS
-from tests.app_server import REPO, running_app
+from tests.app_server import REPO, call_http, running_app
 
 pytestmark = pytest.mark.slow
 
@@ -88,26 +88,11 @@ def test_bad_upload_gives_clear_error_and_app_keeps_serving(client: Client, tmp_
     assert len(client.predict(query_index=1, k=3, api_name="/search")["results"]) == 3
 
 
-def call_raw(app_url: str, api_name: str, data: list) -> str:
-    """Call an endpoint over plain HTTP, so no client-side file handling can interfere."""
-    import json
-
-    request = urllib.request.Request(
-        f"{app_url}gradio_api/call/{api_name}",
-        data=json.dumps({"data": data}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        event_id = json.loads(response.read())["event_id"]
-    with urllib.request.urlopen(f"{app_url}gradio_api/call/{api_name}/{event_id}", timeout=60) as r:
-        return r.read().decode()
-
-
 def test_api_refuses_paths_outside_uploads(app_url: str) -> None:
     """A crafted FileData naming a server file must not be read (gr.api does not check it)."""
     for target in ("/etc/passwd", str(REPO / "app.py")):
         query = {"path": target, "meta": {"_type": "gradio.FileData"}}
-        stream = call_raw(
+        stream = call_http(
             app_url,
             "search",
             ["stamps200", "efficientnet_lite0", "top_conv", "cosine", None, query, 5],
