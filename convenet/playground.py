@@ -19,12 +19,12 @@ import numpy as np
 
 from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.evaluation import per_query_precision, query_scores
-from convenet.features import extract_arrays, extract_features
+from convenet.features import extract_arrays
 from convenet.images import ImageSource, load_image
 from convenet.metrics import METRICS
 from convenet.models import get_model_spec, weights_status
 from convenet.paths import cache_dir
-from convenet.precompute import precompute_folder
+from convenet.precompute import compute_folder, store_features
 from convenet.ranking import rank
 from convenet.registry import MODELS, ModelSpec
 from convenet.store import feature_path, read_feature_file, verify_file
@@ -149,20 +149,16 @@ class Playground:
     def _compute(
         self, dataset: str, spec: ModelSpec, progress: Progress | None
     ) -> dict[str, np.ndarray]:
-        """Compute every curated layer and cache it on disk.
+        """Compute every curated layer once, then cache it on disk.
 
         A cache that cannot be written (read-only, disk full) costs persistence, not the
-        answer: the features are computed again and kept in memory only, with a warning.
+        answer: the features are kept in memory only, with a warning.
         """
+        features, meta = compute_folder(
+            self.images_dir(dataset), dataset, spec.key, spec.layer_names, progress=progress
+        )
         try:
-            precompute_folder(
-                self.images_dir(dataset),
-                dataset,
-                spec.key,
-                self.cache_root,
-                force=True,
-                progress=progress,
-            )
+            store_features(self.cache_root, dataset, spec.key, features, meta)
         except OSError as exc:
             log.warning(
                 "Cannot store features of %s x %s in %s (%s); keeping them in memory only.",
@@ -171,13 +167,8 @@ class Playground:
                 self.cache_root,
                 exc,
             )
-            paths = self.dataset(dataset).paths
-            computed = extract_features(spec.key, paths, spec.layer_names, progress=progress)
-            return {name: values.astype(np.float32) for name, values in computed.features.items()}
-        loaded = self._load_valid(self.cache_root, dataset, spec)
-        if loaded is None:
-            raise RuntimeError(f"Features of {dataset} x {spec.title} could not be stored.")
-        return loaded
+        # compute_folder scans the same folder as self.dataset(), so rows are in dataset order.
+        return {name: values.astype(np.float32) for name, values in features.items()}
 
     def embed(self, image: ImageSource, model: str, layer: str) -> np.ndarray:
         """Feature vector of one outside image (decode, preprocess, one forward pass)."""

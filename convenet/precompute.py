@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from convenet import __version__
 from convenet.datasets import scan_image_folder
 from convenet.features import Progress, extract_features
@@ -33,9 +35,26 @@ def precompute_folder(
     target = feature_path(root, dataset, spec.key)
     if not force and is_valid(root, dataset, spec.key, names):
         return target, False
+    features, meta = compute_folder(
+        images_dir, dataset, spec.key, names, pooling, batch_size, progress
+    )
+    store_features(root, dataset, spec.key, features, meta)
+    return target, True
+
+
+def compute_folder(
+    images_dir: Path,
+    dataset: str,
+    model: str,
+    layers: Sequence[str],
+    pooling: str = "avg",
+    batch_size: int = 16,
+    progress: Progress | None = None,
+) -> tuple[dict[str, np.ndarray], dict]:
+    """float16 features (in the folder's scan order) and the metadata that describes them."""
     folder = scan_image_folder(images_dir)
     result = extract_features(
-        spec.key, folder.paths, names, pooling, batch_size=batch_size, progress=progress
+        model, folder.paths, layers, pooling, batch_size=batch_size, progress=progress
     )
     meta = {
         **result.meta(),
@@ -44,6 +63,14 @@ def precompute_folder(
         "labels": [folder.classes[label] for label in folder.labels],
         "convenet_version": __version__,
     }
-    write_feature_file(target, result.features, meta)
+    return result.features, meta
+
+
+def store_features(
+    root: Path, dataset: str, model: str, features: dict[str, np.ndarray], meta: dict
+) -> Path:
+    """Write one feature file and list it, with its checksum, in the root's manifest."""
+    target = feature_path(root, dataset, model)
+    write_feature_file(target, features, meta)
     record_in_manifest(root, target)
-    return target, True
+    return target

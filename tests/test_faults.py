@@ -146,13 +146,13 @@ def test_corrupt_cached_features_are_recomputed_never_served(
     shutil.copy(feature_path(PRECOMPUTED_DIR, "stamps200", MODEL), path)
     record_in_manifest(cache, path)
     computed: list[str] = []
-    real_precompute = playground.precompute_folder
+    real_compute = playground.compute_folder
 
-    def counting_precompute(*args, **kwargs):
+    def counting_compute(*args, **kwargs):
         computed.append(args[1])
-        return real_precompute(*args, **kwargs)
+        return real_compute(*args, **kwargs)
 
-    monkeypatch.setattr("convenet.playground.precompute_folder", counting_precompute)
+    monkeypatch.setattr("convenet.playground.compute_folder", counting_compute)
     expected = embedded_rows(small_stamps, "top_conv")
     intact = Playground(small_stamps, cache).features("stamps200", MODEL, "top_conv")
     np.testing.assert_array_equal(intact, expected)
