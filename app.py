@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import logging
 
-from convenet.images import MAX_FILE_BYTES
+from convenet.memory import limit_arenas
 from ui.app import CSS, build_app
 from ui.common import AppState
+from ui.server import serve
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+limit_arenas()  # freed memory goes back to the system after a large upload
 
 state = AppState()
 demo = build_app(state)
 
 if __name__ == "__main__":
-    # Quick searches share a generous limit; slow views queue behind a limit of their own.
-    demo.queue(default_concurrency_limit=2, max_size=256).launch(
-        max_file_size=MAX_FILE_BYTES,
-        allowed_paths=[str(state.source.root)],  # the dataset images, nothing else
-        css=CSS,
-        show_error=True,
-    )
+    serve(demo, allowed=[str(state.source.root)], css=CSS)  # the dataset images, nothing else

@@ -8,17 +8,51 @@ shipped datasets are square thumbnails, for which it is a plain resize.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from convenet.memory import give_back_memory
+from convenet.settings import SETTINGS
+
 # Anything above this many pixels is treated as a decompression bomb (Pillow's default warns
 # at ~89M and errors at twice that); 80M still admits a 20000 x 4000 panorama.
 MAX_PIXELS = 80_000_000
 # Upload size cap: no sensible photo is larger, and it bounds memory per request.
-MAX_FILE_BYTES = 40 * 1024 * 1024
+MAX_FILE_BYTES = SETTINGS.max_file_mb * 1024 * 1024
+# Memory a decode may take, computed from the header before any pixel is read: a small file can
+# promise gigabytes (a 150 KB 16-bit PNG of 8900x8900 decodes to 158 MB, then grows in copies).
+MAX_DECODED_BYTES = SETTINGS.max_decoded_mb * 1024 * 1024
+# Decodes bigger than this wait for one of a few slots, so many at once cannot add up.
+HEAVY_DECODE_BYTES = 16 * 1024 * 1024
+_HEAVY_DECODES = threading.BoundedSemaphore(SETTINGS.heavy_decodes)
+# Bytes per sample of each Pillow mode after decoding (bands x bytes).
+_MODE_BYTES = {
+    "1": 1,
+    "L": 1,
+    "P": 1,
+    "LA": 2,
+    "PA": 2,
+    "RGB": 3,
+    "YCbCr": 3,
+    "LAB": 3,
+    "HSV": 3,
+    "RGBA": 4,
+    "RGBa": 4,
+    "RGBX": 4,
+    "CMYK": 4,
+    "La": 2,
+    "I": 4,
+    "F": 4,
+    "I;16": 2,
+    "I;16L": 2,
+    "I;16B": 2,
+    "I;16N": 2,
+}
 
 ImageSource = str | Path | bytes | Image.Image
 
@@ -58,9 +92,9 @@ def _open(source: ImageSource, label: str) -> Image.Image:
     except Image.DecompressionBombError:
         raise ImageLoadError(f"{label}: too many pixels (decompression bomb?)") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{label}: not an image file Pillow can read") from None
-    except OSError as exc:
-        raise ImageLoadError(f"{label}: cannot be read ({exc})") from None
+        raise ImageLoadError(f"{label}: not an image file this app can read") from None
+    except OSError:
+        raise ImageLoadError(f"{label}: the file cannot be read as an image") from None
     return image
 
 
@@ -73,14 +107,49 @@ def _check_pixels(image: Image.Image, label: str) -> None:
         )
 
 
+def decoded_bytes(image: Image.Image, size: int | None = None) -> int:
+    """Bytes the decoded first frame will hold, from the header alone (JPEG: after draft)."""
+    width, height = image.size
+    if size is not None and image.format == "JPEG":
+        scale = 1
+        while scale < 8 and min(width, height) // (scale * 2) >= size * 2:
+            scale *= 2  # what Image.draft will pick: a power-of-two reduction while decoding
+        width, height = -(-width // scale), -(-height // scale)
+    return width * height * _MODE_BYTES.get(image.mode, 4)
+
+
+def _check_decoded_size(image: Image.Image, label: str, size: int | None) -> int:
+    needed = decoded_bytes(image, size)
+    if needed > MAX_DECODED_BYTES:
+        width, height = image.size
+        raise ImageLoadError(
+            f"{label}: {width}x{height} pixels in mode {image.mode} would take "
+            f"{needed / 2**20:.0f} MB to decode, over the {MAX_DECODED_BYTES >> 20} MB limit; "
+            "please send a smaller image"
+        )
+    return needed
+
+
+def check_image_file(path: Path, label: str | None = None) -> None:
+    """Refuse, from its header alone, a file that is not an image or would decode too big.
+
+    The app's edge runs this on every upload before anything decodes a pixel.
+    """
+    label = label or _describe(path)
+    with _open(path, label) as image:
+        _check_pixels(image, label)
+        _check_decoded_size(image, label, None)
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Any mode to RGB: transparency flattened onto white, 16-bit scaled, CMYK converted."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if array.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(array / peak * 255.0, 0, 255).astype(np.uint8), "L")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        array = np.asarray(image)
+        if array.max() > 255:  # 16-bit samples: keep the high byte, in the array's own dtype
+            array = np.clip(array >> 8, 0, 255)
+        image = Image.fromarray(array.astype(np.uint8), "L")
     elif image.mode == "F":
-        array = np.asarray(image, dtype=np.float64)
+        array = np.asarray(image, dtype=np.float32)
         span = float(array.max() - array.min()) or 1.0
         image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8), "L")
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (
@@ -110,8 +179,10 @@ def load_image(source: ImageSource, size: int | None = None) -> np.ndarray:
     label = _describe(source)
     image = _open(source, label)
     _check_pixels(image, label)
+    needed = _check_decoded_size(image, label, size)
+    heavy = needed > HEAVY_DECODE_BYTES
     try:
-        with warnings.catch_warnings():
+        with _HEAVY_DECODES if heavy else nullcontext(), warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             if size is not None and image.format == "JPEG":
                 image.draft("RGB", (size * 2, size * 2))  # decode big JPEGs at reduced scale
@@ -122,9 +193,15 @@ def load_image(source: ImageSource, size: int | None = None) -> np.ndarray:
                 rgb = _centre_square(rgb, size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageLoadError(f"{label}: too many pixels (decompression bomb?)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"{label}: broken or truncated image ({exc})") from None
-    return np.asarray(rgb, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError):
+        raise ImageLoadError(f"{label}: the image is broken or truncated") from None
+    finally:
+        image.close()
+    pixels = np.asarray(rgb, dtype=np.uint8)
+    if heavy:
+        del image, rgb
+        give_back_memory()
+    return pixels
 
 
 def load_batch(sources: list[ImageSource], size: int) -> np.ndarray:

@@ -85,6 +85,13 @@ class Playground:
     def dataset(self, name: str) -> ImageFolder:
         return _scan(self.root / self._check_dataset(name) / "images")
 
+    def check_index(self, name: str, index: int, what: str = "query_index") -> int:
+        """``index`` if it names an image of the dataset; else a clear error."""
+        size = len(self.dataset(name).paths)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+            raise ValueError(f"{what} must be a whole number from 0 to {size - 1}")
+        return index
+
     def images_dir(self, name: str) -> Path:
         return self.root / self._check_dataset(name) / "images"
 
@@ -199,10 +206,7 @@ class Playground:
         if query_image is not None:
             query, exclude, query_label = self.embed(query_image, model, layer), None, None
         elif query_index is not None:
-            if not 0 <= query_index < len(folder.paths):
-                raise ValueError(
-                    f"query_index must be between 0 and {len(folder.paths) - 1}, got {query_index}"
-                )
+            query_index = self.check_index(dataset, query_index)
             query, exclude = feats[query_index], query_index
             query_label = folder.classes[folder.labels[query_index]]
         else:

@@ -60,6 +60,7 @@ def app_process(
         "CONVENET_HUB_OFFLINE": "1",
         "CONVENET_CACHE": str(cache),
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        "GRADIO_TEMP_DIR": str(cache / "gradio-tmp"),  # this app's uploads, apart from others'
         **(extra_env or {}),
     }
     log = open(cache / "app.log", "w")  # noqa: SIM115 - closed below

@@ -70,8 +70,8 @@ def test_layer_choices_follow_the_model(client: Client) -> None:
         ({"metric": "hamming"}, "Unknown metric 'hamming'"),
         ({"k": 0}, "k must be between 1 and"),
         ({"k": 1000}, "k must be between 1 and"),
-        ({"query_index": 999}, "query_index must be between 0 and"),
-        ({"query_index": "three"}, "query_index must be an integer"),
+        ({"query_index": 999}, "query_index must be a whole number from 0 to"),
+        ({"query_index": "three"}, "query_index must be a whole number"),
     ],
 )
 def test_bad_api_input_gives_clear_error(client: Client, kwargs: dict, message: str) -> None:

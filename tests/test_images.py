@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convenet.images import MAX_PIXELS, ImageLoadError, load_batch, load_image
+from convenet.images import (
+    MAX_DECODED_BYTES,
+    MAX_PIXELS,
+    ImageLoadError,
+    check_image_file,
+    decoded_bytes,
+    load_batch,
+    load_image,
+)
 
 
 def save(image: Image.Image, path: Path, **kwargs) -> Path:
@@ -112,7 +120,7 @@ def test_text_renamed_jpg(tmp_path: Path) -> None:
 def test_truncated_jpeg(tmp_path: Path, photo_file: Path) -> None:
     path = tmp_path / "cut.jpg"
     path.write_bytes(photo_file.read_bytes()[:3000])
-    with pytest.raises(ImageLoadError, match="cut.jpg: broken or truncated"):
+    with pytest.raises(ImageLoadError, match="cut.jpg: the image is broken or truncated$"):
         load_image(path)
 
 
@@ -140,3 +148,30 @@ def test_upload_size_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         load_image(path)
     with pytest.raises(ImageLoadError, match="the uploaded image: .* over the"):
         load_image(path.read_bytes())
+
+
+def test_16_bit_png_over_the_decode_budget_is_refused_from_its_header(tmp_path: Path) -> None:
+    """A 16-bit PNG under the pixel cap but over the decoded-bytes budget never decodes."""
+    side = int((MAX_DECODED_BYTES / 2) ** 0.5) + 64
+    path = save(Image.new("I;16", (side, side)), tmp_path / "deep.png")
+    assert path.stat().st_size < 2 * 2**20 and side * side < MAX_PIXELS
+    for check in (check_image_file, load_image):
+        with pytest.raises(ImageLoadError, match=r"deep.png: .* MB to decode, over the"):
+            check(path)
+
+
+def test_jpeg_budget_counts_the_reduced_decode(tmp_path: Path) -> None:
+    """A large JPEG decoded for a 224 px model is drafted at 1/8 scale, so it is allowed."""
+    path = save(Image.new("RGB", (8000, 6000), "blue"), tmp_path / "big.jpg", quality=50)
+    with Image.open(path) as image:
+        assert decoded_bytes(image) == 8000 * 6000 * 3
+        assert decoded_bytes(image, 224) == 1000 * 750 * 3
+    assert load_image(path, 224).shape == (224, 224, 3)
+
+
+def test_many_frame_gif_reads_only_its_first_frame(tmp_path: Path) -> None:
+    frames = [Image.new("P", (16, 16), i % 200) for i in range(2000)]
+    path = tmp_path / "many.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=1)
+    check_image_file(path)
+    assert load_image(path, 32).shape == (32, 32, 3)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.api import register_api
-from ui.common import AppState
+from ui.common import EXAMPLES_DIR, AppState
 from ui.explorer_tab import build_explorer_tab
+from ui.guard import Edge, GuardedBlocks
 from ui.search_tab import build_search_tab
 
 CSS = """
@@ -25,7 +26,7 @@ on the right. Then look inside the models in the **Model Explorer**.
 
 def build_app(state: AppState | None = None) -> gr.Blocks:
     state = state or AppState()
-    with gr.Blocks(title="ConvNet Playground") as demo:
+    with GuardedBlocks(title="ConvNet Playground") as demo:
         gr.Markdown(INTRO)
         gr.Markdown(f"<small>Features: {state.source.message}</small>", elem_id="source-status")
         with gr.Tabs() as tabs:
@@ -34,4 +35,5 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Model Explorer", id="explorer") as explorer_tab:
                 build_explorer_tab(state, search_tab, tabs, explorer_tab)
         register_api(state)
+    demo.edge = Edge([state.source.root, EXAMPLES_DIR])
     return demo

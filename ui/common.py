@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
@@ -21,24 +22,32 @@ log = logging.getLogger("convenet")
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_METRIC = "cosine"
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 USER_ERRORS = (ValueError, ImageLoadError, WeightsUnavailableError, KeyError)
 
 
 def friendly(fn: F) -> F:
-    """Turn a user's mistake into a clear message in the UI and the API, never a stack trace."""
+    """Turn a user's mistake into a clear message in the UI and the API, never a stack trace.
+
+    A user's mistake is logged as one warning line; a fault of the app keeps its traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except gr.Error:
+        except gr.Error as exc:
+            log.warning("%s: %s", fn.__name__, exc.message)
+            exc.print_exception = False
             raise
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc)) from None
-        except Exception as exc:  # keep serving: log the detail, show one sentence
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            log.warning("%s: %s", fn.__name__, message)
+            raise gr.Error(str(message), print_exception=False) from None
+        except Exception:  # keep serving: log the detail, show one sentence
             log.exception("Unexpected error in %s", fn.__name__)
             raise gr.Error(
-                f"Something went wrong ({type(exc).__name__}); please try again."
+                "Something went wrong on our side; please try again.", print_exception=False
             ) from None
 
     return wrapper  # type: ignore[return-value]

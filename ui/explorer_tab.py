@@ -149,11 +149,9 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         if upload:
             return load_image(Path(upload), spec.input_size), "Your image"
         folder = pg.dataset(dataset)
-        i = as_int(0 if index is None else index, "Image number")
-        if not 0 <= i < len(folder.paths):
-            raise ValueError(
-                f"Image number must be between 0 and {len(folder.paths) - 1} for {dataset}, got {i}"
-            )
+        i = pg.check_index(
+            dataset, as_int(0 if index is None else index, "Image number"), "Image number"
+        )
         label = folder.classes[folder.labels[i]]
         return load_image(folder.paths[i], spec.input_size), f"{dataset} image {i} ({label})"
 
@@ -196,7 +194,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
 
     @friendly
     def pick_layer_row(evt: gr.SelectData) -> str:
-        row = evt.row_value or []
+        row = getattr(evt, "row_value", None) or []
         if len(row) < 2:
             raise ValueError("Click a row of the layer table to choose its layer")
         return row[1]
@@ -250,7 +248,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
 
     @friendly
     def pick_image(evt: gr.SelectData) -> tuple[int, None]:
-        return as_int(evt.index, "Image number"), None
+        return as_int(getattr(evt, "index", None), "Image number"), None
 
     @friendly
     def activations(
@@ -427,6 +425,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
             upload = gr.Image(
                 label="Or use your own image",
                 type="filepath",
+                image_mode=None,  # the path as uploaded: our decoder checks and converts it
                 sources=["upload", "clipboard"],
                 height=160,
             )

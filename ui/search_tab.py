@@ -19,6 +19,7 @@ from convenet.registry import MODELS
 from ui.common import (
     DEFAULT_METRIC,
     DEFAULT_MODEL,
+    EXAMPLES_DIR,
     AppState,
     default_layer,
     friendly,
@@ -43,6 +44,14 @@ model on the same query and watch the score change.
 def caption(rank: int, similarity: float, label: str, match: bool) -> str:
     """Rank and percentage first: a long class name may be cut off under a small tile."""
     return f"#{rank} {similarity:.0f}%{' ✓' if match else ''} {label}"
+
+
+def picked(shown: list[int], evt: gr.SelectData | None) -> int:
+    """The dataset index of the clicked tile; a call without a click is refused plainly."""
+    index = getattr(evt, "index", None)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(shown or []):
+        raise ValueError("Click one of the images shown to choose it")
+    return shown[index]
 
 
 def summary_markdown(result: SearchResult, k: int) -> str:
@@ -168,11 +177,11 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
 
     @friendly
     def pick_from_dataset(indices: list[int], evt: gr.SelectData) -> tuple[int, None]:
-        return indices[evt.index], None
+        return picked(indices, evt), None
 
     @friendly
     def pick_from_results(hits: list[int], evt: gr.SelectData) -> tuple[int, None]:
-        return hits[evt.index], None
+        return picked(hits, evt), None
 
     @friendly
     def quality_view(dataset: str, metric: str) -> str:
@@ -190,7 +199,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     ) -> np.ndarray:
         folder = pg.dataset(dataset)
         points = pg.projection(dataset, model, layer, method)
-        query = None if upload else int(query_index or 0)
+        query = None if upload else pg.check_index(dataset, int(query_index or 0), "Query")
         return scatter_map(points, folder.labels, folder.classes, query, hits or [])
 
     @friendly
@@ -219,11 +228,11 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             upload = gr.Image(
                 label="Or search with your own image",
                 type="filepath",
+                image_mode=None,  # the path as uploaded: our decoder checks and converts it
                 sources=["upload", "clipboard"],
                 height=220,
             )
-            examples_dir = Path(__file__).resolve().parent.parent / "examples"
-            example_files = sorted(str(p) for p in examples_dir.glob("*.jpg"))
+            example_files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
             examples = (
                 gr.Examples(example_files, inputs=upload, label="Example images")
                 if example_files

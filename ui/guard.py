@@ -1,0 +1,201 @@
+"""The edge: every value a client sends is checked here once, before any handler or component.
+
+Gradio checks that a file reference was uploaded only when it carries its ``meta`` field, and
+components then open whatever path they are given. ``GuardedBlocks`` checks every input of every
+event, called by name or by function index: files must be this app's uploads or its own images
+and decode within the memory budget; whole numbers are whole; text is short. A refusal is one
+plain sentence, the same for a missing, a protected and a forbidden file, so nothing about the
+server's disk can be learnt from it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import typing
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio import utils as gradio_utils
+
+from convenet.images import ImageLoadError, check_image_file
+from convenet.settings import SETTINGS
+
+log = logging.getLogger("convenet")
+
+NOT_AVAILABLE = "That file is not available to this app; please upload the image again."
+FILE_COMPONENTS = (gr.Image, gr.File)
+MAX_PATH_CHARS = 1024
+
+
+class Refused(gr.Error):
+    """A client's input that the edge turned away; the message is safe to show.
+
+    A refusal is logged as one warning line: it is the client's mistake, not a fault.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, print_exception=False)
+        log.warning("Refused: %s", message)
+
+
+def _wants_click(fn: Any) -> bool:
+    """Whether a handler takes a SelectData (Gradio builds it from the click's event data)."""
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # an unresolvable annotation: Gradio reads them the same way
+        return False
+    return any(isinstance(t, type) and issubclass(t, gr.SelectData) for t in hints.values())
+
+
+def short(value: str, limit: int = 60) -> str:
+    """A user-chosen name as it may be echoed back: bounded in length."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _api_type(block: Any) -> str:
+    info = str(getattr(block, "_api_info", ""))
+    if "'path'" in info:
+        return "file"
+    if "'integer'" in info:
+        return "integer"
+    return "any"
+
+
+def input_kind(block: Any) -> str:
+    """What a component accepts from a client: a file, a whole number, a number, or anything."""
+    if isinstance(block, FILE_COMPONENTS):
+        return "file"
+    if isinstance(block, gr.Number):
+        return "integer" if block.precision == 0 else "number"
+    if isinstance(block, gr.Slider):
+        return "number"
+    if type(block).__name__ == "Api":
+        return _api_type(block)
+    return "any"
+
+
+def _is_file_ref(value: Any) -> bool:
+    return isinstance(value, dict) and ("path" in value or "url" in value)
+
+
+def _walk(value: Any) -> Iterable[Any]:
+    """Every value inside ``value``; file references are yielded whole, not entered."""
+    yield value
+    if _is_file_ref(value):
+        return
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _walk(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _walk(item)
+
+
+class Edge:
+    """The checks, with the folders a client's file reference may point into."""
+
+    def __init__(self, image_roots: Iterable[Path]) -> None:
+        self.image_roots = [Path(root).resolve() for root in image_roots]
+
+    def roots(self) -> list[Path]:
+        # Read at each call: Gradio reads GRADIO_TEMP_DIR at call time too.
+        return [Path(gradio_utils.get_upload_folder()).resolve(), *self.image_roots]
+
+    def file(self, ref: Any) -> None:
+        """An uploaded (or the app's own) image that decodes within budget, or a refusal."""
+        if not _is_file_ref(ref):
+            raise Refused("Send an image as an uploaded file (gradio_client.handle_file).")
+        path, url = ref.get("path"), ref.get("url")
+        if isinstance(url, str) and url.strip().lower().startswith("data:"):
+            raise Refused("Images inlined as data: URLs are not accepted; upload the file.")
+        if not isinstance(path, str) or not path or len(path) > MAX_PATH_CHARS or "\0" in path:
+            raise Refused(NOT_AVAILABLE)
+        if "://" in path or path.startswith(("data:", "//")):
+            raise Refused("This app does not fetch images from URLs; upload the file instead.")
+        resolved = Path(path).resolve()
+        if not any(resolved.is_relative_to(root) for root in self.roots()):
+            raise Refused(NOT_AVAILABLE)
+        if not resolved.is_file():
+            raise Refused(NOT_AVAILABLE)
+        name = ref.get("orig_name") if isinstance(ref.get("orig_name"), str) else resolved.name
+        try:
+            check_image_file(resolved, short(Path(name).name or "the image"))
+        except ImageLoadError as exc:
+            raise Refused(str(exc)) from None
+
+    def value(self, kind: str, label: str, raw: Any) -> Any:
+        """``raw`` checked for a component of ``kind``; whole floats become ints."""
+        for item in _walk(raw):
+            if isinstance(item, str) and len(item) > SETTINGS.max_text_chars:
+                raise Refused(f"{label}: text is limited to {SETTINGS.max_text_chars} characters.")
+            if _is_file_ref(item) and kind != "file":
+                raise Refused(f"{label} does not take a file.")
+            if isinstance(item, float) and not math.isfinite(item):
+                raise Refused(f"{label} must be a finite number.")
+        if raw is None:
+            return raw
+        if kind == "file":
+            self.file(raw)
+        elif kind == "integer":
+            whole = isinstance(raw, int) or (isinstance(raw, float) and raw.is_integer())
+            if isinstance(raw, bool) or not whole:
+                raise Refused(f"{label} must be a whole number, got {short(repr(raw), 30)}.")
+            return int(raw)
+        elif kind == "number" and (isinstance(raw, bool) or not isinstance(raw, int | float)):
+            raise Refused(f"{label} must be a number, got {short(repr(raw), 30)}.")
+        return raw
+
+
+def _labels(block_fn: Any) -> list[str]:
+    """A name a person recognises for each input: the parameter name or the component label."""
+    try:
+        params = list(inspect.signature(block_fn.fn).parameters)
+    except (TypeError, ValueError):
+        params = []
+    labels = []
+    for i, block in enumerate(block_fn.inputs):
+        label = getattr(block, "label", None)
+        if type(block).__name__ == "Api" and i < len(params):
+            label = params[i]
+        labels.append(str(label or f"Input {i + 1}"))
+    return labels
+
+
+class GuardedBlocks(gr.Blocks):
+    """gr.Blocks whose every event checks its inputs at the edge before anything runs."""
+
+    edge: Edge | None = None
+
+    async def preprocess_data(
+        self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False
+    ) -> list[Any]:
+        if self.edge is not None and not explicit_call:
+            inputs = list(inputs)
+            if len(inputs) != len(block_fn.inputs):
+                raise Refused(
+                    f"This call takes {len(block_fn.inputs)} inputs, but {len(inputs)} were sent."
+                )
+            labels = _labels(block_fn)
+            for i, block in enumerate(block_fn.inputs):
+                if not getattr(block, "stateful", False):
+                    inputs[i] = self.edge.value(input_kind(block), labels[i], inputs[i])
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except Exception:  # a component's own parser: its message can name server internals
+            raise Refused(
+                "One of the inputs is not in the form this call takes; see the API page."
+            ) from None
+
+    async def process_api(self, block_fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
+        data = getattr(kwargs.get("event_data"), "_data", None)
+        clicked = isinstance(data, dict) and "index" in data and "value" in data
+        if self.edge is not None and not clicked and _wants_click(fn.fn):
+            raise Refused("This call answers a click on the page; it cannot be made alone.")
+        return await super().process_api(block_fn, *args, **kwargs)

@@ -1,0 +1,216 @@
+"""Serving the app to the public: request-size caps, a fair queue, and temporary-file cleanup.
+
+Everything here protects other users from one client: a request cannot carry more than its
+cap, one browser session or address cannot hold more than a few queue places, and uploads and
+generated files do not pile up on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from fastapi import HTTPException
+from gradio import utils as gradio_utils
+from starlette.middleware import Middleware
+
+from convenet.settings import SETTINGS, Settings
+
+log = logging.getLogger("convenet")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body over its cap (uploads have a larger one)."""
+
+    def __init__(self, app: Callable, settings: Settings = SETTINGS) -> None:
+        self.app = app
+        self.upload_bytes = settings.max_upload_mb * 1024 * 1024
+        self.body_bytes = settings.max_body_kb * 1024
+
+    def limit_for(self, path: str) -> int:
+        return self.upload_bytes if path.rstrip("/").endswith("/upload") else self.body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope.get("path", ""))
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"").decode("latin-1")
+        if declared.isdigit() and int(declared) > limit:
+            await self.refuse(send, limit)
+            return
+        if limit == self.body_bytes:  # small bodies: read whole, so the refusal is clean
+            chunks, seen, more = [], 0, True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                chunks.append(message.get("body", b""))
+                seen += len(chunks[-1])
+                more = message.get("more_body", False)
+                if seen > limit:
+                    await self.refuse(send, limit)
+                    return
+            body = b"".join(chunks)
+            replayed = False
+
+            async def replay() -> dict[str, Any]:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+            return
+        await self.stream(scope, receive, send, limit)
+
+    async def stream(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """Uploads stream through, counted; over the cap the app stops reading them."""
+        seen = 0
+        started = False
+
+        async def counted() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+            return message
+
+        async def watched(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started:
+                await self.refuse(send, limit)
+
+    @staticmethod
+    async def refuse(send: Send, limit: int) -> None:
+        size = f"{limit >> 20} MB" if limit >= 1 << 20 else f"{limit >> 10} KB"
+        body = json.dumps({"detail": f"This request is larger than this app accepts ({size})."})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body.encode()})
+
+
+def client_address(request: Any, trust_proxy: bool) -> str:
+    """The client's address: behind the Space's proxy, the one it reports; else the socket's."""
+    if trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded.strip():
+            return forwarded.split(",")[0].strip()
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or "unknown"
+
+
+def _pending_events(queue: Any) -> Iterable[Any]:
+    for event_queue in list(queue.event_queue_per_concurrency_id.values()):
+        yield from list(event_queue.queue)
+    for job in list(queue.active_jobs):
+        yield from job or []
+
+
+def install_fair_queue(queue: Any, settings: Settings = SETTINGS) -> None:
+    """Cap the queued and running requests of one session and of one address (HTTP 429)."""
+    push = queue.push
+
+    async def fair_push(body: Any, request: Any, username: str | None) -> Any:
+        address = client_address(request, settings.trust_proxy)
+        session = getattr(body, "session_hash", None)
+        same_session = same_address = 0
+        for event in _pending_events(queue):
+            if session is not None and event.session_hash == session:
+                same_session += 1
+            if client_address(event.request, settings.trust_proxy) == address:
+                same_address += 1
+        if same_session >= settings.client_requests or same_address >= settings.address_requests:
+            log.warning("Too many requests at once from one client; refused one")
+            raise HTTPException(
+                status_code=429,
+                detail="Too many of your requests are waiting already; "
+                "please wait for them to finish, then try again.",
+            )
+        return await push(body, request, username)
+
+    queue.push = fair_push
+
+
+def _kept_files(demo: gr.Blocks) -> set[str]:
+    kept: set[str] = set()
+    for block in demo.blocks.values():
+        kept.update(str(Path(p).resolve()) for p in getattr(block, "keep_in_cache", ()))
+    return kept
+
+
+def sweep_temp_files(folder: Path, max_age_s: float, keep: set[str]) -> int:
+    """Delete files under ``folder`` older than ``max_age_s`` (and emptied folders)."""
+    removed = 0
+    now = time.time()
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        try:
+            if path.is_symlink() or path.is_file():
+                if str(path.resolve()) in keep or now - path.lstat().st_mtime < max_age_s:
+                    continue
+                path.unlink()
+                removed += 1
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        except OSError:
+            continue  # in use, or removed by Gradio meanwhile
+    return removed
+
+
+def start_temp_sweeper(demo: gr.Blocks, settings: Settings = SETTINGS) -> threading.Thread:
+    """Uploads (aborted ones too) and generated files go after ``temp_ttl_s`` seconds."""
+    folder = Path(gradio_utils.get_upload_folder())
+
+    def loop() -> None:
+        while True:
+            time.sleep(settings.temp_sweep_s)
+            if folder.is_dir():
+                removed = sweep_temp_files(folder, settings.temp_ttl_s, _kept_files(demo))
+                if removed:
+                    log.info("Removed %d old temporary files", removed)
+
+    thread = threading.Thread(target=loop, name="temp-sweeper", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(demo: gr.Blocks, allowed: list[str], css: str) -> None:
+    """Launch ``demo`` with every protection on; blocks until the server stops."""
+    demo.queue(default_concurrency_limit=2, max_size=256)
+    install_fair_queue(demo._queue)
+    start_temp_sweeper(demo)
+    demo.launch(
+        max_file_size=SETTINGS.max_file_mb * 1024 * 1024,
+        allowed_paths=allowed,
+        css=css,
+        show_error=False,  # only our own plain messages (gr.Error) reach a user
+        app_kwargs={"middleware": [Middleware(BodyLimit)]},
+    )
