@@ -162,6 +162,32 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _box_mean_16bit(image: Image.Image, factor: int) -> Image.Image:
+    """Pillow cannot reduce 16-bit images: average factor x factor blocks in numpy instead."""
+    array = np.asarray(image)
+    rows, cols = array.shape[0] // factor, array.shape[1] // factor
+    tall = array[: rows * factor].reshape(rows, factor, -1).mean(axis=1, dtype=np.float32)
+    small = tall[:, : cols * factor].reshape(rows, cols, factor).mean(axis=2)
+    return Image.fromarray(small.astype(np.int32), "I")
+
+
+def _shrink(image: Image.Image, size: int) -> Image.Image:
+    """Reduce a much larger image by whole blocks before any mode conversion multiplies it.
+
+    The result keeps at least twice the model's input size, so the final resize is unchanged
+    in quality; memory and time then scale with the output, not the upload.
+    """
+    factor = min(image.size) // (size * 2)
+    if factor < 2:
+        return image
+    if image.mode.startswith("I;16"):
+        return _box_mean_16bit(image, factor)
+    if image.mode in ("P", "1"):  # indices cannot be averaged: sample them
+        width, height = image.size
+        return image.resize((width // factor, height // factor), Image.Resampling.NEAREST)
+    return image.reduce(factor)
+
+
 def _centre_square(image: Image.Image, size: int) -> Image.Image:
     """Shorter side to ``size``, centre crop; reducing_gap makes big downscales fast."""
     width, height = image.size
@@ -188,7 +214,7 @@ def load_image(source: ImageSource, size: int | None = None) -> np.ndarray:
                 image.draft("RGB", (size * 2, size * 2))  # decode big JPEGs at reduced scale
             image = ImageOps.exif_transpose(image)  # animated files: the first frame
             image.load()
-            rgb = _to_rgb(image)
+            rgb = _to_rgb(image if size is None else _shrink(image, size))
             if size is not None:
                 rgb = _centre_square(rgb, size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
