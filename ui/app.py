@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ui.api import register_api
-from ui.common import EXAMPLES_DIR, AppState
+from ui.common import AppState
 from ui.explorer_tab import build_explorer_tab
 from ui.guard import Edge, GuardedBlocks
 from ui.search_tab import build_search_tab
@@ -35,5 +35,5 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Model Explorer", id="explorer") as explorer_tab:
                 build_explorer_tab(state, search_tab, tabs, explorer_tab)
         register_api(state)
-    demo.edge = Edge([state.source.root, EXAMPLES_DIR])
+    demo.edge = Edge()
     return demo

@@ -2,8 +2,8 @@
 
 Gradio checks that a file reference was uploaded only when it carries its ``meta`` field, and
 components then open whatever path they are given. ``GuardedBlocks`` checks every input of every
-event, called by name or by function index: files must be this app's uploads or its own images
-and decode within the memory budget; whole numbers are whole; text is short. A refusal is one
+event, called by name or by function index: files must be this app's uploads and decode within
+the memory budget; whole numbers are whole; text is short. A refusal is one
 plain sentence, the same for a missing, a protected and a forbidden file, so nothing about the
 server's disk can be learnt from it.
 """
@@ -71,6 +71,8 @@ def input_kind(block: Any) -> str:
         return "file"
     if isinstance(block, gr.Number):
         return "integer" if block.precision == 0 else "number"
+    if isinstance(block, gr.Dataset):  # the examples table sends the clicked row's index
+        return "integer"
     if isinstance(block, gr.Slider):
         return "number"
     if type(block).__name__ == "Api":
@@ -96,14 +98,13 @@ def _walk(value: Any) -> Iterable[Any]:
 
 
 class Edge:
-    """The checks, with the folders a client's file reference may point into."""
+    """The checks; a client's file reference may only point into Gradio's upload folder
+    (the examples are copied there at start)."""
 
-    def __init__(self, image_roots: Iterable[Path]) -> None:
-        self.image_roots = [Path(root).resolve() for root in image_roots]
-
-    def roots(self) -> list[Path]:
+    @staticmethod
+    def upload_folder() -> Path:
         # Read at each call: Gradio reads GRADIO_TEMP_DIR at call time too.
-        return [Path(gradio_utils.get_upload_folder()).resolve(), *self.image_roots]
+        return Path(gradio_utils.get_upload_folder()).resolve()
 
     def file(self, ref: Any) -> None:
         """An uploaded (or the app's own) image that decodes within budget, or a refusal."""
@@ -117,7 +118,7 @@ class Edge:
         if "://" in path or path.startswith(("data:", "//")):
             raise Refused("This app does not fetch images from URLs; upload the file instead.")
         resolved = Path(path).resolve()
-        if not any(resolved.is_relative_to(root) for root in self.roots()):
+        if not resolved.is_relative_to(self.upload_folder()):
             raise Refused(NOT_AVAILABLE)
         if not resolved.is_file():
             raise Refused(NOT_AVAILABLE)
@@ -198,4 +199,12 @@ class GuardedBlocks(gr.Blocks):
         clicked = isinstance(data, dict) and "index" in data and "value" in data
         if self.edge is not None and not clicked and _wants_click(fn.fn):
             raise Refused("This call answers a click on the page; it cannot be made alone.")
-        return await super().process_api(block_fn, *args, **kwargs)
+        try:
+            return await super().process_api(block_fn, *args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception:  # outside our handlers (which say their own sentence): a fault
+            log.exception("Unexpected error in %s", fn.name)
+            raise gr.Error(
+                "Something went wrong on our side; please try again.", print_exception=False
+            ) from None
