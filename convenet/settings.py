@@ -21,8 +21,8 @@ class Settings:
     max_text_chars: int = 200  # any text a client sends
     client_requests: int = 6  # queued + running requests per browser session
     address_requests: int = 16  # queued + running requests per client address
-    temp_ttl_s: int = 3600  # uploads and generated files are deleted after this long
-    temp_sweep_s: int = 300  # how often old temporary files are looked for
+    temp_ttl_s: int = 900  # uploads and generated files are deleted after this long
+    temp_sweep_s: int = 60  # how often old temporary files are looked for
     trust_proxy: bool = bool(os.environ.get("SPACE_ID"))  # behind the Space's proxy
 
 

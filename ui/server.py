@@ -119,11 +119,15 @@ class BodyLimit:
 
 
 def client_address(request: Any, trust_proxy: bool) -> str:
-    """The client's address: behind the Space's proxy, the one it reports; else the socket's."""
+    """The client's address: behind the Space's proxy, the one it reports; else the socket's.
+
+    The proxy appends the address it saw to X-Forwarded-For, so the last entry is the one to
+    trust; earlier entries are whatever the client wrote.
+    """
     if trust_proxy:
         forwarded = request.headers.get("x-forwarded-for", "")
         if forwarded.strip():
-            return forwarded.split(",")[0].strip()
+            return forwarded.split(",")[-1].strip()
     client = getattr(request, "client", None)
     return getattr(client, "host", None) or "unknown"
 
