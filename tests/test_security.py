@@ -208,7 +208,8 @@ def test_inline_data_urls_are_refused(app: AppProcess) -> None:
         + base64.b64encode((REPO / "examples" / "cat.jpg").read_bytes()).decode()
     )
     ref = {"path": "x.jpg", "url": inline, "meta": {"_type": "gradio.FileData"}}
-    status, message = call(app.url, "activations", ["efficientnet_lite0", "stem_conv", "stamps200", 0, ref])
+    data = ["efficientnet_lite0", "stem_conv", "stamps200", 0, ref]
+    status, message = call(app.url, "activations", data)
     assert status == "error" and "data: URLs" in message
 
 
