@@ -98,8 +98,7 @@ def test_api_refuses_paths_outside_uploads(app_url: str) -> None:
             ["stamps200", "efficientnet_lite0", "top_conv", "cosine", None, query, 5],
         )
         assert "event: error" in stream
-        # Gradio's own check or ours (whichever runs first) names the reason.
-        assert "not uploaded by a user" in stream or "must be a file uploaded" in stream
+        assert "That file is not available to this app" in stream
         assert "root:" not in stream
 
 

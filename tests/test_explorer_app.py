@@ -231,7 +231,7 @@ def test_use_layer_in_search(client: Client) -> None:
         (
             "/activations",
             ["efficientnet_lite0", "top_conv", DATASET, 999, None],
-            "Image number must be between 0 and 199",
+            "Image number must be a whole number from 0 to 199",
         ),
         ("/featurevis", ["efficientnet_lite0", "stem_conv", 32, 16], "Channel 32 is out of range"),
         ("/featurevis", ["efficientnet_lite0", "predictions", 0, 16], "not feature maps"),

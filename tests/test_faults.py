@@ -315,7 +315,7 @@ def search_upload(client: Client, path: Path) -> dict:
     ("name", "message"),
     [
         ("empty.jpg", "the file is empty"),
-        ("truncated.jpg", "broken or truncated image"),
+        ("truncated.jpg", "the image is broken or truncated"),
         ("bomb.png", "too many pixels"),
         ("too_many_pixels.png", "pixels is too large"),
     ],
