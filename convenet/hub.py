@@ -33,6 +33,7 @@ from huggingface_hub import (
 
 from convenet.datasets import DATASETS
 from convenet.paths import PRECOMPUTED_DIR
+from convenet.preview import viewer_configs, write_index
 from convenet.registry import MODELS
 from convenet.store import (
     MANIFEST_NAME,
@@ -168,7 +169,12 @@ def registered_licences() -> dict[str, str]:
     return {name: f"{spec.licence} ({spec.attribution})" for name, spec in DATASETS.items()}
 
 
-def _card_body(repo_id: str, files: Mapping[str, Any], licences: Mapping[str, str]) -> str:
+def _card_body(
+    repo_id: str,
+    files: Mapping[str, Any],
+    licences: Mapping[str, str],
+    index: Mapping[str, str],
+) -> str:
     rows = "\n".join(
         f"| `{relpath}` | {entry['dataset']} | {entry['model']} | {entry['n_images']} "
         f"| {len(entry['layers'])} | {entry['pooling']} |"
@@ -178,6 +184,8 @@ def _card_body(repo_id: str, files: Mapping[str, Any], licences: Mapping[str, st
         f"- **{name}**: {licence}" for name, licence in sorted(licences.items())
     )
     models = sorted({entry["model"] for entry in files.values()})
+    example = sorted(files)[0]
+    previews = ", ".join(f"`{path}`" for _, path in sorted(index.items())) or "none"
     model_lines = "\n".join(
         f"- **{MODELS[key].title if key in MODELS else key}**: "
         f"{MODELS[key].licence if key in MODELS else 'see the model source'}"
@@ -188,7 +196,21 @@ def _card_body(repo_id: str, files: Mapping[str, Any], licences: Mapping[str, st
 
 Precomputed CNN layer activations for the ConvNet Playground image-retrieval demo: for each
 dataset x model, one pooled feature vector per image for every curated layer, so the app can
-rank similar images without running the network.
+rank similar images without running the network. Each vector is the global average of one
+layer's feature maps for one image, computed by the pretrained ImageNet model after its own
+preprocessing (file metadata below says which model, layers, pooling, preprocessing, input size
+and code version made it).
+
+## Load a feature file in three lines
+
+```python
+from huggingface_hub import hf_hub_download; from safetensors.numpy import load_file
+features = load_file(hf_hub_download("{repo_id}", "{example}", repo_type="dataset"))
+print({{layer: array.shape for layer, array in features.items()}})  # (n_images, dim) each
+```
+
+The dataset viewer shows every image with its class (one split per dataset), from the small
+parquet index files {previews}.
 
 ## Files
 
@@ -221,12 +243,17 @@ The features are derived from these models' pretrained weights:
 
 
 def dataset_card(
-    repo_id: str, manifest: Mapping[str, Any], licences: Mapping[str, str] | None = None
+    repo_id: str,
+    manifest: Mapping[str, Any],
+    licences: Mapping[str, str] | None = None,
+    index: Mapping[str, str] | None = None,
 ) -> str:
     """README.md for the Hub dataset; every dataset in the manifest needs a licence.
 
     ``licences`` maps dataset name to licence text; the shipped datasets' come from the registry.
+    ``index`` maps dataset name to its parquet preview (see convenet.preview), for the viewer.
     """
+    index = dict(index or {})
     licences = {**registered_licences(), **(licences or {})}
     datasets = {entry["dataset"] for entry in manifest["files"].values()}
     missing = sorted(datasets - set(licences))
@@ -242,10 +269,10 @@ def dataset_card(
         pretty_name="ConvNet Playground features",
         tags=["image-retrieval", "convnet", "features"],
         task_categories=["image-feature-extraction"],
+        configs=viewer_configs(index) if index else None,
     )
-    card = DatasetCard(
-        f"---\n{data.to_yaml()}\n---\n{_card_body(repo_id, manifest['files'], used)}"
-    )
+    body = _card_body(repo_id, manifest["files"], used, index)
+    card = DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}")
     return str(card)
 
 
@@ -269,7 +296,7 @@ def push(
     manifest = load_manifest(root)
     if not manifest["files"]:
         raise ValueError(f"Not pushing {root}: its {MANIFEST_NAME} lists no feature files.")
-    card = dataset_card(repo_id, manifest, licences)
+    card = dataset_card(repo_id, manifest, licences, write_index(root, manifest))
     atomic_write_bytes(root / "README.md", card.encode("utf-8"))
     api = HfApi(endpoint=endpoint, token=token)
     url = api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)

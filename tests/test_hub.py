@@ -279,6 +279,33 @@ def test_dataset_card_lists_files_and_licences(tmp_path: Path):
     assert MANIFEST_NAME in card.text
 
 
+def test_card_offers_a_viewer_preview_and_a_three_line_loader(tmp_path: Path):
+    """The card's YAML names a parquet index per dataset for the Hub's viewer, that index
+    lists every image with its class, and the card's three lines load a feature file."""
+    import re
+
+    import pyarrow.parquet as pq
+    import yaml
+
+    from convenet.preview import write_index
+
+    make_store(tmp_path)
+    index = write_index(tmp_path, load_manifest(tmp_path))
+    text = dataset_card(REPO, load_manifest(tmp_path), {"toy": "CC0-1.0"}, index)
+    front = yaml.safe_load(text.split("---")[1])
+    assert front["configs"] == [
+        {"config_name": "default", "data_files": [{"split": "toy", "path": "index/toy.parquet"}]}
+    ]
+    rows = pq.read_table(tmp_path / "index" / "toy.parquet").to_pylist()
+    assert rows == [{"image": "toy/images/a/1.jpg", "class": "a", "dataset": "toy"}]
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    assert len(code.strip().splitlines()) == 3
+    local = code.replace("hf_hub_download(", "(lambda *a, **k: str(tmp_path / a[1]))(")
+    shown: list[str] = []
+    exec(local, {"print": lambda x: shown.append(str(x)), "tmp_path": tmp_path})  # noqa: S102
+    assert shown == ["{'conv1': (1, 4), 'conv2': (1, 2)}"]
+
+
 def test_dataset_card_needs_every_licence(tmp_path: Path):
     make_store(tmp_path)
     with pytest.raises(ValueError, match="toy"):
