@@ -30,6 +30,7 @@ from huggingface_hub import (
     hf_hub_download,
     snapshot_download,
 )
+from huggingface_hub.file_download import repo_folder_name
 
 from convenet.datasets import DATASETS
 from convenet.paths import PRECOMPUTED_DIR
@@ -107,7 +108,19 @@ def _fetch_verified(
         hf_hub_download(repo_id, relpath, force_download=True, **download)
         if not verify_file(snapshot, relpath):
             raise HubError(f"{where}: {relpath} fails its sha256 check even after a re-download.")
+    _remember_revision(repo_id, revision, info.sha, cache_dir)
     return snapshot
+
+
+def _remember_revision(repo_id: str, revision: str, sha: str, cache_dir: Path | str | None) -> None:
+    """Note which commit ``revision`` named, as huggingface_hub does for branch downloads, so
+    that a later start without network finds this snapshot (we download by commit)."""
+    if revision == sha:
+        return
+    cache = Path(cache_dir or constants.HF_HUB_CACHE)
+    refs = cache / repo_folder_name(repo_id=repo_id, repo_type=REPO_TYPE) / "refs"
+    refs.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(refs / revision, sha.encode())
 
 
 def pull(
@@ -129,6 +142,27 @@ def pull(
         raise
     except _FETCH_ERRORS as exc:
         raise HubError(f"Hub dataset {repo_id}@{revision}: {type(exc).__name__}: {exc}") from exc
+
+
+def preloaded(repo_id: str, revision: str, cache_dir: Path | str | None = None) -> Path | None:
+    """A verified snapshot already in the HF cache (a Space's ``preload_from_hub`` puts one
+    there at build time), found without any network; None if there is none or it fails."""
+    try:
+        snapshot = Path(
+            snapshot_download(
+                repo_id,
+                repo_type=REPO_TYPE,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=True,
+            )
+        )
+        relpaths = list(load_manifest(snapshot)["files"])
+    except _FETCH_ERRORS:
+        return None
+    if not relpaths or not all(verify_file(snapshot, relpath) for relpath in relpaths):
+        return None
+    return snapshot
 
 
 def resolve_feature_source(
@@ -153,6 +187,15 @@ def resolve_feature_source(
     try:
         root = pull(repo_id, revision, cache_dir=cache_dir, endpoint=endpoint, timeout=timeout)
     except OSError as exc:  # HubError, or a local disk problem in the cache
+        cached = preloaded(repo_id, revision, cache_dir)
+        if cached is not None:
+            log.warning("Hub unreachable (%s); using its copy already on disk.", exc)
+            return FeatureSource(
+                cached,
+                "hub",
+                f"The Hugging Face Hub could not be reached, so the app uses the copy of "
+                f"{repo_id} already on disk.",
+            )
         log.warning("Using embedded features in %s: %s", embedded_root, exc)
         return FeatureSource(
             Path(embedded_root),

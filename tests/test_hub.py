@@ -242,6 +242,25 @@ def test_silent_server_falls_back_within_timeout(embedded: Path, tmp_path: Path)
     assert elapsed < 5
 
 
+def test_a_preloaded_snapshot_serves_when_the_hub_is_down(
+    files: dict[str, bytes], embedded: Path, tmp_path: Path
+):
+    """What a Space's preload_from_hub left in the cache is used, verified, with no network."""
+    server = FakeHub(files)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    online, _ = _resolve_timed(embedded, server.url, tmp_path / "cache")
+    server.shutdown()
+    server.server_close()
+    assert online.origin == "hub"
+    offline, elapsed = _resolve_timed(embedded, server.url, tmp_path / "cache")
+    assert (offline.origin, offline.root) == ("hub", online.root)
+    assert "already on disk" in offline.message and elapsed < 10
+    (online.root / RELPATH).unlink()  # a damaged copy is never used
+    damaged, _ = _resolve_timed(embedded, server.url, tmp_path / "cache")
+    assert (damaged.origin, damaged.root) == ("embedded", embedded)
+
+
 def test_missing_repo_and_corrupt_file_fall_back(
     hub: FakeHub, files: dict[str, bytes], embedded: Path, tmp_path: Path
 ):
@@ -360,3 +379,17 @@ def test_push_never_logs_the_token(
     out = capsys.readouterr()
     assert secret not in caplog.text and secret not in out.out and secret not in out.err
     assert secret not in (tmp_path / "README.md").read_text()
+
+
+def test_space_front_matter_preloads_the_features_dataset():
+    """The Space is built with the features on disk: README's YAML names the Hub dataset the
+    app reads by default, for the Hub's links and for preload_from_hub."""
+    import yaml
+
+    from convenet.hub import DEFAULT_REPO_ID
+    from convenet.paths import REPO_DIR
+
+    front = yaml.safe_load((REPO_DIR / "README.md").read_text().split("---")[1])
+    assert front["sdk"] == "gradio" and front["app_file"] == "app.py"
+    assert front["datasets"] == [DEFAULT_REPO_ID]
+    assert front["preload_from_hub"] == [f"datasets/{DEFAULT_REPO_ID}"]
