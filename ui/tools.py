@@ -1,0 +1,190 @@
+"""Tools for scripts and agents: the documented API, and the app's MCP tool list.
+
+Each is a typed function whose docstring Gradio turns into the API page's and the MCP tool's
+description. Everything else the page calls is kept off both lists (``hide_internal_events``).
+TensorFlow is imported only inside the tools that run a network.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from gradio import utils as gradio_utils
+from PIL import Image
+
+from convenet.images import load_image
+from convenet.models import get_model_spec, load_model, preprocess_for, weights_status
+from convenet.registry import DEFAULT_MODEL, MODELS
+from ui.common import AppState, friendly
+
+TOOLS = ("search", "list_models", "explain_prediction", "show_channel")
+TOP_CLASSES = 5
+TOP_IMAGES = 9
+
+
+def hide_internal_events(demo: gr.Blocks) -> None:
+    """Only the tools appear on the API page and as MCP tools; the page's own events stay
+    callable by name (undocumented), as scripts written against them expect."""
+    for fn in demo.fns.values():
+        if fn.api_visibility == "public" and fn.api_name not in TOOLS:
+            fn.api_visibility = "undocumented"
+
+
+def picture_file(image: np.ndarray, stem: str) -> dict:
+    """Save a picture where Gradio serves uploads from (and sweeps them): a file an agent gets."""
+    folder = Path(gradio_utils.get_upload_folder()) / "tools"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}-{uuid.uuid4().hex[:12]}.png"
+    Image.fromarray(image).save(path)
+    return gr.FileData(path=str(path), orig_name=path.name, mime_type="image/png").model_dump()
+
+
+def register_tools(state: AppState) -> None:
+    """Add the tools besides ``/search`` (see ui.api)."""
+    pg = state.playground
+
+    def chosen_image(model: str, dataset: str, query_index: int | None, query: Any) -> np.ndarray:
+        """The uploaded image (already checked at the edge), else the dataset's image."""
+        size = get_model_spec(model).input_size
+        if query is not None:
+            return load_image(Path(query["path"] if isinstance(query, dict) else query.path), size)
+        index = pg.check_index(dataset, 0 if query_index is None else query_index)
+        return load_image(pg.dataset(dataset).paths[index], size)
+
+    @friendly
+    def list_models() -> list[dict]:
+        """List the CNNs this app searches with, simplest first, with their curated layers.
+
+        Returns:
+            One entry per model: `key` (pass it as `model` to the other tools), `title`,
+            `year`, `input_size`, `parameters`, `weights` ("bundled" works offline; "download"
+            needs the internet once; "missing" cannot run here) and `layers`, the eight
+            curated layers from first to last, each a `name` (pass it as `layer`) and what it
+            tends to respond to.
+        """
+        return [
+            {
+                "key": spec.key,
+                "title": spec.title,
+                "year": spec.year,
+                "input_size": spec.input_size,
+                "parameters": spec.params,
+                "weights": weights_status(spec),
+                "layers": [{"name": layer.name, "sees": layer.description} for layer in spec.layers],
+            }
+            for spec in MODELS.values()
+        ]
+
+    @friendly
+    def explain_prediction(
+        model: str = DEFAULT_MODEL,
+        dataset: str = state.default_dataset,
+        query_index: int | None = 0,
+        query: gr.FileData | None = None,
+        class_index: int | None = None,
+    ) -> dict:
+        """Say what a CNN thinks an image shows, and where in the image it sees it.
+
+        Args:
+            model: a model key from list_models, for example "efficientnet_lite0".
+            dataset: the dataset holding the image, "stamps200" or "clipart200".
+            query_index: which image of the dataset (0 to 199); ignored when `query` is given.
+            query: your own image instead (an uploaded file, or a data: URL for MCP clients).
+            class_index: the ImageNet class (0 to 999) to explain; default: the top one.
+
+        Returns:
+            `top5`: the five most likely ImageNet classes with `class`, `class_index` and
+            `probability`; `explained`: the class that `gradcam` explains; `gradcam`: a PNG
+            of the image with the Grad-CAM heatmap over it (bright = where the evidence for
+            that class lies, at the model's last convolution layer).
+        """
+        from convenet.explorer import conv_layers, gradcam, predict_top_k
+        from convenet.imagenet import class_names
+
+        spec = get_model_spec(model)
+        image = chosen_image(spec.key, dataset, query_index, query)
+        keras_model, preprocess = load_model(spec.key), preprocess_for(spec.key)
+        names = class_names()
+        top = predict_top_k(keras_model, image, preprocess, [str(i) for i in range(1000)], 5)
+        if class_index is not None and not 0 <= class_index < len(names):
+            raise ValueError(f"class_index must be a whole number from 0 to {len(names) - 1}")
+        last = conv_layers(keras_model)[-1]
+        overlay, used = gradcam(keras_model, image, preprocess, class_index, layer_name=last)
+        return {
+            "top5": [
+                {"class": names[int(i)], "class_index": int(i), "probability": round(p, 4)}
+                for i, p in top
+            ],
+            "explained": {"class": names[used], "class_index": used, "layer": last},
+            "gradcam": picture_file(overlay, f"gradcam-{spec.key}"),
+        }
+
+    @friendly
+    def show_channel(
+        model: str = DEFAULT_MODEL,
+        layer: str = "top_conv",
+        channel: int = 0,
+        dataset: str = state.default_dataset,
+    ) -> dict:
+        """Show what one channel of a layer responds to: a picture optimised to make it fire,
+        and the dataset images that excite it most.
+
+        Args:
+            model: a model key from list_models, for example "efficientnet_lite0".
+            layer: one of the model's curated layers (see list_models).
+            channel: the channel number, from 0 to the layer's channel count minus one.
+            dataset: whose images to rank, "stamps200" or "clipart200".
+
+        Returns:
+            `feature_visualization`: a PNG (shipped with the app where one exists, else
+            computed, which takes several seconds); `top_images`: the nine images with the
+            highest average activation of the channel, each with `image`, `class` and
+            `activation`.
+        """
+        from convenet.featurevis import visualize_channel_cached
+        from convenet.featurevis_gallery import (
+            FEATUREVIS_SIZE,
+            FEATUREVIS_STEPS,
+            precomputed_featurevis_path,
+        )
+
+        spec = get_model_spec(model)
+        if layer not in spec.layer_names:
+            raise ValueError(f"layer must be one of {spec.title}'s: {', '.join(spec.layer_names)}")
+        feats = pg.features(dataset, spec.key, layer)
+        if not 0 <= channel < feats.shape[1]:
+            raise ValueError(f"channel must be a whole number from 0 to {feats.shape[1] - 1}")
+        shipped = precomputed_featurevis_path(spec.key, layer, channel)
+        if shipped.is_file():
+            picture = load_image(shipped)
+        else:
+            picture = visualize_channel_cached(
+                spec.key,
+                load_model(spec.key),
+                layer,
+                channel,
+                preprocess_for(spec.key),
+                size=FEATUREVIS_SIZE,
+                steps=FEATUREVIS_STEPS,
+            )
+        folder, images_dir = pg.dataset(dataset), pg.images_dir(dataset)
+        best = np.argsort(-feats[:, channel], kind="stable")[:TOP_IMAGES]
+        return {
+            "feature_visualization": picture_file(picture, f"channel-{spec.key}-{channel}"),
+            "top_images": [
+                {
+                    "image": folder.paths[i].relative_to(images_dir).as_posix(),
+                    "class": folder.classes[folder.labels[i]],
+                    "activation": round(float(feats[i, channel]), 4),
+                }
+                for i in best
+            ],
+        }
+
+    gr.api(list_models, api_name="list_models")
+    gr.api(explain_prediction, api_name="explain_prediction", concurrency_id="heavy")
+    gr.api(show_channel, api_name="show_channel", concurrency_id="featurevis")
