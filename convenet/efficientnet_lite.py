@@ -330,6 +330,16 @@ def _load_cache(path: Path, variant: int) -> keras.Model | None:
     return model if _digest(model) == expected else None
 
 
+def cached_weights_digest(variant: int) -> str | None:
+    """The fingerprint of the converted weights, read without building the model (or Keras)."""
+    _check_variant(variant)
+    try:
+        with h5py.File(_cache_file(variant), "r") as file:
+            return str(file.attrs[_DIGEST_ATTR])
+    except (OSError, KeyError):
+        return None
+
+
 def lite_weights_available(variant: int) -> bool:
     """True when ImageNet weights can be had offline: converted already, or the package is here."""
     _check_variant(variant)

@@ -98,6 +98,11 @@ def app_process(
         log.close()
 
 
+def tensorflow_loaded(pid: int) -> bool:
+    """Whether a process has imported TensorFlow: importing it maps libtensorflow_framework."""
+    return "libtensorflow_framework" in Path(f"/proc/{pid}/maps").read_text()
+
+
 def call_http(url: str, api_name: str, data: list, timeout: float = 60.0) -> str:
     """Call an endpoint over plain HTTP (submit, then read the event stream): no gradio_client,
     so no client-side file handling or overhead gets in the way."""
