@@ -2,8 +2,11 @@
 
     python benchmarks/bench_extraction.py [--quick] [--all] [--naive-images N] [--naive-layers L]
 
-Rates are medians (with their range) over repeated passes: the batched and batch-1 paths are
-repeated whole (3 times; --quick: 2), the naive baseline is timed per image.
+The batched path runs on ONNX Runtime (the app's path); the same multi-output pass through
+Keras (``CONVENET_ONNX=0``) is measured too, interleaved pass by pass. Rates are medians (with
+their range) over repeated passes (3; --quick: 2); the naive baseline is timed per image. The
+FLOP ceiling is a float32 matrix product measured in the same run (numpy, all cores); the
+network's cost per image counts the multiply-adds of its convolutions (2 FLOP each).
 
 The batched path is convenet.features.extract_features: 16 images per forward pass, every
 curated layer pooled inside the graph of one multi-output model. The naive baseline is what a
@@ -14,8 +17,11 @@ its cost for a whole layer set is extrapolated; the output says how.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
@@ -76,13 +82,49 @@ def largest_relative_gap(naive: np.ndarray, batched: np.ndarray) -> float:
     return float(np.abs(naive - batched.astype(np.float32)).max() / np.abs(batched).max())
 
 
-def rates(fn: object, count: int, repeats: int) -> list[float]:
-    """Images per second of ``repeats`` whole passes of fn() over ``count`` images."""
+@contextmanager
+def keras_only() -> Iterator[None]:
+    """Features through Keras instead of ONNX Runtime while inside."""
+    os.environ["CONVENET_ONNX"] = "0"
+    try:
+        yield
+    finally:
+        del os.environ["CONVENET_ONNX"]
+
+
+def rate(fn: Callable[[], object], count: int) -> float:
+    """Images per second of one pass of fn() over ``count`` images."""
+    start = time.perf_counter()
+    fn()
+    return count / (time.perf_counter() - start)
+
+
+def conv_gflop(spec: ModelSpec) -> float:
+    """GFLOP per image of the network's convolutions (2 per multiply-add; BN folds into them)."""
+    import keras
+
+    total = 0
+    for layer in load_model(spec.key).layers:
+        if not isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D):
+            continue
+        _, height, width, channels_out = layer.output.shape
+        kh, kw, channels_in, multiplier = layer.kernel.shape
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            total += height * width * kh * kw * channels_in * multiplier
+        else:
+            total += height * width * kh * kw * channels_in * channels_out
+    return 2 * total / 1e9
+
+
+def matmul_ceiling(repeats: int, n: int = 2048) -> list[float]:
+    """GFLOP/s of a float32 n x n matrix product (numpy's BLAS, every core): the ceiling."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn()
-        samples.append(count / (time.perf_counter() - start))
+        a @ b
+        samples.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
     return samples
 
 
@@ -98,31 +140,64 @@ def bench_model(
     load_model(key)
     loaded = time.perf_counter() - start
     start = time.perf_counter()
-    extract_arrays(key, load_batch(images[:16], spec.input_size))  # build + trace, batch of 16
-    extract_arrays(key, load_batch(images[:1], spec.input_size))  # and a batch of one
+    for batch in (
+        load_batch(images[:16], spec.input_size),
+        load_batch(images[:1], spec.input_size),
+    ):
+        extract_arrays(key, batch)  # ONNX graph export (once per cache) + session
+        with keras_only():
+            extract_arrays(key, batch)  # Keras multi-output build + trace
     warmed = time.perf_counter() - start
     print(
-        f"  model load {loaded:.1f} s; multi-output extractor build + first calls {warmed:.1f} s "
-        "(one-time, not in the rates below)"
+        f"  model load {loaded:.1f} s; extractors (ONNX export or cached graph, Keras build) + "
+        f"first calls {warmed:.1f} s (one-time, not in the rates below)"
     )
 
     batched = extract_features(key, images, batch_size=16)
+    onnx_rates, keras_rates, ceiling = [], [], []
+    for _ in range(repeats):  # interleaved, so a change of load hits all three
+        ceiling += matmul_ceiling(2)
+        onnx_rates.append(rate(lambda: extract_features(key, images, batch_size=16), len(images)))
+        with keras_only():
+            keras_rates.append(
+                rate(lambda: extract_features(key, images, batch_size=16), len(images))
+            )
+    what = f"multi-output, batch 16, all {n_layers} layers per pass, {len(images)} images"
     batched_rate = run.add(
-        f"batched_{key}",
-        f"batched multi-output (extract_features, batch 16, all {n_layers} layers per pass), "
-        f"{len(images)} images",
-        rates(lambda: extract_features(key, images, batch_size=16), len(images), repeats),
-        "images/s",
-        1,
+        f"batched_{key}", f"ONNX Runtime ({what})", onnx_rates, "images/s", 1
     ).median
+    keras_rate = run.add(f"keras_{key}", f"Keras ({what})", keras_rates, "images/s", 1).median
     subset = images[:naive_count]
     single_rate = run.add(
         f"single_{key}",
-        f"multi-output, batch 1 (extract_features, batch_size=1), {len(subset)} images",
-        rates(lambda: extract_features(key, subset, batch_size=1), len(subset), repeats),
+        f"ONNX Runtime, batch 1 (extract_features, batch_size=1), {len(subset)} images",
+        [
+            rate(lambda: extract_features(key, subset, batch_size=1), len(subset))
+            for _ in range(repeats)
+        ],
         "images/s",
         1,
     ).median
+    ceiling_rate = run.add(
+        f"ceiling_{key}",
+        "FLOP ceiling: float32 2048 x 2048 matmul (numpy, every core), between the passes",
+        ceiling,
+        "GFLOP/s",
+        1,
+    ).median
+    gflop = conv_gflop(spec)
+    for name, value in (("ONNX Runtime", batched_rate), ("Keras", keras_rate)):
+        share = value * gflop / ceiling_rate
+        run.ratios[f"{key}_{name.split()[0].lower()}_ceiling"] = {
+            "label": f"{spec.title} {name} extraction / FLOP ceiling",
+            "baseline": f"ceiling_{key}",
+            "ours": f"batched_{key}" if name == "ONNX Runtime" else f"keras_{key}",
+            "value": share,
+        }
+        print(
+            f"  {name}: {value * gflop:.0f} GFLOP/s at {gflop:.3f} GFLOP per image = "
+            f"{share:.0%} of the matmul ceiling (decode and preprocessing included)"
+        )
 
     layers = spread(spec.layer_names, naive_layers)
     feats, decode_s, predict_s = naive_features(spec, subset, layers)
@@ -160,6 +235,13 @@ def bench_model(
     )
     gap = max(largest_relative_gap(feats[n], batched.features[n][: len(subset)]) for n in layers)
     print(f"    same features as the batched path: max relative difference {gap:.1e}")
+    run.ratio(
+        f"{key}_onnx",
+        f"{spec.title} ONNX / Keras, images/s",
+        f"keras_{key}",
+        f"batched_{key}",
+        True,
+    )
     ratio = run.ratio(
         key, f"{spec.title} batched / naive, images/s", f"naive_{key}", f"batched_{key}", True
     )
