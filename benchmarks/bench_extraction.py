@@ -17,18 +17,23 @@ its cost for a whole layer set is extrapolated; the output says how.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import OFFLINE_MODELS, Report, parser, report, stamps_images  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    OFFLINE_MODELS,
+    Report,
+    keras_only,
+    parser,
+    report,
+    stamps_images,
+)
 from convenet.features import extract_arrays, extract_features  # noqa: E402
 from convenet.images import load_batch, load_image  # noqa: E402
 from convenet.models import get_model_spec, load_model, preprocess_for  # noqa: E402
@@ -80,16 +85,6 @@ def naive_features(
 def largest_relative_gap(naive: np.ndarray, batched: np.ndarray) -> float:
     """max |naive - batched| / max |batched|: should be float16 rounding, about 1e-3."""
     return float(np.abs(naive - batched.astype(np.float32)).max() / np.abs(batched).max())
-
-
-@contextmanager
-def keras_only() -> Iterator[None]:
-    """Features through Keras instead of ONNX Runtime while inside."""
-    os.environ["CONVENET_ONNX"] = "0"
-    try:
-        yield
-    finally:
-        del os.environ["CONVENET_ONNX"]
 
 
 def rate(fn: Callable[[], object], count: int) -> float:

@@ -26,13 +26,17 @@ END = "<!-- end of performance table -->"
 
 @dataclass(frozen=True)
 class Row:
+    """A table row: a figure of one benchmark, its same-run baseline and their ratio."""
+
     bench: str
     what: str
     ours: str
     baseline: str | None = None
     ratio: str | None = None
+    share: bool = False  # the ratio is a fraction (of the FLOP ceiling), shown in per cent
 
 
+LITE0 = "efficientnet_lite0"
 ROWS = (
     Row(
         "bench_ui_search",
@@ -81,6 +85,13 @@ ROWS = (
         "bench_query_latency",
         "uploaded photo, Lite0 warm, Python API",
         "upload_python",
+        "upload_keras",
+        "upload_onnx",
+    ),
+    Row(
+        "bench_query_latency",
+        "uploaded photo, Lite0 warm, Python API",
+        "upload_python",
         "upload_naive",
         "upload",
     ),
@@ -88,9 +99,24 @@ ROWS = (
     Row(
         "bench_extraction",
         "feature extraction, Lite0, 8 layers per image",
-        "batched_efficientnet_lite0",
-        "naive_efficientnet_lite0",
-        "efficientnet_lite0",
+        f"batched_{LITE0}",
+        f"keras_{LITE0}",
+        f"{LITE0}_onnx",
+    ),
+    Row(
+        "bench_extraction",
+        "feature extraction, Lite0, 8 layers per image",
+        f"batched_{LITE0}",
+        f"naive_{LITE0}",
+        LITE0,
+    ),
+    Row(
+        "bench_extraction",
+        "feature extraction, Lite0, share of the FLOP ceiling",
+        f"batched_{LITE0}",
+        f"ceiling_{LITE0}",
+        f"{LITE0}_onnx_ceiling",
+        share=True,
     ),
     Row(
         "bench_ranking",
@@ -127,7 +153,8 @@ def table(records: dict[str, dict]) -> str:
         figures = record["figures"]
         baseline = cell(figures[row.baseline]) if row.baseline in figures else ""
         baseline += f" ({figures[row.baseline]['label']})" if row.baseline in figures else ""
-        ratio = f"{record['ratios'][row.ratio]['value']:.1f}x" if row.ratio else ""
+        value = record["ratios"][row.ratio]["value"] if row.ratio else None
+        ratio = "" if value is None else f"{value:.0%}" if row.share else f"{value:.1f}x"
         lines.append(
             f"| {row.what} | {cell(figures[row.ours])} | {baseline} | {ratio} | "
             f"{load_cell(record['machine'])} |"
