@@ -2,6 +2,12 @@
 
     python benchmarks/bench_extraction.py [--quick] [--all] [--naive-images N] [--naive-layers L]
 
+The batched path runs on ONNX Runtime (the app's path); the same multi-output pass through
+Keras (``CONVENET_ONNX=0``) is measured too, interleaved pass by pass. Rates are medians (with
+their range) over repeated passes (3; --quick: 2); the naive baseline is timed per image. The
+FLOP ceiling is a float32 matrix product measured in the same run (numpy, all cores); the
+network's cost per image counts the multiply-adds of its convolutions (2 FLOP each).
+
 The batched path is convenet.features.extract_features: 16 images per forward pass, every
 curated layer pooled inside the graph of one multi-output model. The naive baseline is what a
 first implementation does: one keras.Model per layer and ``model.predict`` on a batch of one
@@ -13,13 +19,21 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import OFFLINE_MODELS, machine_line, parser, stamps_images  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    OFFLINE_MODELS,
+    Report,
+    keras_only,
+    parser,
+    report,
+    stamps_images,
+)
 from convenet.features import extract_arrays, extract_features  # noqa: E402
 from convenet.images import load_batch, load_image  # noqa: E402
 from convenet.models import get_model_spec, load_model, preprocess_for  # noqa: E402
@@ -38,8 +52,9 @@ def spread(names: tuple[str, ...], count: int) -> list[str]:
 
 def naive_features(
     spec: ModelSpec, images: list[Path], layers: list[str]
-) -> tuple[dict[str, np.ndarray], float, dict[str, float]]:
-    """Average-pooled features the naive way; (features, decode seconds, predict seconds per layer).
+) -> tuple[dict[str, np.ndarray], list[float], dict[str, list[float]]]:
+    """Average-pooled features the naive way: (features, decode seconds per image, predict
+    seconds per image for each layer).
 
     The per-layer models are built and called once before timing (tracing is not counted), which
     flatters the baseline.
@@ -52,18 +67,18 @@ def naive_features(
     warm = preprocess(load_batch(images[:1], spec.input_size))
     for head in heads.values():
         head.predict(warm, verbose=0)
-    decode = 0.0
-    predict = dict.fromkeys(layers, 0.0)
+    decode: list[float] = []
+    predict: dict[str, list[float]] = {name: [] for name in layers}
     out: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     for path in images:
         start = time.perf_counter()
         batch = preprocess(load_image(path, spec.input_size).astype(np.float32)[None])
-        decode += time.perf_counter() - start
+        decode.append(time.perf_counter() - start)
         for name, head in heads.items():
             start = time.perf_counter()
             maps = head.predict(batch, verbose=0)
             out[name].append(maps.mean(axis=(1, 2))[0])
-            predict[name] += time.perf_counter() - start
+            predict[name].append(time.perf_counter() - start)
     return {name: np.stack(rows) for name, rows in out.items()}, decode, predict
 
 
@@ -72,8 +87,46 @@ def largest_relative_gap(naive: np.ndarray, batched: np.ndarray) -> float:
     return float(np.abs(naive - batched.astype(np.float32)).max() / np.abs(batched).max())
 
 
-def bench_model(key: str, images: list[Path], naive_count: int, naive_layers: int) -> float:
-    """Print one model's numbers; return the batched / naive throughput ratio."""
+def rate(fn: Callable[[], object], count: int) -> float:
+    """Images per second of one pass of fn() over ``count`` images."""
+    start = time.perf_counter()
+    fn()
+    return count / (time.perf_counter() - start)
+
+
+def conv_gflop(spec: ModelSpec) -> float:
+    """GFLOP per image of the network's convolutions (2 per multiply-add; BN folds into them)."""
+    import keras
+
+    total = 0
+    for layer in load_model(spec.key).layers:
+        if not isinstance(layer, keras.layers.Conv2D | keras.layers.DepthwiseConv2D):
+            continue
+        _, height, width, channels_out = layer.output.shape
+        kh, kw, channels_in, multiplier = layer.kernel.shape
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            total += height * width * kh * kw * channels_in * multiplier
+        else:
+            total += height * width * kh * kw * channels_in * channels_out
+    return 2 * total / 1e9
+
+
+def matmul_ceiling(repeats: int, n: int = 2048) -> list[float]:
+    """GFLOP/s of a float32 n x n matrix product (numpy's BLAS, every core): the ceiling."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        samples.append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return samples
+
+
+def bench_model(
+    run: Report, key: str, images: list[Path], naive_count: int, naive_layers: int, repeats: int
+) -> float:
+    """Print and record one model's numbers; return the batched / naive throughput ratio."""
     spec = get_model_spec(key)
     n_layers = len(spec.layer_names)
     print(f"\n{spec.title} ({spec.input_size} px input, {n_layers} curated layers)")
@@ -82,45 +135,77 @@ def bench_model(key: str, images: list[Path], naive_count: int, naive_layers: in
     load_model(key)
     loaded = time.perf_counter() - start
     start = time.perf_counter()
-    extract_arrays(key, load_batch(images[:16], spec.input_size))  # build + trace, batch of 16
-    extract_arrays(key, load_batch(images[:1], spec.input_size))  # and a batch of one
+    for batch in (
+        load_batch(images[:16], spec.input_size),
+        load_batch(images[:1], spec.input_size),
+    ):
+        extract_arrays(key, batch)  # ONNX graph export (once per cache) + session
+        with keras_only():
+            extract_arrays(key, batch)  # Keras multi-output build + trace
     warmed = time.perf_counter() - start
     print(
-        f"  model load {loaded:.1f} s; multi-output extractor build + first calls {warmed:.1f} s "
-        "(one-time, not in the rates below)"
+        f"  model load {loaded:.1f} s; extractors (ONNX export or cached graph, Keras build) + "
+        f"first calls {warmed:.1f} s (one-time, not in the rates below)"
     )
 
-    start = time.perf_counter()
     batched = extract_features(key, images, batch_size=16)
-    batched_s = time.perf_counter() - start
-    batched_rate = len(images) / batched_s
-    print(
-        f"  batched multi-output (extract_features, batch 16, all {n_layers} layers per pass): "
-        f"{len(images)} images in {batched_s:.2f} s = {batched_rate:.1f} images/s"
-    )
-
+    onnx_rates, keras_rates, ceiling = [], [], []
+    for _ in range(repeats):  # interleaved, so a change of load hits all three
+        ceiling += matmul_ceiling(2)
+        onnx_rates.append(rate(lambda: extract_features(key, images, batch_size=16), len(images)))
+        with keras_only():
+            keras_rates.append(
+                rate(lambda: extract_features(key, images, batch_size=16), len(images))
+            )
+    what = f"multi-output, batch 16, all {n_layers} layers per pass, {len(images)} images"
+    batched_rate = run.add(
+        f"batched_{key}", f"ONNX Runtime ({what})", onnx_rates, "images/s", 1
+    ).median
+    keras_rate = run.add(f"keras_{key}", f"Keras ({what})", keras_rates, "images/s", 1).median
     subset = images[:naive_count]
-    start = time.perf_counter()
-    extract_features(key, subset, batch_size=1)
-    single_rate = len(subset) / (time.perf_counter() - start)
-    print(
-        f"  multi-output, batch 1 (extract_features, batch_size=1), {len(subset)} images: "
-        f"{single_rate:.1f} images/s (all {n_layers} layers)"
-    )
+    single_rate = run.add(
+        f"single_{key}",
+        f"ONNX Runtime, batch 1 (extract_features, batch_size=1), {len(subset)} images",
+        [
+            rate(lambda: extract_features(key, subset, batch_size=1), len(subset))
+            for _ in range(repeats)
+        ],
+        "images/s",
+        1,
+    ).median
+    ceiling_rate = run.add(
+        f"ceiling_{key}",
+        "FLOP ceiling: float32 2048 x 2048 matmul (numpy, every core), between the passes",
+        ceiling,
+        "GFLOP/s",
+        1,
+    ).median
+    gflop = conv_gflop(spec)
+    for name, value in (("ONNX Runtime", batched_rate), ("Keras", keras_rate)):
+        share = value * gflop / ceiling_rate
+        run.ratios[f"{key}_{name.split()[0].lower()}_ceiling"] = {
+            "label": f"{spec.title} {name} extraction / FLOP ceiling",
+            "baseline": f"ceiling_{key}",
+            "ours": f"batched_{key}" if name == "ONNX Runtime" else f"keras_{key}",
+            "value": share,
+        }
+        print(
+            f"  {name}: {value * gflop:.0f} GFLOP/s at {gflop:.3f} GFLOP per image = "
+            f"{share:.0%} of the matmul ceiling (decode and preprocessing included)"
+        )
 
     layers = spread(spec.layer_names, naive_layers)
     feats, decode_s, predict_s = naive_features(spec, subset, layers)
-    per_call = {name: seconds / len(subset) for name, seconds in predict_s.items()}
+    per_call = {name: float(np.median(seconds)) for name, seconds in predict_s.items()}
     mean_call = float(np.mean(list(per_call.values())))
-    per_image = decode_s / len(subset) + n_layers * mean_call
-    naive_rate = 1 / per_image
+    per_image = float(np.median(decode_s)) + n_layers * mean_call
     calls = ", ".join(f"{name} {t * 1000:.1f} ms" for name, t in per_call.items())
     print(
         f"  naive (a keras.Model per layer, model.predict per image per layer), "
         f"{len(subset)} images x {len(layers)} layers:"
     )
-    print(f"    decode + preprocess {decode_s / len(subset) * 1000:.1f} ms per image")
-    print(f"    predict + pool per call: {calls}; mean {mean_call * 1000:.1f} ms")
+    print(f"    decode + preprocess {np.median(decode_s) * 1000:.1f} ms per image (median)")
+    print(f"    predict + pool per call (medians): {calls}; mean {mean_call * 1000:.1f} ms")
     first, last = spec.layer_names[0], spec.layer_names[-1]
     if first in per_call and last in per_call:
         print(
@@ -130,16 +215,35 @@ def bench_model(key: str, images: list[Path], naive_count: int, naive_layers: in
     extrapolated = "" if len(layers) == n_layers else " (extrapolated: mean of measured layers)"
     print(
         f"    normalised to a full layer set: decode + {n_layers} x mean call = "
-        f"{per_image * 1000:.0f} ms per image{extrapolated} = {naive_rate:.2f} images/s"
+        f"{per_image * 1000:.0f} ms per image{extrapolated}"
+    )
+    per_image_samples = [  # each image's decode plus n_layers x its mean call
+        d + n_layers * float(np.mean([predict_s[name][i] for name in layers]))
+        for i, d in enumerate(decode_s)
+    ]
+    run.add(
+        f"naive_{key}",
+        "naive, normalised to a full layer set, per image",
+        [1 / t for t in per_image_samples],
+        "images/s",
+        1,
     )
     gap = max(largest_relative_gap(feats[n], batched.features[n][: len(subset)]) for n in layers)
     print(f"    same features as the batched path: max relative difference {gap:.1e}")
-    ratio = batched_rate / naive_rate
-    print(
-        f"  RATIO batched / naive = {ratio:.1f}x images/s "
-        f"(multi-output alone, batch 1 / naive: {single_rate / naive_rate:.1f}x; "
-        f"batching 16 / batch 1: {batched_rate / single_rate:.1f}x)"
+    run.ratio(
+        f"{key}_onnx",
+        f"{spec.title} ONNX / Keras, images/s",
+        f"keras_{key}",
+        f"batched_{key}",
+        True,
     )
+    ratio = run.ratio(
+        key, f"{spec.title} batched / naive, images/s", f"naive_{key}", f"batched_{key}", True
+    )
+    run.ratio(
+        f"{key}_single", f"{spec.title} batch 1 / naive", f"naive_{key}", f"single_{key}", True
+    )
+    print(f"  batching 16 / batch 1: {batched_rate / single_rate:.1f}x")
     return ratio
 
 
@@ -155,21 +259,24 @@ def main() -> None:
     )
     opts = args.parse_args()
     images = stamps_images()
-    naive_count = opts.naive_images
+    naive_count, repeats = opts.naive_images, 3
     if opts.quick:
-        images, naive_count = images[:64], min(naive_count, 8)
-    print(machine_line())
-    start = time.perf_counter()
-    import keras  # noqa: F401 - timed here so the model load below is only the model
+        images, naive_count, repeats = images[:64], min(naive_count, 8), 2
+    with report("bench_extraction", opts) as run:
+        start = time.perf_counter()
+        import keras  # noqa: F401 - timed here so the model load below is only the model
 
-    print(f"TensorFlow + Keras import {time.perf_counter() - start:.1f} s")
-    print(
-        f"stamps200: {len(images)} images; rates count an image as done when every curated "
-        "layer's pooled vector exists (decode and preprocessing included)."
-    )
-    models = OFFLINE_MODELS if opts.all else OFFLINE_MODELS[:1]
-    ratios = {key: bench_model(key, images, naive_count, opts.naive_layers) for key in models}
-    print("\nsummary: " + ", ".join(f"{key} {ratio:.1f}x" for key, ratio in ratios.items()))
+        print(f"TensorFlow + Keras import {time.perf_counter() - start:.1f} s")
+        print(
+            f"stamps200: {len(images)} images; rates count an image as done when every curated "
+            "layer's pooled vector exists (decode and preprocessing included)."
+        )
+        models = OFFLINE_MODELS if opts.all else OFFLINE_MODELS[:1]
+        ratios = {
+            key: bench_model(run, key, images, naive_count, opts.naive_layers, repeats)
+            for key in models
+        }
+        print("\nsummary: " + ", ".join(f"{key} {ratio:.1f}x" for key, ratio in ratios.items()))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@
     ranking computed naively, loading the float16 safetensors file on every call, scipy cdist
     and a full argsort.
 (b) An uploaded photo (decode, preprocess, one forward pass, rank) with the model warm:
-    Playground.search(query_image=...), then gradio_client. Baseline: a new keras.Model for the
-    layer built on every call and model.predict on it (the base model stays loaded), ranked like
-    the baseline of (a).
+    Playground.search(query_image=...) on ONNX Runtime (the app's path) and, interleaved, on
+    Keras (CONVENET_ONNX=0), then gradio_client. Baseline: a new keras.Model for the layer built
+    on every call and model.predict on it (the base model stays loaded), ranked like (a)'s.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import logging
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
@@ -29,11 +28,12 @@ from scipy.spatial.distance import cdist  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     DATASET,
     MODEL,
+    Report,
     app_cache,
-    latency_line,
-    machine_line,
+    ensure_onnx_graph,
+    keras_only,
     parser,
-    percentile,
+    report,
     time_calls,
     upload_images,
 )
@@ -84,10 +84,6 @@ def naive_upload_query(path: Path) -> np.ndarray:
     return naive_top_k(vector, naive_features())
 
 
-def ratio_line(what: str, slow: list[float], fast: list[float]) -> str:
-    return f"  RATIO {what} = {percentile(slow, 50) / percentile(fast, 50):.1f}x (p50 / p50)"
-
-
 def agreement(pg: Playground, index: int) -> str:
     """How many of the naive baseline's top k Playground also returns (a sanity check)."""
     names = read_feature_meta(FEATURE_FILE)["images"]
@@ -103,17 +99,8 @@ def seconds_since(start: float) -> str:
     return f"{time.perf_counter() - start:.2f} s"
 
 
-@dataclass
-class InProcess:
-    """Latency samples (seconds) measured in this process, to compare the app against."""
-
-    dataset: list[float]
-    upload: list[float]
-    naive_upload: list[float]
-
-
-def dataset_queries(pg: Playground, n: int) -> list[float]:
-    """(a) through the Python API and naively; returns the Python API samples."""
+def dataset_queries(run: Report, pg: Playground, n: int) -> None:
+    """(a) through the Python API and naively."""
     size = len(pg.dataset(DATASET).paths)
     start = time.perf_counter()
     pg.search(DATASET, MODEL, LAYER, METRIC, query_index=0, k=K)
@@ -122,31 +109,40 @@ def dataset_queries(pg: Playground, n: int) -> list[float]:
         lambda i: pg.search(DATASET, MODEL, LAYER, METRIC, query_index=i % size, k=K), n
     )
     naive = time_calls(lambda i: naive_dataset_query(i % size), n)
-    print(latency_line("Playground.search(query_index=i)", ours))
-    print(latency_line("naive: load file + cdist + argsort", naive))
+    run.add("dataset_python", "Playground.search(query_index=i)", ours)
+    run.add("dataset_naive", "naive: load file + cdist + argsort", naive)
     print(f"  naive and Playground results: {agreement(pg, 3)}")
-    print(ratio_line("dataset query, naive / Python API", naive, ours))
-    return ours
+    run.ratio(
+        "dataset", "dataset query, naive / Python API", "dataset_naive", "dataset_python", False
+    )
 
 
-def upload_queries(pg: Playground, uploads: list[Path], n: int) -> tuple[list[float], list[float]]:
-    """(b) through the Python API and naively: (ours, naive) samples."""
+def upload_queries(run: Report, pg: Playground, uploads: list[Path], n: int) -> None:
+    """(b) through the Python API and naively."""
+
+    def upload(i: int) -> None:
+        pg.search(DATASET, MODEL, LAYER, METRIC, query_image=uploads[i % len(uploads)], k=K)
+
     start = time.perf_counter()
-    pg.search(DATASET, MODEL, LAYER, METRIC, query_image=uploads[0], k=K)
+    upload(0)
     print(
-        f"  first upload (model load, extractor build, trace; not counted): {seconds_since(start)}"
+        f"  first upload (ONNX session from the cached graph; not counted): {seconds_since(start)}"
     )
-    ours = time_calls(
-        lambda i: pg.search(
-            DATASET, MODEL, LAYER, METRIC, query_image=uploads[i % len(uploads)], k=K
-        ),
-        n,
-    )
+    start = time.perf_counter()
+    with keras_only():
+        upload(0)
+    print(f"  first upload through Keras (build, trace; not counted): {seconds_since(start)}")
+    ours, keras = [], []
+    for i in range(n):  # interleaved, so a change of load hits both
+        ours += time_calls(upload, 1, first=i)
+        with keras_only():
+            keras += time_calls(upload, 1, first=i)
     naive = time_calls(lambda i: naive_upload_query(uploads[i % len(uploads)]), max(3, n // 3))
-    print(latency_line("Playground.search(query_image=photo)", ours))
-    print(latency_line("naive: new keras.Model + predict (retraces)", naive))
-    print(ratio_line("upload, naive / Python API", naive, ours))
-    return ours, naive
+    run.add("upload_python", "Playground.search(query_image=photo), ONNX Runtime", ours)
+    run.add("upload_keras", "the same through Keras (CONVENET_ONNX=0)", keras)
+    run.add("upload_naive", "naive: new keras.Model + predict (retraces)", naive)
+    run.ratio("upload_onnx", "upload, Keras / ONNX Runtime", "upload_keras", "upload_python", False)
+    run.ratio("upload", "upload, naive / Python API", "upload_naive", "upload_python", False)
 
 
 def plain_http_search(url: str, query_index: int) -> str:
@@ -159,9 +155,7 @@ def plain_http_search(url: str, query_index: int) -> str:
     return body
 
 
-def through_app(
-    uploads: list[Path], size: int, n_dataset: int, n_upload: int, python: InProcess
-) -> None:
+def through_app(run: Report, uploads: list[Path], size: int, n_dataset: int, n_upload: int) -> None:
     """Both queries through gradio_client against a freshly started app (size: dataset images)."""
     from gradio_client import Client, handle_file
 
@@ -174,9 +168,9 @@ def through_app(
             lambda i: client.predict(dataset=DATASET, query_index=i % size, api_name="/search"),
             n_dataset,
         )
-        print(latency_line("gradio_client /search query_index=i", dataset))
+        run.add("dataset_client", "gradio_client /search query_index=i", dataset)
         plain = time_calls(lambda i: plain_http_search(url, i % size), n_dataset)
-        print(latency_line("plain HTTP /gradio_api/call/search", plain))
+        run.add("dataset_http", "plain HTTP /gradio_api/call/search", plain)
         start = time.perf_counter()
         client.predict(query=handle_file(str(uploads[0])), api_name="/search")
         print(f"  first upload through the app (model load in the app): {seconds_since(start)}")
@@ -186,35 +180,46 @@ def through_app(
             ),
             n_upload,
         )
-        print(latency_line("gradio_client /search query=photo", upload))
-    print(ratio_line("dataset query, gradio_client / Python API", dataset, python.dataset))
-    print(ratio_line("dataset query, gradio_client / plain HTTP", dataset, plain))
-    print(ratio_line("upload, naive (in-process) / app", python.naive_upload, upload))
-    print(ratio_line("upload, gradio_client / Python API", upload, python.upload))
+        run.add("upload_client", "gradio_client /search query=photo", upload)
+    run.ratio(
+        "client_vs_python",
+        "dataset query, gradio_client / Python API",
+        "dataset_python",
+        "dataset_client",
+        True,  # a cost: how many times slower the client is
+    )
+    run.ratio(
+        "client_vs_http",
+        "dataset query, gradio_client / plain HTTP",
+        "dataset_http",
+        "dataset_client",
+        True,  # a cost: how many times slower the client is
+    )
+    run.ratio(
+        "upload_app", "upload, naive (in-process) / app", "upload_naive", "upload_client", False
+    )
 
 
 def main() -> None:
     opts = parser(__doc__.splitlines()[0]).parse_args()
     n_dataset, n_upload = (40, 8) if opts.quick else (200, 20)
-    print(machine_line())
-    start = time.perf_counter()
-    import keras  # noqa: F401 - imported up front so "first upload" is only the model
+    with report("bench_query_latency", opts) as run, tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        import keras  # noqa: F401 - imported up front so "first upload" is only the model
 
-    # The naive baseline retraces on every call by design; TensorFlow warns about it each time.
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    print(f"TensorFlow + Keras import {seconds_since(start)}")
-    with tempfile.TemporaryDirectory() as tmp:
+        # The naive baseline retraces on every call by design; TensorFlow warns about it each time.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        print(f"TensorFlow + Keras import {seconds_since(start)}")
         uploads = upload_images(Path(tmp))
+        ensure_onnx_graph()
         pg = Playground(PRECOMPUTED_DIR, cache_root=Path(tmp) / "features")
         print(f"\n(a) dataset image as query: {DATASET}, {MODEL} {LAYER}, {METRIC}, top {K}")
-        dataset = dataset_queries(pg, n_dataset)
+        dataset_queries(run, pg, n_dataset)
         names = ", ".join(p.name for p in uploads)
         print(f"\n(b) uploaded photo ({names}, 427x640 JPEG), {MODEL} {LAYER}, top {K}")
-        upload, naive_upload = upload_queries(pg, uploads, n_upload)
+        upload_queries(run, pg, uploads, n_upload)
         print("\n(a) + (b) through the running app (python app.py on 127.0.0.1, one client):")
-        size = len(pg.dataset(DATASET).paths)
-        python = InProcess(dataset, upload, naive_upload)
-        through_app(uploads, size, n_dataset // 2, n_upload, python)
+        through_app(run, uploads, len(pg.dataset(DATASET).paths), n_dataset // 2, n_upload)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np  # noqa: E402
 from scipy.spatial.distance import cdist  # noqa: E402
 
-from benchmarks.common import machine_line, parser  # noqa: E402
+from benchmarks.common import Figure, Report, parser, report  # noqa: E402
 from convenet.ranking import rank  # noqa: E402
 
 DIM = 1280
@@ -57,15 +57,23 @@ Ranker = Callable[[np.ndarray, np.ndarray, str], np.ndarray]
 
 def timed(
     fn: Ranker, query: np.ndarray, feats: np.ndarray, metric: str
-) -> tuple[float, np.ndarray]:
-    """(median seconds of repeated calls, the indices returned)."""
+) -> tuple[list[float], np.ndarray]:
+    """(seconds of each repeated call, the indices returned)."""
     samples: list[float] = []
     while True:
         start = time.perf_counter()
         indices = fn(query, feats, metric)
         samples.append(time.perf_counter() - start)
         if samples[0] > SLOW_CALL_S or (len(samples) >= 3 and sum(samples) >= TIME_PER_CASE_S):
-            return statistics.median(samples), indices
+            return samples, indices
+
+
+def spread(samples: list[float]) -> str:
+    """Median and range in milliseconds, compact enough for a table cell."""
+    ms = sorted(s * 1000 for s in samples)
+    if len(ms) == 1:
+        return f"{ms[0]:.2f} (1 call)"
+    return f"{statistics.median(ms):.2f} ({ms[0]:.2f}-{ms[-1]:.2f})"
 
 
 def available_bytes() -> int:
@@ -99,7 +107,11 @@ def mb(n_bytes: float) -> str:
 
 
 def run_size(
-    n: int, rng: np.random.Generator, query: np.ndarray, timings: dict[tuple[str, str], dict]
+    run: Report,
+    n: int,
+    rng: np.random.Generator,
+    query: np.ndarray,
+    timings: dict[tuple[str, str], dict],
 ) -> None:
     """Time both rankers on n vectors, float32 then float16 (the same values, rounded)."""
     if available_bytes() < 1.3 * 6 * n * DIM:
@@ -112,19 +124,36 @@ def run_size(
             del x32
         fits = available_bytes() > 1.3 * baseline_bytes(n)
         for metric in METRICS:
-            t_ours, mine = timed(ours, query, feats, metric)
-            timings[dtype, metric][n] = t_ours
+            case = f"{n}_{dtype}_{metric}"
+            s_ours, mine = timed(ours, query, feats, metric)
+            t_ours = record(run, f"rank_{case}", f"rank, {case}", s_ours).median
+            timings[dtype, metric][n] = t_ours / 1000
             if fits:
-                t_base, theirs = timed(baseline, query, feats, metric)
+                s_base, theirs = timed(baseline, query, feats, metric)
+                t_base = record(run, f"cdist_{case}", f"cdist + argsort, {case}", s_base).median
+                run.ratios[case] = {
+                    "label": f"cdist + argsort / rank, {case}",
+                    "baseline": f"cdist_{case}",
+                    "ours": f"rank_{case}",
+                    "value": t_base / t_ours,
+                }
                 same = len(set(mine) & set(theirs))
-                versus = f"{t_base * 1000:12.2f} ms  {t_base / t_ours:6.1f}x   {same}/{K}"
+                versus = f"{spread(s_base):>24}  {t_base / t_ours:6.1f}x   {same}/{K}"
             else:
-                versus = f"{'skipped':>15}  (needs {mb(baseline_bytes(n))} free)"
+                versus = f"{'skipped':>24}  (needs {mb(baseline_bytes(n))} free)"
             print(
                 f"{n:>9,} {dtype:>8} {metric:>10} {mb(feats.nbytes):>12} "
-                f"{t_ours * 1000:10.2f} ms {versus}"
+                f"{spread(s_ours):>24} {versus}"
             )
         del feats
+
+
+def record(run: Report, key: str, label: str, samples: list[float]) -> Figure:
+    """Keep a case's figures for the JSON without printing a line per case."""
+    ms = [s * 1000 for s in samples]
+    figure = Figure(label, "ms", statistics.median(ms), min(ms), max(ms), len(ms))
+    run.figures[key] = figure
+    return figure
 
 
 def report_memory(n: int, rng: np.random.Generator, query: np.ndarray) -> None:
@@ -165,22 +194,22 @@ def main() -> None:
     sizes = SIZES[:4] if opts.quick else SIZES
     rng = np.random.default_rng(0)
     query = rng.random(DIM, dtype=np.float32)
-    print(machine_line())
-    print(
-        f"one query, top-{K}, {DIM} dims; times are medians of repeated calls "
-        f"(one call when it takes over {SLOW_CALL_S:.0f} s)"
-    )
-    print(
-        f"{'n':>9} {'dtype':>8} {'metric':>10} {'matrix':>12} {'rank (ours)':>13} "
-        f"{'cdist+argsort':>15}  {'ratio':>6}   overlap"
-    )
-    timings: dict[tuple[str, str], dict] = {
-        (dtype, metric): {} for dtype in ("float32", "float16") for metric in METRICS
-    }
-    for n in sizes:
-        run_size(n, rng, query, timings)
-    report_memory(10_000 if opts.quick else 100_000, rng, query)
-    report_growth(timings)
+    with report("bench_ranking", opts) as run:
+        print(
+            f"one query, top-{K}, {DIM} dims; ms: median (range) of repeated calls "
+            f"(one call when it takes over {SLOW_CALL_S:.0f} s); ratio of medians"
+        )
+        print(
+            f"{'n':>9} {'dtype':>8} {'metric':>10} {'matrix':>12} {'rank (ours), ms':>24} "
+            f"{'cdist+argsort, ms':>24}  {'ratio':>6}   overlap"
+        )
+        timings: dict[tuple[str, str], dict] = {
+            (dtype, metric): {} for dtype in ("float32", "float16") for metric in METRICS
+        }
+        for n in sizes:
+            run_size(run, n, rng, query, timings)
+        report_memory(10_000 if opts.quick else 100_000, rng, query)
+        report_growth(timings)
 
 
 if __name__ == "__main__":

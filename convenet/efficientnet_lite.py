@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -29,9 +30,10 @@ from convenet.errors import WeightsUnavailableError
 from convenet.paths import cache_dir
 from convenet.torch_reader import read_legacy_torch_state_dict
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any keras import: a quiet start
 
-import keras  # noqa: E402  (after the log level, so TensorFlow starts quietly)
+if TYPE_CHECKING:  # Keras is imported where a model is built: the weights check needs none
+    import keras
 
 log = logging.getLogger("convenet")
 
@@ -101,6 +103,8 @@ def _block_name(stage: int, index: int) -> str:
 def _conv_bn(
     x: keras.KerasTensor, filters: int, kernel: int, stride: int, prefix: str, act: bool
 ) -> keras.KerasTensor:
+    import keras
+
     x = keras.layers.Conv2D(
         filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{prefix}_conv"
     )(x)
@@ -114,6 +118,8 @@ def _mbconv(
     inputs: keras.KerasTensor, stage: _Stage, stride: int, filters_in: int, filters: int, name: str
 ) -> keras.KerasTensor:
     """Inverted residual block (MobileNetV2 style), no squeeze-excitation, ReLU6."""
+    import keras
+
     x = inputs
     expanded = filters_in * stage.expand
     if stage.expand != 1:
@@ -135,6 +141,8 @@ def build_efficientnet_lite(
     variant: int, num_blocks_per_stage: Sequence[int] | None = None
 ) -> keras.Model:
     """The Lite architecture with random weights; layer names follow Keras EfficientNetB0."""
+    import keras
+
     _check_variant(variant)
     blocks = tuple(num_blocks_per_stage or default_blocks_per_stage(variant))
     letters = len(string.ascii_lowercase)
@@ -237,6 +245,8 @@ def _keras_arrays(
     layer: keras.layers.Layer, state: dict[str, np.ndarray], prefix: str
 ) -> list[np.ndarray]:
     """The layer's weights in Keras order and layout, taken from PyTorch tensors."""
+    import keras
+
     if isinstance(layer, keras.layers.BatchNormalization):
         return [state[f"{prefix}.{part}"] for part in _BN_PARTS]
     weight = state[f"{prefix}.weight"]
@@ -318,6 +328,16 @@ def _load_cache(path: Path, variant: int) -> keras.Model | None:
     except (OSError, KeyError, ValueError, TypeError):
         return None
     return model if _digest(model) == expected else None
+
+
+def cached_weights_digest(variant: int) -> str | None:
+    """The fingerprint of the converted weights, read without building the model (or Keras)."""
+    _check_variant(variant)
+    try:
+        with h5py.File(_cache_file(variant), "r") as file:
+            return str(file.attrs[_DIGEST_ATTR])
+    except (OSError, KeyError):
+        return None
 
 
 def lite_weights_available(variant: int) -> bool:

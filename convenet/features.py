@@ -16,6 +16,7 @@ import numpy as np
 
 from convenet.images import ImageSource, load_batch
 from convenet.models import Weights, get_model_spec, load_model, resolve
+from convenet.onnx_features import onnx_extractor
 
 POOLINGS = ("avg", "max", "gem", "flat")
 POOLING_LABELS = {
@@ -126,13 +127,19 @@ def extract_arrays(
     pooling: str = "avg",
     weights: Weights = "imagenet",
 ) -> dict[str, np.ndarray]:
-    """Features of a float32 RGB 0..255 batch already at the model's input size (float32 out)."""
+    """Features of a float32 RGB 0..255 batch already at the model's input size (float32 out).
+
+    ONNX Runtime computes the app's features (ImageNet weights, average pooling); Keras the rest.
+    """
     if pooling not in POOLINGS:
         raise ValueError(f"Unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
     spec = get_model_spec(model_key)
     names = _check_layers(model_key, layers)
-    extractor = EXTRACTORS.get(spec.key, weights, names, pooling)
     batch = resolve(spec.preprocess)(np.array(images, dtype=np.float32, copy=True))
+    fast = onnx_extractor(spec.key, pooling, weights)
+    if fast is not None:
+        return fast.run(batch, names)
+    extractor = EXTRACTORS.get(spec.key, weights, names, pooling)
     outputs = extractor.predict_on_batch(batch)
     if not isinstance(outputs, list | tuple):
         outputs = [outputs]

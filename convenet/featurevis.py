@@ -22,19 +22,7 @@ import tensorflow as tf
 from PIL import Image
 
 from convenet.explorer import Preprocess, activation_model, cached_for_model
-from convenet.paths import PRECOMPUTED_DIR, cache_dir
-
-# The shipped gallery (scripts/precompute_featurevis.py) and the app's on-demand pictures use
-# the same settings, so a shipped picture is exactly what the app would compute.
-FEATUREVIS_DIR = PRECOMPUTED_DIR / "featurevis"
-FEATUREVIS_SIZE = 128
-FEATUREVIS_STEPS = 96
-
-
-def precomputed_featurevis_path(model_key: str, layer: str, channel: int) -> Path:
-    """Where the shipped gallery keeps a channel's picture (FEATUREVIS_SIZE, FEATUREVIS_STEPS)."""
-    return FEATUREVIS_DIR / model_key / layer / f"{channel}.png"
-
+from convenet.paths import cache_dir
 
 # Square root of the ImageNet RGB colour correlation (Lucid); normalised so no axis exceeds 1.
 _COLOR_CORRELATION_SVD_SQRT = np.array(

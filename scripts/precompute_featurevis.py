@@ -22,11 +22,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from convenet.featurevis import (  # noqa: E402
+from convenet.featurevis import visualize_channel  # noqa: E402
+from convenet.featurevis_gallery import (  # noqa: E402
     FEATUREVIS_SIZE,
     FEATUREVIS_STEPS,
     precomputed_featurevis_path,
-    visualize_channel,
 )
 from convenet.models import load_model, preprocess_for  # noqa: E402
 from convenet.paths import PRECOMPUTED_DIR  # noqa: E402

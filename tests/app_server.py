@@ -46,10 +46,12 @@ def app_process(
     timeout: float = 240.0,
     extra_env: dict | None = None,
     wrapper: Sequence[str] = (),
+    poll_s: float = 0.5,
 ) -> Iterator[AppProcess]:
     """Like running_app, but yield the process too, once the app answers HTTP.
 
-    ``wrapper`` prefixes the command (fault tests run the app with fewer privileges).
+    ``wrapper`` prefixes the command (fault tests run the app with fewer privileges);
+    ``poll_s`` is how often to ask (benchmarks timing the start ask more often).
     """
     port = free_port()
     env = {
@@ -85,7 +87,7 @@ def app_process(
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("app did not start in time")
-            time.sleep(0.5)
+            time.sleep(poll_s)
         yield AppProcess(url, process)
     finally:
         process.terminate()
@@ -94,6 +96,11 @@ def app_process(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def tensorflow_loaded(pid: int) -> bool:
+    """Whether a process has imported TensorFlow: importing it maps libtensorflow_framework."""
+    return "libtensorflow_framework" in Path(f"/proc/{pid}/maps").read_text()
 
 
 def call_http(url: str, api_name: str, data: list, timeout: float = 60.0) -> str:

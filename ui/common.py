@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
+from gradio import utils as gradio_utils
 
 from convenet.errors import WeightsUnavailableError
 from convenet.hub import FeatureSource, resolve_feature_source
@@ -16,6 +18,7 @@ from convenet.images import ImageLoadError
 from convenet.metrics import METRIC_LABELS, METRICS
 from convenet.models import get_model_spec, weights_status
 from convenet.playground import Playground
+from convenet.plots import TileCache
 from convenet.registry import DEFAULT_MODEL, MODELS
 
 log = logging.getLogger("convenet")
@@ -54,12 +57,18 @@ def friendly(fn: F) -> F:
 
 
 class AppState:
-    """The feature source and Playground shared by every tab (resolved once at start)."""
+    """The feature source, Playground and result tiles shared by every tab (made once at start).
+
+    Tiles live in Gradio's temporary folder, which serves them as they are and whose sweeper
+    removes the unused ones; one folder per process, so apps sharing it never clash.
+    """
 
     def __init__(self, source: FeatureSource | None = None) -> None:
         self.source = source or resolve_feature_source()
         self.playground = Playground(self.source.root)
         self.default_dataset = self.playground.datasets()[0]
+        folder = Path(gradio_utils.get_upload_folder()) / f"result-tiles-{os.getpid()}"
+        self.tiles = TileCache(folder)
 
     def model_choices(self) -> list[tuple[str, str]]:
         labels = []

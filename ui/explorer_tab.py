@@ -10,28 +10,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
-import keras
 import numpy as np
 
-from convenet.explorer import (
-    CONV_TYPES,
-    activation_grid,
-    conv_layers,
-    filter_grid,
-    gradcam,
-    mean_activation_overlay,
-    predict_top_k,
-    top_activating_images,
-)
-from convenet.explorer import layer_table as core_layer_table
-from convenet.featurevis import (
+from convenet.featurevis_gallery import (
     FEATUREVIS_SIZE,
     FEATUREVIS_STEPS,
     precomputed_featurevis_path,
-    visualize_channel_cached,
 )
 from convenet.imagenet import class_names
 from convenet.images import load_image
@@ -39,6 +26,11 @@ from convenet.models import get_model_spec, load_model, preprocess_for, weights_
 from convenet.registry import DEFAULT_MODEL, MODELS, ModelSpec
 from ui.common import AppState, friendly, layer_choices, progress_callback
 from ui.search_tab import SearchTab
+
+# convenet.explorer and convenet.featurevis import TensorFlow (seconds, hundreds of MiB): the
+# handlers import them when a model is actually needed, so the app starts without it.
+if TYPE_CHECKING:
+    import keras
 
 FEATUREVIS_MAX_STEPS = 256
 MAX_FILTERS = 64
@@ -129,6 +121,8 @@ def check_channel(channel: Any, layer: keras.layers.Layer) -> int:
 
 def layer_dropdown_choices(spec: ModelSpec, model: keras.Model) -> list[tuple[str, str]]:
     """Curated layers with what they see, then every other conv layer in model order."""
+    from convenet.explorer import conv_layers
+
     curated = set(spec.layer_names)
     others = [
         (f"{name} ({type(model.get_layer(name)).__name__})", name)
@@ -177,6 +171,8 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
     @friendly
     def layer_table(model: str, text: str | None) -> list[list[Any]]:
         """Every layer of the model; ``text`` keeps rows whose name or type contains it."""
+        from convenet.explorer import layer_table as core_layer_table
+
         _, keras_model = load(model)
         wanted = (text or "").strip().lower()
         return [
@@ -221,6 +217,10 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
 
     @friendly
     def filters(model: str, layer: str) -> tuple[np.ndarray, str]:
+        import keras
+
+        from convenet.explorer import CONV_TYPES, filter_grid
+
         spec, keras_model = load(model)
         chosen = get_layer(spec, keras_model, layer)
         if not isinstance(chosen, CONV_TYPES):
@@ -254,6 +254,8 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
     def activations(
         model: str, layer: str, dataset: str, index: Any, upload: str | None
     ) -> tuple[np.ndarray, np.ndarray, str]:
+        from convenet.explorer import activation_grid, mean_activation_overlay
+
         spec, keras_model = load(model)
         n = channel_count(get_layer(spec, keras_model, layer))
         image, what = chosen_image(spec, dataset, index, upload)
@@ -281,6 +283,8 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         about = f"Channel {channel} of {layer}: a picture optimised to make this channel fire"
         if steps == FEATUREVIS_STEPS and shipped.is_file():
             return load_image(shipped), f"{about} (precomputed)."
+        from convenet.featurevis import visualize_channel_cached
+
         start = time.monotonic()
         image = visualize_channel_cached(
             spec.key,
@@ -307,6 +311,8 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
                 f"first {len(spec.layers)} in the layer list), whose features are stored for the "
                 f"whole dataset; {layer!r} is not one of them."
             )
+        from convenet.explorer import top_activating_images
+
         channel = as_int(channel, "Channel")
         feats = pg.features(
             dataset, spec.key, layer, progress_callback(progress, "Extracting features")
@@ -327,6 +333,8 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
     def predictions(
         model: str, dataset: str, index: Any, upload: str | None
     ) -> tuple[dict[str, float], Any]:
+        from convenet.explorer import predict_top_k
+
         spec, keras_model = load(model)
         image, _ = chosen_image(spec, dataset, index, upload)
         top = predict_top_k(keras_model, image, preprocess_for(spec.key), _INDEX_NAMES, TOP_CLASSES)
@@ -342,6 +350,8 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
     def gradcam_view(
         model: str, dataset: str, index: Any, upload: str | None, class_index: Any
     ) -> tuple[np.ndarray, str]:
+        from convenet.explorer import conv_layers, gradcam
+
         spec, keras_model = load(model)
         image, what = chosen_image(spec, dataset, index, upload)
         wanted = None if class_index in (None, "") else as_int(class_index, "Class")

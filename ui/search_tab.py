@@ -14,7 +14,7 @@ import numpy as np
 from convenet.metrics import METRIC_DESCRIPTIONS
 from convenet.models import get_model_spec
 from convenet.playground import SearchResult
-from convenet.plots import result_tile, scatter_map
+from convenet.plots import scatter_map
 from convenet.registry import MODELS
 from ui.common import (
     DEFAULT_METRIC,
@@ -161,7 +161,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         known = result.query_label is not None
         gallery = [
             (
-                result_tile(str(hit.path), hit.similarity, hit.match if known else None),
+                state.tiles.tile(str(hit.path), hit.similarity, hit.match if known else None),
                 caption(hit.rank, hit.similarity, hit.label, hit.match),
             )
             for hit in result.hits

@@ -1,0 +1,207 @@
+"""Rewrite the README's performance table from the benchmarks' JSON output.
+
+    python benchmarks/readme_table.py [--results benchmarks/results] [--readme README.md]
+
+Every figure in the table comes from a file the benchmarks wrote with ``--json`` (median and
+range over the run's repeats, the same run's baseline, the ratio), next to the load average the
+run started and ended at. Nothing is typed in by hand, so no figure outlives its measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from benchmarks.common import RESULTS_DIR  # noqa: E402
+
+START = "<!-- performance table: written by benchmarks/readme_table.py -->"
+END = "<!-- end of performance table -->"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A table row: a figure of one benchmark, its same-run baseline and their ratio."""
+
+    bench: str
+    what: str
+    ours: str
+    baseline: str | None = None
+    ratio: str | None = None
+    share: bool = False  # the ratio is a fraction (of the FLOP ceiling), shown in per cent
+
+
+LITE0 = "efficientnet_lite0"
+ROWS = (
+    Row(
+        "bench_ui_search",
+        "search click in the UI, server-side, repeat view",
+        "repeat",
+        "drawn",
+        "repeat_vs_drawn",
+    ),
+    Row(
+        "bench_ui_search",
+        "search click in the UI, server-side, first view",
+        "first",
+        "drawn",
+        "first_vs_drawn",
+    ),
+    Row(
+        "bench_startup_memory",
+        "`python app.py` to HTTP 200",
+        "lazy_http200",
+        "eager_http200",
+        "http200",
+    ),
+    Row(
+        "bench_startup_memory",
+        "resident memory at HTTP 200",
+        "lazy_rss_start",
+        "eager_rss_start",
+        "rss_start",
+    ),
+    Row(
+        "bench_startup_memory",
+        "first uploaded query after start (Lite0)",
+        "lazy_first_upload",
+        "eager_first_upload",
+    ),
+    Row(
+        "bench_query_latency",
+        "dataset-image query, Python API",
+        "dataset_python",
+        "dataset_naive",
+        "dataset",
+    ),
+    Row("bench_query_latency", "dataset-image query, plain HTTP `/search`", "dataset_http"),
+    Row("bench_query_latency", "dataset-image query, `gradio_client` `/search`", "dataset_client"),
+    Row(
+        "bench_query_latency",
+        "uploaded photo, Lite0 warm, Python API",
+        "upload_python",
+        "upload_keras",
+        "upload_onnx",
+    ),
+    Row(
+        "bench_query_latency",
+        "uploaded photo, Lite0 warm, Python API",
+        "upload_python",
+        "upload_naive",
+        "upload",
+    ),
+    Row("bench_query_latency", "uploaded photo, `gradio_client` `/search`", "upload_client"),
+    Row(
+        "bench_extraction",
+        "feature extraction, Lite0, 8 layers per image",
+        f"batched_{LITE0}",
+        f"keras_{LITE0}",
+        f"{LITE0}_onnx",
+    ),
+    Row(
+        "bench_extraction",
+        "feature extraction, Lite0, 8 layers per image",
+        f"batched_{LITE0}",
+        f"naive_{LITE0}",
+        LITE0,
+    ),
+    Row(
+        "bench_extraction",
+        "feature extraction, Lite0, share of the FLOP ceiling",
+        f"batched_{LITE0}",
+        f"ceiling_{LITE0}",
+        f"{LITE0}_onnx_ceiling",
+        share=True,
+    ),
+    Row(
+        "bench_ranking",
+        "ranking 100,000 x 1280 float32, cosine, top 50",
+        "rank_100000_float32_cosine",
+        "cdist_100000_float32_cosine",
+        "100000_float32_cosine",
+    ),
+)
+
+
+def cell(figure: dict) -> str:
+    """Median with its range, e.g. ``23.1 ms (20.4-31.0, n=60)``."""
+    return (
+        f"{figure['median']:,.3g} {figure['unit']} "
+        f"({figure['low']:,.3g}-{figure['high']:,.3g}, n={figure['n']})"
+    )
+
+
+def load_cell(machine: dict) -> str:
+    quiet = "" if machine["quiet"] else " (busy)"
+    return f"{machine['load_start']:.1f} -> {machine['load_end']:.1f}{quiet}"
+
+
+def table(records: dict[str, dict]) -> str:
+    lines = [
+        "| what | ours: median (range, n) | baseline, same run | ratio | load at start -> end |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in ROWS:
+        record = records.get(row.bench)
+        if record is None or row.ours not in record["figures"]:
+            continue
+        figures = record["figures"]
+        baseline = cell(figures[row.baseline]) if row.baseline in figures else ""
+        baseline += f" ({figures[row.baseline]['label']})" if row.baseline in figures else ""
+        value = record["ratios"][row.ratio]["value"] if row.ratio else None
+        ratio = "" if value is None else f"{value:.0%}" if row.share else f"{value:.1f}x"
+        lines.append(
+            f"| {row.what} | {cell(figures[row.ours])} | {baseline} | {ratio} | "
+            f"{load_cell(record['machine'])} |"
+        )
+    return "\n".join(lines)
+
+
+def header(records: dict[str, dict]) -> str:
+    machines = {(r["machine"]["cpu"], r["machine"]["logical_cpus"]) for r in records.values()}
+    what = "; ".join(f"{cpu}, {cpus} logical CPUs" for cpu, cpus in sorted(machines))
+    dates = sorted(r["machine"]["started"] for r in records.values())
+    busy = [name for name, r in records.items() if not r["machine"]["quiet"]]
+    threshold = max(r["machine"]["quiet_threshold"] for r in records.values())
+    note = (
+        f"Runs that did not get a quiet machine (1-minute load above {threshold:.1f}) are marked "
+        f"busy: {', '.join(busy)}; their absolute figures are slower than on an idle machine, "
+        "their same-run ratios less so."
+        if busy
+        else f"Every run started on a quiet machine (1-minute load at most {threshold:.1f})."
+    )
+    quick = [name for name, r in records.items() if r["quick"]]
+    quick_note = f" Run with `--quick`: {', '.join(quick)}." if quick else ""
+    return (
+        f"Measured on {what}, {dates[0]} to {dates[-1]}. {note}{quick_note} Regenerate with "
+        "`python benchmarks/readme_table.py` after the benchmarks (commands below)."
+    )
+
+
+def main() -> None:
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--results", type=Path, default=RESULTS_DIR)
+    args.add_argument("--readme", type=Path, default=RESULTS_DIR.parents[1] / "README.md")
+    opts = args.parse_args()
+    records = {}
+    for path in sorted(opts.results.glob("*.json")):
+        record = json.loads(path.read_text())
+        records[record["bench"]] = record
+    if not records:
+        raise SystemExit(f"no benchmark results in {opts.results}; run the benchmarks with --json")
+    text = opts.readme.read_text()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{opts.readme} has no performance table markers")
+    block = f"{START}\n{header(records)}\n\n{table(records)}\n{END}"
+    opts.readme.write_text(pattern.sub(lambda _: block, text))
+    print(f"rewrote the performance table in {opts.readme} from {len(records)} result files")
+
+
+if __name__ == "__main__":
+    main()

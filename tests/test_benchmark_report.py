@@ -1,0 +1,46 @@
+"""The benchmarks' report: figures with their range, same-run ratios, and the README table."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from benchmarks import readme_table
+from benchmarks.common import Report
+
+
+def test_a_report_records_load_figures_and_ratios(tmp_path: Path) -> None:
+    path = tmp_path / "ui_search.json"
+    with Report("bench_ui_search", quick=True, wait_quiet_s=0, json_path=path) as run:
+        run.add("drawn", "baseline", [0.120, 0.100, 0.140])
+        run.add("repeat", "ours", [0.030, 0.020, 0.025])
+        run.add("first", "ours, first view", [0.050, 0.040, 0.060])
+        assert run.ratio("repeat_vs_drawn", "x", "drawn", "repeat", False) == 4.8
+        run.ratio("first_vs_drawn", "y", "drawn", "first", False)
+    record = json.loads(path.read_text())
+    assert record["figures"]["drawn"]["median"] == 120.0
+    assert (record["figures"]["drawn"]["low"], record["figures"]["drawn"]["high"]) == (100, 140)
+    machine = record["machine"]
+    assert {"cpu", "logical_cpus", "load_start", "load_end", "quiet", "waited_s"} <= set(machine)
+
+
+def test_the_readme_table_is_rewritten_from_results_only(tmp_path: Path, monkeypatch) -> None:
+    results = tmp_path / "results"
+    with Report("bench_ui_search", True, 0, results / "ui.json") as run:
+        run.add("drawn", "draw every tile", [0.100])
+        run.add("repeat", "ours", [0.020])
+        run.add("first", "ours, first view", [0.050])
+        run.ratio("repeat_vs_drawn", "x", "drawn", "repeat", False)
+        run.ratio("first_vs_drawn", "y", "drawn", "first", False)
+    readme = tmp_path / "README.md"
+    stale = "| old | 192 ms |"
+    readme.write_text(f"intro\n{readme_table.START}\n{stale}\n{readme_table.END}\noutro\n")
+    monkeypatch.setattr(
+        sys, "argv", ["readme_table.py", "--results", str(results), "--readme", str(readme)]
+    )
+    readme_table.main()
+    text = readme.read_text()
+    assert stale not in text and text.startswith("intro\n") and text.endswith("outro\n")
+    assert "| search click in the UI, server-side, repeat view | 20 ms (20-20, n=1) |" in text
+    assert "| 5.0x |" in text and "--quick" in text

@@ -1,0 +1,30 @@
+"""The app starts and answers dataset-image searches without TensorFlow; the Explorer loads it.
+
+Whether TensorFlow is in the server process is read from /proc/<pid>/maps: importing it maps
+its shared library (libtensorflow_framework), so no debug hook in the app is needed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from tests.app_server import app_process, tensorflow_loaded
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps"),
+]
+
+
+def test_dataset_search_leaves_tensorflow_out_until_a_model_is_needed(tmp_path: Path) -> None:
+    with app_process(tmp_path) as app:
+        client = Client(app.url, verbose=False)
+        out = client.predict(query_index=3, api_name="/search")
+        assert len(out["results"]) == 50
+        assert not tensorflow_loaded(app.process.pid)
+        client.predict("efficientnet_lite0", "top_conv", api_name="/explorer_layers")
+        assert tensorflow_loaded(app.process.pid)  # the check above can see TensorFlow

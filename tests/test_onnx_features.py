@@ -1,0 +1,80 @@
+"""ONNX Runtime computes the same features as Keras, and a cached graph needs no TensorFlow."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+
+from convenet import onnx_features
+from convenet.features import extract_arrays
+from convenet.images import load_batch
+from convenet.models import get_model_spec
+from convenet.paths import PRECOMPUTED_DIR
+from convenet.store import feature_path, read_feature_file
+from tests.app_server import app_process, tensorflow_loaded
+
+pytestmark = pytest.mark.slow
+MODEL = "efficientnet_lite0"
+SPEC = get_model_spec(MODEL)
+HALF_ULP = 2.0**-11  # float16 keeps 11 significant bits: rounding moves a value by at most this
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory):
+    """A private cache: the weights are converted and the graph exported into it, once."""
+    root = tmp_path_factory.mktemp("convenet-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CONVENET_CACHE", str(root))
+        onnx_features.SESSIONS.clear()
+        yield root
+    onnx_features.SESSIONS.clear()
+
+
+def shipped(dataset: str, count: int) -> tuple[list[Path], dict[str, np.ndarray]]:
+    """The first ``count`` images of a shipped dataset and their stored (Keras) float16 features."""
+    stored = read_feature_file(feature_path(PRECOMPUTED_DIR, dataset, MODEL))
+    names = stored.meta["images"][:count]
+    images = [PRECOMPUTED_DIR / dataset / "images" / name for name in names]
+    return images, {layer: values[:count] for layer, values in stored.features.items()}
+
+
+@pytest.mark.parametrize("dataset", ["stamps200", "clipart200"])
+def test_onnx_and_keras_give_the_same_features(cache: Path, monkeypatch, dataset: str) -> None:
+    images, stored = shipped(dataset, 24)
+    batch = load_batch(images, SPEC.input_size)
+    fast = extract_arrays(MODEL, batch)
+    assert list(cache.joinpath("onnx").glob(f"{MODEL}-avg-*.onnx"))  # ONNX Runtime ran them
+    monkeypatch.setenv("CONVENET_ONNX", "0")
+    keras = extract_arrays(MODEL, batch)
+    for layer in SPEC.layer_names:
+        scale = np.abs(keras[layer]).max()
+        assert np.abs(fast[layer] - keras[layer]).max() <= HALF_ULP * scale, layer
+        # The shipped files (Keras, float16): the same values after float16 rounding.
+        ours = fast[layer].astype(np.float16).astype(np.float32)
+        np.testing.assert_allclose(
+            ours,
+            stored[layer].astype(np.float32),
+            rtol=2 * HALF_ULP,
+            atol=2 * HALF_ULP * scale,
+            err_msg=layer,
+        )
+
+
+def test_other_poolings_and_random_weights_stay_with_keras(cache: Path) -> None:
+    assert onnx_features.onnx_extractor(MODEL, "gem", "imagenet") is None
+    assert onnx_features.onnx_extractor(MODEL, "avg", None) is None
+    assert onnx_features.onnx_extractor(MODEL, "avg", "imagenet") is not None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
+def test_a_cached_graph_serves_uploads_without_tensorflow(cache: Path, photo_file: Path) -> None:
+    onnx_features.SESSIONS.get(MODEL)  # the graph is in the private cache now
+    with app_process(cache) as app:
+        client = Client(app.url, verbose=False)
+        out = client.predict(query=handle_file(str(photo_file)), k=5, api_name="/search")
+        assert len(out["results"]) == 5
+        assert not tensorflow_loaded(app.process.pid)
