@@ -31,10 +31,28 @@ def register_api(state: AppState) -> None:
         layer: str = default_layer(DEFAULT_MODEL),
         metric: str = DEFAULT_METRIC,
         query_index: int | None = None,
-        query: gr.FileData | None = None,
+        query: gr.FileData = None,  # type: ignore[assignment]  # no Optional: MCP needs the plain file type
         k: int = 50,
     ) -> dict:
-        """Rank the dataset's images by similarity to a dataset image or an uploaded image."""
+        """Find the images of a dataset that one layer of a CNN finds most similar to a query.
+
+        Args:
+            dataset: the dataset to search, "stamps200" or "clipart200".
+            model: a model key from list_models, for example "efficientnet_lite0".
+            layer: one of the model's eight curated layers (see list_models); early layers
+                match colour and texture, late ones match objects.
+            metric: how distance is measured: cosine, euclidean, sqeuclidean, manhattan,
+                chebyshev, correlation or minkowski.
+            query_index: the dataset image to search with (0 to 199); or give `query`.
+            query: your own image instead (an uploaded file, or a data: URL for MCP clients).
+            k: how many results, 1 to 199.
+
+        Returns:
+            The query's class (dataset images only), how many of the top k share it
+            (`matches`, `p_at_k`), the rank-weighted score, and `results`: for each rank the
+            dataset `index`, `image` path, `class`, `similarity` (percent), `distance` and
+            `same_class`.
+        """
         if query is not None:
             result = pg.search(dataset, model, layer, metric, query_image=uploaded_path(query), k=k)
         else:

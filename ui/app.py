@@ -9,6 +9,7 @@ from ui.common import AppState
 from ui.explorer_tab import build_explorer_tab
 from ui.guard import Edge, GuardedBlocks
 from ui.search_tab import build_search_tab
+from ui.tools import hide_internal_events, register_tools
 
 CSS = """
 .cn-heatmap { border-collapse: collapse; font-variant-numeric: tabular-nums; }
@@ -35,5 +36,7 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Model Explorer", id="explorer") as explorer_tab:
                 build_explorer_tab(state, search_tab, tabs, explorer_tab)
         register_api(state)
+        register_tools(state)
+    hide_internal_events(demo)
     demo.edge = Edge()
     return demo

@@ -42,7 +42,9 @@ class BodyLimit:
         self.body_bytes = settings.max_body_kb * 1024
 
     def limit_for(self, path: str) -> int:
-        return self.upload_bytes if path.rstrip("/").endswith("/upload") else self.body_bytes
+        """Uploads, and MCP calls (which carry images inline), get the upload cap."""
+        big = path.rstrip("/").endswith("/upload") or "/mcp" in path
+        return self.upload_bytes if big else self.body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
@@ -216,5 +218,6 @@ def serve(demo: gr.Blocks, allowed: list[str], css: str) -> None:
         allowed_paths=allowed,
         css=css,
         show_error=False,  # only our own plain messages (gr.Error) reach a user
+        mcp_server=True,  # the tools in ui/tools.py, for agents
         app_kwargs={"middleware": [Middleware(BodyLimit)]},
     )

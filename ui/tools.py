@@ -74,7 +74,7 @@ def register_tools(state: AppState) -> None:
                 "input_size": spec.input_size,
                 "parameters": spec.params,
                 "weights": weights_status(spec),
-                "layers": [{"name": layer.name, "sees": layer.description} for layer in spec.layers],
+                "layers": [{"name": item.name, "sees": item.description} for item in spec.layers],
             }
             for spec in MODELS.values()
         ]
@@ -84,7 +84,7 @@ def register_tools(state: AppState) -> None:
         model: str = DEFAULT_MODEL,
         dataset: str = state.default_dataset,
         query_index: int | None = 0,
-        query: gr.FileData | None = None,
+        query: gr.FileData = None,  # type: ignore[assignment]  # no Optional: MCP needs the plain file type
         class_index: int | None = None,
     ) -> dict:
         """Say what a CNN thinks an image shows, and where in the image it sees it.
