@@ -29,7 +29,12 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
     state = state or AppState()
     with GuardedBlocks(title="ConvNet Playground") as demo:
         gr.Markdown(INTRO)
-        gr.Markdown(f"<small>Features: {state.source.message}</small>", elem_id="source-status")
+        with gr.Row(equal_height=True):
+            gr.Markdown(f"<small>Features: {state.source.message}</small>", elem_id="source-status")
+            # The URL already names the view; this link also carries an uploaded image.
+            gr.DeepLinkButton(
+                "Copy a link to this view", "Link copied", size="sm", scale=0, min_width=220
+            )
         with gr.Tabs() as tabs:
             with gr.Tab("Semantic Search", id="search"):
                 search_tab = build_search_tab(state, demo)

@@ -173,11 +173,16 @@ def _kept_files(demo: gr.Blocks) -> set[str]:
     return kept
 
 
+KEEP_FOLDERS = ("deep_links",)  # shared links' saved views: small, and meant to last
+
+
 def sweep_temp_files(folder: Path, max_age_s: float, keep: set[str]) -> int:
     """Delete files under ``folder`` older than ``max_age_s`` (and emptied folders)."""
     removed = 0
     now = time.time()
     for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.relative_to(folder).parts[0] in KEEP_FOLDERS:
+            continue
         try:
             if path.is_symlink() or path.is_file():
                 if str(path.resolve()) in keep or now - path.lstat().st_mtime < max_age_s:
