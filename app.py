@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from convenet.memory import limit_arenas
-from ui.app import CSS, build_app
+from ui.app import CSS, HEAD, build_app
 from ui.common import AppState
 from ui.server import serve
 
@@ -19,4 +19,5 @@ state = AppState()
 demo = build_app(state)
 
 if __name__ == "__main__":
-    serve(demo, allowed=[str(state.source.root)], css=CSS)  # the dataset images, nothing else
+    # allowed: the dataset images, nothing else
+    serve(demo, allowed=[str(state.source.root)], css=CSS, head=HEAD)

@@ -11,7 +11,34 @@ from ui.guard import Edge, GuardedBlocks
 from ui.search_tab import build_search_tab
 from ui.tools import hide_internal_events, register_tools
 
+# For screen readers: Gradio's image buttons carry no text, so each is named after its
+# picture; its "empty value" placeholders carry a label, which only an image role allows.
+HEAD = """
+<script>
+(() => {
+  const label = () => {
+    document.querySelectorAll("button:not([aria-label])").forEach((button) => {
+      const img = button.querySelector("img");
+      if (!img || button.textContent.trim()) return;
+      const file = decodeURIComponent(img.src.split("/").pop() || "").replace(/\\.\\w+$/, "");
+      button.setAttribute("aria-label", img.alt || `Image ${file}`);
+    });
+    document.querySelectorAll(".empty[aria-label]:not([role])").forEach((placeholder) => {
+      placeholder.setAttribute("role", "img");
+    });
+  };
+  new MutationObserver(label).observe(document.documentElement, {childList: true, subtree: true});
+})();
+</script>
+"""
 CSS = """
+/* Grey helper text dark enough to read (WCAG AA contrast on white). */
+.info-text, .or, footer .show-api, footer .built-with, footer .settings {
+  color: #4b5563 !important;
+}
+.min_value, .max_value { color: #4b5563 !important; }
+button[role="tab"].selected { color: #9a3412 !important; }
+button.primary { background: #c2410c !important; border-color: #c2410c !important; color: #fff; }
 .cn-heatmap { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 .cn-heatmap th, .cn-heatmap td { padding: 4px 8px; border: 1px solid #ccc; text-align: center; }
 .cn-heatmap caption { caption-side: top; text-align: left; padding-bottom: 6px; }

@@ -213,7 +213,7 @@ def start_temp_sweeper(demo: gr.Blocks, settings: Settings = SETTINGS) -> thread
     return thread
 
 
-def serve(demo: gr.Blocks, allowed: list[str], css: str) -> None:
+def serve(demo: gr.Blocks, allowed: list[str], css: str, head: str) -> None:
     """Launch ``demo`` with every protection on; blocks until the server stops."""
     demo.queue(default_concurrency_limit=2, max_size=256)
     install_fair_queue(demo._queue)
@@ -222,6 +222,7 @@ def serve(demo: gr.Blocks, allowed: list[str], css: str) -> None:
         max_file_size=SETTINGS.max_file_mb * 1024 * 1024,
         allowed_paths=allowed,
         css=css,
+        head=head,
         show_error=False,  # only our own plain messages (gr.Error) reach a user
         mcp_server=True,  # the tools in ui/tools.py, for agents
         app_kwargs={"middleware": [Middleware(BodyLimit)]},
