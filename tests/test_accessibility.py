@@ -3,6 +3,7 @@ result, meaning never carried by colour alone, and every control reachable with 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -38,8 +39,18 @@ def open_page(browser: Browser, url: str, width: int) -> Page:
     return page
 
 
+def settled(page: Page) -> None:
+    """Wait until no view is loading: Gradio dims pending outputs, which reads as low contrast."""
+    page.wait_for_function(
+        "() => !document.querySelector('.pending, .generating, .eta-bar, .progress-text')",
+        timeout=WAIT_MS,
+    )
+    page.wait_for_timeout(500)
+
+
 def serious_violations(page: Page) -> list[str]:
     """axe-core's serious and critical findings, one line each (minor ones are not failures)."""
+    settled(page)
     found = Axe().run(page).response["violations"]
     return [
         f"{v['impact']} {v['id']}: {node['target']} {node['html'][:120]}"
@@ -55,7 +66,7 @@ def test_axe_finds_nothing_serious_on_either_tab(browser: Browser, app_url: str,
     assert (found := serious_violations(page)) == [], "\n".join(found)
     page.get_by_role("tab", name="Model Explorer").click()
     expect(page.locator("#explorer-dataset-gallery img").first).to_be_visible(timeout=WAIT_MS)
-    page.wait_for_timeout(2000)  # the views fill in after the model loads
+    expect(page.get_by_text(re.compile(r"\d+ filters \(showing"))).to_be_visible(timeout=WAIT_MS)
     assert (found := serious_violations(page)) == [], "\n".join(found)
     shoot(page, f"a11y_explorer_{width}")
     page.close()

@@ -11,12 +11,14 @@ from ui.guard import Edge, GuardedBlocks
 from ui.search_tab import build_search_tab
 from ui.tools import hide_internal_events, register_tools
 
-# For screen readers: Gradio's image buttons carry no text, so each is named after its
-# picture; its "empty value" placeholders carry a label, which only an image role allows.
+# For screen readers and keyboards: Gradio's image buttons carry no text, so each is named
+# after its picture; its "empty value" placeholders carry a label, which only an image role
+# allows; a box that scrolls must take the focus, or its hidden part is out of the keyboard's
+# reach. Run after the page changes, at most once a frame.
 HEAD = """
 <script>
 (() => {
-  const label = () => {
+  const fix = () => {
     document.querySelectorAll("button:not([aria-label])").forEach((button) => {
       const img = button.querySelector("img");
       if (!img || button.textContent.trim()) return;
@@ -26,8 +28,19 @@ HEAD = """
     document.querySelectorAll(".empty[aria-label]:not([role])").forEach((placeholder) => {
       placeholder.setAttribute("role", "img");
     });
+    document.querySelectorAll(".block:not([tabindex])").forEach((box) => {
+      const overflow = getComputedStyle(box).overflowY;
+      const scrolls = box.scrollHeight > box.clientHeight + 1 && overflow !== "visible";
+      if (scrolls) box.setAttribute("tabindex", "0");
+    });
   };
-  new MutationObserver(label).observe(document.documentElement, {childList: true, subtree: true});
+  let queued = false;
+  const later = () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; fix(); });
+  };
+  new MutationObserver(later).observe(document.documentElement, {childList: true, subtree: true});
 })();
 </script>
 """
