@@ -34,9 +34,11 @@ class Row:
     baseline: str | None = None
     ratio: str | None = None
     share: bool = False  # the ratio is a fraction (of the FLOP ceiling), shown in per cent
+    baseline_what: str | None = None  # what the baseline is, where its label does not say
 
 
 LITE0 = "efficientnet_lite0"
+EAGER = "the same app with TensorFlow + Keras imported at start, as before"
 ROWS = (
     Row(
         "bench_ui_search",
@@ -58,6 +60,7 @@ ROWS = (
         "lazy_http200",
         "eager_http200",
         "http200",
+        baseline_what=EAGER,
     ),
     Row(
         "bench_startup_memory",
@@ -65,12 +68,14 @@ ROWS = (
         "lazy_rss_start",
         "eager_rss_start",
         "rss_start",
+        baseline_what=EAGER,
     ),
     Row(
         "bench_startup_memory",
         "first uploaded query after start (Lite0)",
         "lazy_first_upload",
         "eager_first_upload",
+        baseline_what=EAGER,
     ),
     Row(
         "bench_query_latency",
@@ -128,11 +133,16 @@ ROWS = (
 )
 
 
+def number(value: float) -> str:
+    """Three significant digits, without exponents: 0.881, 23.1, 136, 7,990."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def cell(figure: dict) -> str:
     """Median with its range, e.g. ``23.1 ms (20.4-31.0, n=60)``."""
     return (
-        f"{figure['median']:,.3g} {figure['unit']} "
-        f"({figure['low']:,.3g}-{figure['high']:,.3g}, n={figure['n']})"
+        f"{number(figure['median'])} {figure['unit']} "
+        f"({number(figure['low'])}-{number(figure['high'])}, n={figure['n']})"
     )
 
 
@@ -151,8 +161,10 @@ def table(records: dict[str, dict]) -> str:
         if record is None or row.ours not in record["figures"]:
             continue
         figures = record["figures"]
-        baseline = cell(figures[row.baseline]) if row.baseline in figures else ""
-        baseline += f" ({figures[row.baseline]['label']})" if row.baseline in figures else ""
+        baseline = ""
+        if row.baseline in figures:
+            what = row.baseline_what or figures[row.baseline]["label"]
+            baseline = f"{cell(figures[row.baseline])}: {what}"
         value = record["ratios"][row.ratio]["value"] if row.ratio else None
         ratio = "" if value is None else f"{value:.0%}" if row.share else f"{value:.1f}x"
         lines.append(

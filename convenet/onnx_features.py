@@ -1,9 +1,9 @@
 """Pooled features with ONNX Runtime: the Keras multi-output extractor, exported once and cached.
 
 ONNX Runtime runs these networks faster than Keras on a CPU and needs no TensorFlow, so uploads
-and feature extraction neither wait for nor load it once a model's graph is cached. Keras stays
-for everything that needs gradients or layer internals (Model Explorer, Grad-CAM, feature
-visualization) and builds the graph the first time (``model.export(format="onnx")``).
+and feature extraction never load it into the app. Keras stays for everything that needs
+gradients or layer internals (Model Explorer, Grad-CAM, feature visualization) and builds each
+graph once, in a separate process (``convenet.onnx_export``).
 
 Graphs live in the cache (``CONVENET_CACHE/onnx``), named after the model, its curated layers,
 the pooling and the weights' fingerprint, so new weights get a new graph. ``CONVENET_ONNX=0``
@@ -15,16 +15,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import subprocess
+import sys
 import threading
-import uuid
-import warnings
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from convenet.errors import WeightsUnavailableError
 from convenet.models import get_model_spec, keras_weights_path
-from convenet.paths import cache_dir
+from convenet.paths import REPO_DIR, cache_dir
 from convenet.registry import ModelSpec
 
 if TYPE_CHECKING:
@@ -34,6 +37,8 @@ log = logging.getLogger("convenet")
 
 EXPORT_VERSION = 1  # bump when the export changes, so older cached graphs are not used
 POOLING = "avg"  # the pooling the app stores; other poolings run through Keras
+EXPORT_TIMEOUT_S = 900
+WEIGHTS_UNAVAILABLE_EXIT = 3  # the export process's answer when the weights cannot be had
 
 
 def onnx_enabled() -> bool:
@@ -59,28 +64,29 @@ def graph_path(spec: ModelSpec, weights: str) -> Path:
     return cache_dir() / "onnx" / f"{spec.key}-{POOLING}-{digest}.onnx"
 
 
-def export_graph(spec: ModelSpec) -> Path | None:
-    """Export the Keras extractor of every curated layer (imports TensorFlow); None if the
-    weights cannot be identified on disk (a cache that cannot be written)."""
-    from convenet.features import EXTRACTORS
-
-    extractor = EXTRACTORS.get(spec.key, "imagenet", spec.layer_names, POOLING)
+def export_in_subprocess(spec: ModelSpec) -> Path | None:
+    """Export the graph in a child process (``convenet.onnx_export``), so that TensorFlow and
+    the conversion's memory (gigabytes at its peak) never enter this one; None if the weights
+    cannot be identified on disk afterwards (a cache that cannot be written)."""
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "convenet.onnx_export", spec.key],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=EXPORT_TIMEOUT_S,
+        check=False,
+    )
+    last = (done.stdout.strip() or done.stderr.strip()).splitlines()[-1:] or ["no output"]
+    if done.returncode == WEIGHTS_UNAVAILABLE_EXIT:
+        raise WeightsUnavailableError(last[0])
+    if done.returncode != 0:
+        raise RuntimeError(f"the export process failed: {last[0]}")
     weights = weights_id(spec)
-    if weights is None:
+    path = graph_path(spec, weights) if weights is not None else None
+    if path is None or not path.is_file():
         return None
-    path = graph_path(spec, weights)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"partial-{uuid.uuid4().hex}-{path.name}")
-    size = spec.input_size
-    try:
-        extractor.predict_on_batch(np.zeros((1, size, size, 3), np.float32))  # export needs a call
-        with warnings.catch_warnings():  # Keras' numpy-2 patch of tf2onnx probes np.object
-            warnings.simplefilter("ignore", FutureWarning)
-            extractor.export(str(partial), format="onnx", verbose=False)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    log.info("Exported %s features to ONNX: %s", spec.title, path)
+    log.info("Exported %s to ONNX in %.0f s: %s", spec.title, time.monotonic() - start, path)
     return path
 
 
@@ -93,6 +99,9 @@ class OnnxExtractor:
         self.spec = spec
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only
+        # Threads that spin while waiting for work starve everything else on a shared CPU: at
+        # load 8 on 2 cores one upload's forward pass took 41 ms spinning, 15 ms sleeping.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session: onnxruntime.InferenceSession = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
@@ -109,30 +118,34 @@ class OnnxExtractor:
 
 
 class _Sessions:
-    """ONNX extractors by model: built once (from the cached graph, else exported first)."""
+    """ONNX extractors by model, the few most recently used kept (like the Keras models).
 
-    def __init__(self) -> None:
-        self._items: dict[str, OnnxExtractor | None] = {}
+    Built from the cached graph, else exported first. A model whose graph cannot be made
+    (weights not on disk, an export or a session that fails) is remembered as None: Keras
+    serves it, with one warning in the log.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[str, OnnxExtractor | None] = OrderedDict()
         self._lock = threading.Lock()
         self._building: dict[str, threading.Lock] = {}
 
     def get(self, model_key: str) -> OnnxExtractor | None:
         with self._lock:
             if model_key in self._items:
+                self._items.move_to_end(model_key)
                 return self._items[model_key]
             build_lock = self._building.setdefault(model_key, threading.Lock())
-        with build_lock:
+        with build_lock:  # two requests for one model export it once
             with self._lock:
                 if model_key in self._items:
                     return self._items[model_key]
-            spec = get_model_spec(model_key)
-            weights = weights_id(spec)
-            path = graph_path(spec, weights) if weights is not None else None
-            if path is None or not path.is_file():
-                path = export_graph(spec)
-            extractor = OnnxExtractor(spec, path) if path is not None else None
+            extractor = _build(get_model_spec(model_key))
             with self._lock:
                 self._items[model_key] = extractor
+                while len(self._items) > self.maxsize:
+                    self._items.popitem(last=False)
             return extractor
 
     def clear(self) -> None:
@@ -140,7 +153,23 @@ class _Sessions:
             self._items.clear()
 
 
-SESSIONS = _Sessions()
+def _build(spec: ModelSpec) -> OnnxExtractor | None:
+    weights = weights_id(spec)
+    path = graph_path(spec, weights) if weights is not None else None
+    try:
+        if path is None or not path.is_file():
+            path = export_in_subprocess(spec)
+        return OnnxExtractor(spec, path) if path is not None else None
+    except WeightsUnavailableError:
+        raise  # the user's answer either way; a later call may have the weights
+    except Exception as exc:  # any other failure only costs speed: Keras serves the model
+        log.warning(
+            "No ONNX graph for %s (%s: %s); Keras serves it.", spec.title, type(exc).__name__, exc
+        )
+        return None
+
+
+SESSIONS = _Sessions(int(os.environ.get("CONVENET_MODEL_CACHE", "3")))
 
 
 def onnx_extractor(model_key: str, pooling: str, weights: Any) -> OnnxExtractor | None:

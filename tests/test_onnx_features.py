@@ -70,11 +70,26 @@ def test_other_poolings_and_random_weights_stay_with_keras(cache: Path) -> None:
     assert onnx_features.onnx_extractor(MODEL, "avg", "imagenet") is not None
 
 
+def test_a_failed_export_leaves_the_model_to_keras(cache: Path, monkeypatch, caplog) -> None:
+    def broken(spec):
+        raise RuntimeError("an operator tf2onnx cannot convert")
+
+    onnx_features.SESSIONS.clear()
+    monkeypatch.setattr(onnx_features, "graph_path", lambda spec, weights: cache / "absent.onnx")
+    monkeypatch.setattr(onnx_features, "export_in_subprocess", broken)
+    assert onnx_features.onnx_extractor(MODEL, "avg", "imagenet") is None
+    assert "Keras serves it" in caplog.text
+    out = extract_arrays(MODEL, np.zeros((1, SPEC.input_size, SPEC.input_size, 3)), ["top_conv"])
+    assert out["top_conv"].shape == (1, 1280)
+    onnx_features.SESSIONS.clear()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
-def test_a_cached_graph_serves_uploads_without_tensorflow(cache: Path, photo_file: Path) -> None:
-    onnx_features.SESSIONS.get(MODEL)  # the graph is in the private cache now
-    with app_process(cache) as app:
+def test_uploads_never_load_tensorflow_into_the_app(tmp_path: Path, photo_file: Path) -> None:
+    """A fresh cache: the app converts the weights and exports the graph in another process."""
+    with app_process(tmp_path) as app:
         client = Client(app.url, verbose=False)
         out = client.predict(query=handle_file(str(photo_file)), k=5, api_name="/search")
         assert len(out["results"]) == 5
+        assert list((tmp_path / "onnx").glob(f"{MODEL}-avg-*.onnx"))
         assert not tensorflow_loaded(app.process.pid)
