@@ -7,6 +7,7 @@ ends with one clear line on stderr and a non-zero exit, never a stack trace.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -147,8 +148,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_precompute(args: argparse.Namespace) -> int:
     from convenet.datasets import DATASETS, get_dataset
+    from convenet.features import View
     from convenet.models import get_model_spec, weights_status
     from convenet.precompute import precompute_folder
+    from convenet.recipes import RECIPE_VIEWS
 
     if args.images:
         images_dir = Path(args.images)
@@ -160,18 +163,21 @@ def cmd_precompute(args: argparse.Namespace) -> int:
         models = [spec for spec in MODELS.values() if weights_status(spec) != "download"]
     else:
         models = [get_model_spec(args.model)]
+    views = [View(args.pooling, args.flip)]
+    if args.recipes:
+        views += [view for view in RECIPE_VIEWS if view not in views]
     root = Path(args.root)
     for dataset, images_dir in jobs:
-        for spec in models:
+        for spec, view in itertools.product(models, views):
             path, computed = precompute_folder(
                 images_dir,
                 dataset,
                 spec.key,
                 root,
                 args.layers,
-                args.pooling,
+                view,
                 force=args.force,
-                progress=_progress_bar(f"{dataset} x {spec.title}"),
+                progress=_progress_bar(f"{dataset} x {spec.title} {view.variant or ''}"),
             )
             print(f"{'wrote' if computed else 'valid, skipped'} {path}")
     return 0
@@ -233,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--model", default="all", help="model key, or all (those with weights here)")
     pre.add_argument("--layers", nargs="*", help="layer names (default: the curated layers)")
     pre.add_argument("--pooling", default="avg", choices=["avg", "max", "gem", "flat"])
+    pre.add_argument("--flip", action="store_true", help="of the left-right mirrored images")
+    pre.add_argument(
+        "--recipes", action="store_true", help="also every view the search recipes need"
+    )
     pre.add_argument("--root", default=str(PRECOMPUTED_DIR), help="feature store folder")
     pre.add_argument("--force", action="store_true", help="recompute even if valid")
     pre.set_defaults(func=cmd_precompute)

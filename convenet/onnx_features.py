@@ -5,8 +5,9 @@ and feature extraction neither wait for nor load it once a model's graph is cach
 for everything that needs gradients or layer internals (Model Explorer, Grad-CAM, feature
 visualization) and builds the graph the first time (``model.export(format="onnx")``).
 
-Graphs live in the cache (``CONVENET_CACHE/onnx``), named after the model, its curated layers,
-the pooling and the weights' fingerprint, so new weights get a new graph. ``CONVENET_ONNX=0``
+Graphs live in the cache (``CONVENET_CACHE/onnx``), one per model and pooling (average, and GeM
+for the retrieval recipes), named after the model, its curated layers, the pooling and the
+weights' fingerprint, so new weights get a new graph. ``CONVENET_ONNX=0``
 turns this off (Keras for everything).
 """
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("convenet")
 
 EXPORT_VERSION = 1  # bump when the export changes, so older cached graphs are not used
-POOLING = "avg"  # the pooling the app stores; other poolings run through Keras
+POOLINGS = ("avg", "gem")  # the poolings the app stores; max and flat run through Keras
 
 
 def onnx_enabled() -> bool:
@@ -53,22 +54,22 @@ def weights_id(spec: ModelSpec) -> str | None:
     return f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def graph_path(spec: ModelSpec, weights: str) -> Path:
-    what = repr((EXPORT_VERSION, spec.layer_names, POOLING, weights))
+def graph_path(spec: ModelSpec, weights: str, pooling: str = "avg") -> Path:
+    what = repr((EXPORT_VERSION, spec.layer_names, pooling, weights))
     digest = hashlib.sha256(what.encode()).hexdigest()[:16]
-    return cache_dir() / "onnx" / f"{spec.key}-{POOLING}-{digest}.onnx"
+    return cache_dir() / "onnx" / f"{spec.key}-{pooling}-{digest}.onnx"
 
 
-def export_graph(spec: ModelSpec) -> Path | None:
+def export_graph(spec: ModelSpec, pooling: str = "avg") -> Path | None:
     """Export the Keras extractor of every curated layer (imports TensorFlow); None if the
     weights cannot be identified on disk (a cache that cannot be written)."""
     from convenet.features import EXTRACTORS
 
-    extractor = EXTRACTORS.get(spec.key, "imagenet", spec.layer_names, POOLING)
+    extractor = EXTRACTORS.get(spec.key, "imagenet", spec.layer_names, pooling)
     weights = weights_id(spec)
     if weights is None:
         return None
-    path = graph_path(spec, weights)
+    path = graph_path(spec, weights, pooling)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"partial-{uuid.uuid4().hex}-{path.name}")
     size = spec.input_size
@@ -80,7 +81,7 @@ def export_graph(spec: ModelSpec) -> Path | None:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-    log.info("Exported %s features to ONNX: %s", spec.title, path)
+    log.info("Exported %s %s features to ONNX: %s", spec.title, pooling, path)
     return path
 
 
@@ -109,30 +110,31 @@ class OnnxExtractor:
 
 
 class _Sessions:
-    """ONNX extractors by model: built once (from the cached graph, else exported first)."""
+    """ONNX extractors by model and pooling: built once (from the cached graph, else exported)."""
 
     def __init__(self) -> None:
-        self._items: dict[str, OnnxExtractor | None] = {}
+        self._items: dict[tuple[str, str], OnnxExtractor | None] = {}
         self._lock = threading.Lock()
-        self._building: dict[str, threading.Lock] = {}
+        self._building: dict[tuple[str, str], threading.Lock] = {}
 
-    def get(self, model_key: str) -> OnnxExtractor | None:
+    def get(self, model_key: str, pooling: str = "avg") -> OnnxExtractor | None:
+        key = (model_key, pooling)
         with self._lock:
-            if model_key in self._items:
-                return self._items[model_key]
-            build_lock = self._building.setdefault(model_key, threading.Lock())
+            if key in self._items:
+                return self._items[key]
+            build_lock = self._building.setdefault(key, threading.Lock())
         with build_lock:
             with self._lock:
-                if model_key in self._items:
-                    return self._items[model_key]
+                if key in self._items:
+                    return self._items[key]
             spec = get_model_spec(model_key)
             weights = weights_id(spec)
-            path = graph_path(spec, weights) if weights is not None else None
+            path = graph_path(spec, weights, pooling) if weights is not None else None
             if path is None or not path.is_file():
-                path = export_graph(spec)
+                path = export_graph(spec, pooling)
             extractor = OnnxExtractor(spec, path) if path is not None else None
             with self._lock:
-                self._items[model_key] = extractor
+                self._items[key] = extractor
             return extractor
 
     def clear(self) -> None:
@@ -144,8 +146,8 @@ SESSIONS = _Sessions()
 
 
 def onnx_extractor(model_key: str, pooling: str, weights: Any) -> OnnxExtractor | None:
-    """The ONNX extractor for the app's features (ImageNet weights, average pooling), or None
-    where Keras must do it: another pooling or weights, ONNX turned off, or no graph possible."""
-    if not onnx_enabled() or pooling != POOLING or weights != "imagenet":
+    """The ONNX extractor for the app's features (ImageNet weights, average or GeM pooling), or
+    None where Keras must do it: another pooling or weights, ONNX off, or no graph possible."""
+    if not onnx_enabled() or pooling not in POOLINGS or weights != "imagenet":
         return None
-    return SESSIONS.get(model_key)
+    return SESSIONS.get(model_key, pooling)
