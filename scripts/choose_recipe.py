@@ -9,6 +9,8 @@ Markdown (``--json`` for machines). Features a view needs are computed once into
 
     python scripts/choose_recipe.py             # tune on stamps200, write the choice
     python scripts/choose_recipe.py --tune clipart200 --dry-run   # the reverse, as a check
+
+The table's ``layer`` is each recipe's best layer, and ``gain`` compares with plain's best.
 """
 
 from __future__ import annotations
@@ -107,16 +109,15 @@ def table(pg: Playground, models: list[str], recipes: dict[str, Recipe]) -> list
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tune", default="stamps200", choices=DATASETS)
-    parser.add_argument("--dry-run", action="store_true", help="print the choice, write nothing")
+    parser.add_argument("--dry-run", action="store_true", help="report the choice, write nothing")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     pg = Playground(PRECOMPUTED_DIR)
     models = [spec.key for spec in MODELS.values() if spec.offline]
     choice = choose(pg, args.tune, models)
     print(json.dumps(choice), file=sys.stderr)
-    if args.dry_run:
-        return 0
-    CHOICE_FILE.write_text(json.dumps(choice, indent=2) + "\n", encoding="utf-8")
+    if not args.dry_run:
+        CHOICE_FILE.write_text(json.dumps(choice, indent=2) + "\n", encoding="utf-8")
     rows = table(pg, models, build_recipes(choice))
     if args.json:
         print(json.dumps(rows, indent=2))
