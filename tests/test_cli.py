@@ -12,6 +12,7 @@ import pytest
 
 from convenet.cli import main
 from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
+from convenet.recipes import RECIPES
 from convenet.registry import MODELS
 
 
@@ -65,6 +66,30 @@ def test_evaluate_and_search_json(small_folder: Path) -> None:
     assert hits[0]["path"] == str(query) and hits[0]["similarity"] > 99
 
 
+@pytest.mark.slow
+def test_evaluate_every_recipe_on_a_new_folder(small_folder: Path) -> None:
+    args = ["--images", str(small_folder), "--model", "efficientnet_lite0", "--k", "4"]
+    out = run("evaluate", *args, "--layer", "top_conv", "--recipe", "all", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [row["recipe"] for row in rows] == list(RECIPES)
+    keys = {"layer", "recipe", "p_at_k", "map_at_k", "weighted_score", "chance"}
+    assert all(keys <= set(row) and row["chance"] == pytest.approx(4 / 14) for row in rows)
+
+
+@pytest.mark.slow
+def test_evaluate_a_shipped_dataset_reads_its_stored_views() -> None:
+    images = PRECOMPUTED_DIR / "clipart200" / "images"
+    args = ["--images", str(images), "--model", "efficientnet_lite2", "--layer", "all"]
+    out = run("evaluate", *args, "--recipe", "all", "--json")
+    assert out.returncode == 0, out.stderr
+    assert "img/s" not in out.stderr  # no image went through the network
+    rows = json.loads(out.stdout)
+    assert len(rows) == 8 * len(RECIPES)
+    best = {recipe: max(r["p_at_k"] for r in rows if r["recipe"] == recipe) for recipe in RECIPES}
+    assert best["best"] > best["plain"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -76,6 +101,10 @@ def test_evaluate_and_search_json(small_folder: Path) -> None:
         (
             ["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--metric", "x"],
             "Unknown metric 'x'",
+        ),
+        (
+            ["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--recipe", "x"],
+            "Unknown recipe 'x'",
         ),
         (["evaluate", "--images", "{empty}", "--model", "efficientnet_lite0"], "{empty}"),
     ],
