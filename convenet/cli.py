@@ -149,20 +149,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from convenet.datasets import scan_image_folder
-    from convenet.features import extract_features
     from convenet.models import get_model_spec
     from convenet.ranking import rank
+    from convenet.recipes import (
+        base_vectors,
+        database_vectors,
+        fused_layers,
+        get_recipe,
+        query_vectors,
+    )
 
     spec = get_model_spec(args.model)
     spec.layer(args.layer)
     _choices(args.metric, METRICS, "metric")
+    recipe = get_recipe(args.recipe)
+    if args.pooling != "avg":
+        if recipe.name != "plain":
+            raise ValueError("--pooling goes with the plain recipe; the others choose their own")
+        recipe = replace(recipe, pooling=args.pooling)
     folder = scan_image_folder(Path(args.images))
-    query = extract_features(spec.key, [Path(args.query)], [args.layer], args.pooling)
-    feats = extract_features(
-        spec.key, folder.paths, [args.layer], args.pooling, progress=_progress_bar(spec.title)
+    layers = fused_layers(spec.layer_names, args.layer) if recipe.fuse else (args.layer,)
+    own = _computed_views(spec, [Path(args.query)], [recipe], layers)
+    base = base_vectors(
+        recipe, _computed_views(spec, folder.paths, [recipe], layers), spec.layer_names, args.layer
     )
-    result = rank(query.features[args.layer][0], feats.features[args.layer], args.metric, args.k)
+    database = database_vectors(recipe, base)
+    query_base = base_vectors(recipe, own, spec.layer_names, args.layer)
+    query = query_vectors(recipe, query_base, base, database)[0]
+    result = rank(query, database, args.metric, args.k)
     rows = [
         {
             "rank": position + 1,
@@ -265,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="rank a folder's images by similarity to a query")
     common(search)
     search.add_argument("--pooling", default="avg", choices=["avg", "max", "gem", "flat"])
+    search.add_argument("--recipe", default="plain", help="search recipe name")
     search.add_argument("--query", required=True, help="query image file")
     search.add_argument("--layer", required=True)
     search.add_argument("--metric", default="cosine")

@@ -64,6 +64,12 @@ def test_evaluate_and_search_json(small_folder: Path) -> None:
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)
     assert hits[0]["path"] == str(query) and hits[0]["similarity"] > 99
+    for recipe in ("best", "fuse"):
+        out = run(
+            "search", *common, "--query", str(query), "--layer", "top_conv", "--recipe", recipe
+        )
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)[0]["path"] == str(query)  # the same image, found first
 
 
 @pytest.mark.slow
@@ -107,6 +113,19 @@ def test_evaluate_a_shipped_dataset_reads_its_stored_views() -> None:
             "Unknown recipe 'x'",
         ),
         (["evaluate", "--images", "{empty}", "--model", "efficientnet_lite0"], "{empty}"),
+        (
+            [
+                "search",
+                "--images",
+                "{folder}",
+                "--model",
+                "efficientnet_lite0",
+                "--layer",
+                "top_conv",
+            ]
+            + ["--query", "{folder}", "--recipe", "gem", "--pooling", "max"],
+            "--pooling goes with the plain recipe",
+        ),
     ],
 )
 def test_errors_are_one_line(small_folder: Path, tmp_path: Path, capsys, args, message) -> None:
