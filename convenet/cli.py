@@ -113,7 +113,7 @@ def _computed_views(
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from convenet.datasets import scan_image_folder
     from convenet.models import get_model_spec
-    from convenet.recipes import RECIPES, evaluate_recipe, fused_layers
+    from convenet.recipes import RECIPES, evaluate_recipe, layers_read
 
     spec = get_model_spec(args.model)
     layers = _choices(args.layer, spec.layer_names, f"layer of {spec.title}")
@@ -123,8 +123,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     folder = scan_image_folder(images_dir)
     views = _shipped_views(images_dir, spec.key)
     if views is None:
-        needed = {name for layer in layers for name in fused_layers(spec.layer_names, layer)}
-        wanted = [name for name in spec.layer_names if name in needed or name in layers]
+        needed = {
+            name
+            for layer, recipe in itertools.product(layers, recipes)
+            for name in layers_read(recipe, spec.layer_names, layer)
+        }
+        wanted = [name for name in spec.layer_names if name in needed]
         views = _computed_views(spec, folder.paths, recipes, wanted)
     rows = []
     for layer, recipe, metric in itertools.product(layers, recipes, metrics):
@@ -157,8 +161,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from convenet.recipes import (
         base_vectors,
         database_vectors,
-        fused_layers,
         get_recipe,
+        layers_read,
         query_vectors,
     )
 
@@ -171,7 +175,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             raise ValueError("--pooling goes with the plain recipe; the others choose their own")
         recipe = replace(recipe, pooling=args.pooling)
     folder = scan_image_folder(Path(args.images))
-    layers = fused_layers(spec.layer_names, args.layer) if recipe.fuse else (args.layer,)
+    layers = layers_read(recipe, spec.layer_names, args.layer)
     own = _computed_views(spec, [Path(args.query)], [recipe], layers)
     base = base_vectors(
         recipe, _computed_views(spec, folder.paths, [recipe], layers), spec.layer_names, args.layer

@@ -34,6 +34,7 @@ from convenet.recipes import (
     base_vectors,
     database_vectors,
     get_recipe,
+    layers_read,
     leave_one_out,
     query_vectors,
 )
@@ -259,7 +260,8 @@ class Playground:
             raise ValueError(f"k must be between 1 and {len(folder.paths)}, got {k}")
         base, database = self.space(dataset, spec.key, layer, chosen, progress)
         if query_image is not None:
-            views = self.embed(query_image, spec.key, spec.layer_names, chosen)
+            read = layers_read(chosen, spec.layer_names, layer)
+            views = self.embed(query_image, spec.key, read, chosen)
             query_base = base_vectors(chosen, views, spec.layer_names, layer)
             exclude, query_label = None, None
         elif query_index is not None:

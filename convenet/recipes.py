@@ -80,6 +80,11 @@ def fused_layers(layers: Sequence[str], layer: str) -> tuple[str, ...]:
     return tuple(layers[start : start + FUSED_LAYERS])
 
 
+def layers_read(recipe: Recipe, layers: Sequence[str], layer: str) -> tuple[str, ...]:
+    """The curated layers a recipe reads to make ``layer``'s vectors."""
+    return fused_layers(layers, layer) if recipe.fuse else (layer,)
+
+
 def fuse(blocks: Sequence[np.ndarray]) -> np.ndarray:
     """Concatenate L2-normalised blocks, so every layer weighs the same whatever its scale."""
     return np.concatenate([l2_normalize(block) for block in blocks], axis=1)
@@ -115,7 +120,7 @@ def base_vectors(recipe: Recipe, views: Views, layers: Sequence[str], layer: str
         return flip_average(x, views(View(recipe.pooling, True), name)) if recipe.flip else x
 
     if recipe.fuse:
-        return fuse([one(name) for name in fused_layers(layers, layer)])
+        return fuse([one(name) for name in layers_read(recipe, layers, layer)])
     return np.asarray(one(layer), np.float32)
 
 
@@ -143,6 +148,31 @@ def query_vectors(
     if recipe.qe is not None:
         q = expand(q, database, recipe.qe, exclude)
     return q
+
+
+def leave_one_out(
+    recipe: Recipe, views: Views, layers: Sequence[str], layer: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(database, queries) with every dataset image as a query, each left out of its own
+    neighbours: what the app ranks when that image is clicked, for every image at once."""
+    base = base_vectors(recipe, views, layers, layer)
+    database = database_vectors(recipe, base)
+    return database, query_vectors(recipe, base, base, database, np.arange(len(base)))
+
+
+def evaluate_recipe(
+    recipe: Recipe,
+    views: Views,
+    layers: Sequence[str],
+    layer: str,
+    labels: np.ndarray,
+    metric: str = "cosine",
+    k: int = 10,
+    class_names: Sequence[str] | None = None,
+) -> RetrievalScores:
+    """Leave-one-out precision@k, mAP@k and weighted score of a recipe at one layer."""
+    database, queries = leave_one_out(recipe, views, layers, layer)
+    return evaluate_retrieval(database, labels, metric, k, class_names, queries=queries)
 
 
 def load_choice(path: Path = CHOICE_FILE) -> dict:
@@ -204,28 +234,3 @@ def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"Unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
     return RECIPES[name]
-
-
-def leave_one_out(
-    recipe: Recipe, views: Views, layers: Sequence[str], layer: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """(database, queries) with every dataset image as a query, each left out of its own
-    neighbours: what the app ranks when that image is clicked, for every image at once."""
-    base = base_vectors(recipe, views, layers, layer)
-    database = database_vectors(recipe, base)
-    return database, query_vectors(recipe, base, base, database, np.arange(len(base)))
-
-
-def evaluate_recipe(
-    recipe: Recipe,
-    views: Views,
-    layers: Sequence[str],
-    layer: str,
-    labels: np.ndarray,
-    metric: str = "cosine",
-    k: int = 10,
-    class_names: Sequence[str] | None = None,
-) -> RetrievalScores:
-    """Leave-one-out precision@k, mAP@k and weighted score of a recipe at one layer."""
-    database, queries = leave_one_out(recipe, views, layers, layer)
-    return evaluate_retrieval(database, labels, metric, k, class_names, queries=queries)
