@@ -12,8 +12,9 @@ import pytest
 
 from convenet.cli import main
 from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
-from convenet.recipes import RECIPES
+from convenet.recipes import RECIPE_VIEWS, RECIPES
 from convenet.registry import MODELS
+from convenet.store import feature_path, load_manifest, read_feature_file, verify_root
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -81,6 +82,24 @@ def test_evaluate_every_recipe_on_a_new_folder(small_folder: Path) -> None:
     assert [row["recipe"] for row in rows] == list(RECIPES)
     keys = {"layer", "recipe", "p_at_k", "map_at_k", "weighted_score", "chance"}
     assert all(keys <= set(row) and row["chance"] == pytest.approx(4 / 14) for row in rows)
+
+
+@pytest.mark.slow
+def test_precompute_recipes_writes_every_view_once(small_folder: Path, tmp_path: Path) -> None:
+    args = ["precompute", "--images", str(small_folder), "--name", "tiny"]
+    args += ["--model", "efficientnet_lite0", "--root", str(tmp_path / "store"), "--recipes"]
+    out = run(*args)
+    assert out.returncode == 0, out.stderr
+    files = load_manifest(tmp_path / "store")["files"]
+    wanted = {
+        f"tiny/features/{feature_path('.', 'tiny', 'efficientnet_lite0', v.variant).name}"
+        for v in RECIPE_VIEWS
+    }
+    assert set(files) == wanted and verify_root(tmp_path / "store") == []
+    gem = read_feature_file(tmp_path / "store" / "tiny/features/efficientnet_lite0.gem.safetensors")
+    assert gem.meta["pooling"] == "gem" and len(gem.meta["images"]) == 15
+    again = run(*args)
+    assert again.stdout.count("valid, skipped") == len(RECIPE_VIEWS)
 
 
 @pytest.mark.slow
