@@ -149,7 +149,7 @@ def plain_http_search(url: str, query_index: int) -> str:
     """/search over plain HTTP (submit, then read the event stream): no gradio_client."""
     from tests.app_server import call_http
 
-    body = call_http(url, "search", [DATASET, MODEL, LAYER, METRIC, query_index, None, K])
+    body = call_http(url, "search", [DATASET, MODEL, LAYER, METRIC, query_index, None, K, "plain"])
     if "event: complete" not in body:
         raise RuntimeError(f"/search failed over HTTP: {body[:300]}")
     return body

@@ -7,17 +7,21 @@ ends with one clear line on stderr and a non-zero exit, never a stack trace.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convenet.errors import WeightsUnavailableError
 from convenet.images import ImageLoadError
 from convenet.metrics import METRICS
 from convenet.paths import PRECOMPUTED_DIR
-from convenet.registry import MODELS
+from convenet.registry import MODELS, ModelSpec
+
+if TYPE_CHECKING:
+    from convenet.recipes import Recipe, Views
 
 
 def _progress_bar(description: str) -> Callable[[int, int], None]:
@@ -75,56 +79,111 @@ def _choices(value: str, known: Sequence[str], what: str) -> list[str]:
     return [value]
 
 
+def _shipped_views(images_dir: Path, model: str) -> Views | None:
+    """The stored feature views when ``images_dir`` is a shipped dataset's folder, else None."""
+    from convenet.playground import Playground
+
+    pg = Playground(PRECOMPUTED_DIR)
+    for name in pg.datasets():
+        if pg.images_dir(name).resolve() == images_dir.resolve() and pg.has_features(name, model):
+            return pg.views(name, model)
+    return None
+
+
+def _computed_views(
+    spec: ModelSpec, paths: Sequence[Path], recipes: Sequence[Recipe], layers: Sequence[str]
+) -> Views:
+    """Every view the recipes read, extracted from the images (one pass per view)."""
+    from convenet.features import extract_features
+
+    found = {
+        view: extract_features(
+            spec.key,
+            paths,
+            layers,
+            view.pooling,
+            progress=_progress_bar(f"{spec.title} {view.variant or ''}"),
+            flip=view.flip,
+        ).features
+        for view in dict.fromkeys(v for recipe in recipes for v in recipe.views)
+    }
+    return lambda view, layer: found[view][layer].astype("float32")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from convenet.datasets import scan_image_folder
-    from convenet.evaluation import evaluate_retrieval
-    from convenet.features import extract_features
     from convenet.models import get_model_spec
+    from convenet.recipes import RECIPES, evaluate_recipe, layers_read
 
     spec = get_model_spec(args.model)
     layers = _choices(args.layer, spec.layer_names, f"layer of {spec.title}")
     metrics = _choices(args.metric, METRICS, "metric")
-    folder = scan_image_folder(Path(args.images))
-    feats = extract_features(
-        spec.key, folder.paths, layers, args.pooling, progress=_progress_bar(spec.title)
-    )
+    recipes = [RECIPES[name] for name in _choices(args.recipe, list(RECIPES), "recipe")]
+    images_dir = Path(args.images)
+    folder = scan_image_folder(images_dir)
+    views = _shipped_views(images_dir, spec.key)
+    if views is None:
+        needed = {
+            name
+            for layer, recipe in itertools.product(layers, recipes)
+            for name in layers_read(recipe, spec.layer_names, layer)
+        }
+        wanted = [name for name in spec.layer_names if name in needed]
+        views = _computed_views(spec, folder.paths, recipes, wanted)
     rows = []
-    for layer in layers:
-        for metric in metrics:
-            scores = evaluate_retrieval(
-                feats.features[layer], folder.labels, metric, args.k, folder.classes
-            )
-            rows.append({"layer": layer, "metric": metric, **scores.to_dict()})
+    for layer, recipe, metric in itertools.product(layers, recipes, metrics):
+        scores = evaluate_recipe(
+            recipe, views, spec.layer_names, layer, folder.labels, metric, args.k, folder.classes
+        )
+        rows.append({"layer": layer, "recipe": recipe.name, "metric": metric, **scores.to_dict()})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"{spec.title}, {len(folder.paths)} images in {len(folder.classes)} classes, k={args.k}")
     print(
-        f"{'layer':<24} {'metric':<12} {'p_at_k':>7} {'map_at_k':>9} {'weighted':>9} {'chance':>7}"
+        f"{'layer':<24} {'recipe':<6} {'metric':<12} {'p_at_k':>7} {'map_at_k':>9} "
+        f"{'weighted':>9} {'chance':>7}"
     )
     for row in rows:
         print(
-            f"{row['layer']:<24} {row['metric']:<12} {row['p_at_k']:7.3f} {row['map_at_k']:9.3f} "
-            f"{row['weighted_score']:9.3f} {row['chance']:7.3f}"
+            f"{row['layer']:<24} {row['recipe']:<6} {row['metric']:<12} {row['p_at_k']:7.3f} "
+            f"{row['map_at_k']:9.3f} {row['weighted_score']:9.3f} {row['chance']:7.3f}"
         )
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from convenet.datasets import scan_image_folder
-    from convenet.features import extract_features
     from convenet.models import get_model_spec
     from convenet.ranking import rank
+    from convenet.recipes import (
+        base_vectors,
+        database_vectors,
+        get_recipe,
+        layers_read,
+        query_vectors,
+    )
 
     spec = get_model_spec(args.model)
     spec.layer(args.layer)
     _choices(args.metric, METRICS, "metric")
+    recipe = get_recipe(args.recipe)
+    if args.pooling != "avg":
+        if recipe.name != "plain":
+            raise ValueError("--pooling goes with the plain recipe; the others choose their own")
+        recipe = replace(recipe, pooling=args.pooling)
     folder = scan_image_folder(Path(args.images))
-    query = extract_features(spec.key, [Path(args.query)], [args.layer], args.pooling)
-    feats = extract_features(
-        spec.key, folder.paths, [args.layer], args.pooling, progress=_progress_bar(spec.title)
+    layers = layers_read(recipe, spec.layer_names, args.layer)
+    own = _computed_views(spec, [Path(args.query)], [recipe], layers)
+    base = base_vectors(
+        recipe, _computed_views(spec, folder.paths, [recipe], layers), spec.layer_names, args.layer
     )
-    result = rank(query.features[args.layer][0], feats.features[args.layer], args.metric, args.k)
+    database = database_vectors(recipe, base)
+    query_base = base_vectors(recipe, own, spec.layer_names, args.layer)
+    query = query_vectors(recipe, query_base, base, database)[0]
+    result = rank(query, database, args.metric, args.k)
     rows = [
         {
             "rank": position + 1,
@@ -147,8 +206,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_precompute(args: argparse.Namespace) -> int:
     from convenet.datasets import DATASETS, get_dataset
+    from convenet.features import View
     from convenet.models import get_model_spec, weights_status
     from convenet.precompute import precompute_folder
+    from convenet.recipes import RECIPE_VIEWS
 
     if args.images:
         images_dir = Path(args.images)
@@ -160,18 +221,21 @@ def cmd_precompute(args: argparse.Namespace) -> int:
         models = [spec for spec in MODELS.values() if weights_status(spec) != "download"]
     else:
         models = [get_model_spec(args.model)]
+    views = [View(args.pooling, args.flip)]
+    if args.recipes:
+        views += [view for view in RECIPE_VIEWS if view not in views]
     root = Path(args.root)
     for dataset, images_dir in jobs:
-        for spec in models:
+        for spec, view in itertools.product(models, views):
             path, computed = precompute_folder(
                 images_dir,
                 dataset,
                 spec.key,
                 root,
                 args.layers,
-                args.pooling,
+                view,
                 force=args.force,
-                progress=_progress_bar(f"{dataset} x {spec.title}"),
+                progress=_progress_bar(f"{dataset} x {spec.title} {view.variant or ''}"),
             )
             print(f"{'wrote' if computed else 'valid, skipped'} {path}")
     return 0
@@ -207,18 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--images", required=True, help="folder with one sub-folder per class")
         p.add_argument("--model", required=True, help="model key or title (see `models`)")
-        p.add_argument("--pooling", default="avg", choices=["avg", "max", "gem", "flat"])
         p.add_argument("--json", action="store_true")
 
-    evaluate = sub.add_parser("evaluate", help="retrieval quality (precision@k, mAP@k) per layer")
+    evaluate = sub.add_parser(
+        "evaluate", help="retrieval quality (precision@k, mAP@k) per layer and recipe"
+    )
     common(evaluate)
     evaluate.add_argument("--layer", default="all", help="curated layer name, or all")
+    evaluate.add_argument("--recipe", default="plain", help="search recipe name, or all")
     evaluate.add_argument("--metric", default="cosine", help="distance metric, or all")
     evaluate.add_argument("--k", type=int, default=10)
     evaluate.set_defaults(func=cmd_evaluate)
 
     search = sub.add_parser("search", help="rank a folder's images by similarity to a query")
     common(search)
+    search.add_argument("--pooling", default="avg", choices=["avg", "max", "gem", "flat"])
+    search.add_argument("--recipe", default="plain", help="search recipe name")
     search.add_argument("--query", required=True, help="query image file")
     search.add_argument("--layer", required=True)
     search.add_argument("--metric", default="cosine")
@@ -233,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--model", default="all", help="model key, or all (those with weights here)")
     pre.add_argument("--layers", nargs="*", help="layer names (default: the curated layers)")
     pre.add_argument("--pooling", default="avg", choices=["avg", "max", "gem", "flat"])
+    pre.add_argument("--flip", action="store_true", help="of the left-right mirrored images")
+    pre.add_argument(
+        "--recipes", action="store_true", help="also every view the search recipes need"
+    )
     pre.add_argument("--root", default=str(PRECOMPUTED_DIR), help="feature store folder")
     pre.add_argument("--force", action="store_true", help="recompute even if valid")
     pre.set_defaults(func=cmd_precompute)

@@ -45,9 +45,15 @@ def _check_labels(labels: np.ndarray, n_features: int) -> np.ndarray:
     return labels
 
 
-def _relevant(features: np.ndarray, labels: np.ndarray, metric: str, k: int) -> np.ndarray:
+def _relevant(
+    features: np.ndarray,
+    labels: np.ndarray,
+    metric: str,
+    k: int,
+    queries: np.ndarray | None = None,
+) -> np.ndarray:
     """relevant[i, j]: does query i's j-th leave-one-out result share its class?"""
-    indices, _ = rank_all(features, metric, k)
+    indices, _ = rank_all(features, metric, k, queries)
     return labels[indices] == labels[:, None]
 
 
@@ -76,16 +82,18 @@ def evaluate_retrieval(
     metric: str,
     k: int = 10,
     class_names: Sequence[str] | None = None,
+    queries: np.ndarray | None = None,
 ) -> RetrievalScores:
     """precision@k, mAP@k and the rank-weighted score, overall and per class (names or label ids).
 
     k is capped at n - 1 (the most results a leave-one-out query can have); the cap is reported.
+    ``queries``: row i's query vector when a recipe expands queries (default: row i itself).
     """
     features = check_matrix("features", features)
     labels = _check_labels(labels, features.shape[0])
     if class_names is not None and len(class_names) <= labels.max():
         raise ValueError(f"{len(class_names)} class names but labels go up to {labels.max()}")
-    relevant = _relevant(features, labels, metric, k)
+    relevant = _relevant(features, labels, metric, k, queries)
     n_relevant = np.bincount(labels)[labels] - 1
     scores = {
         "p_at_k": _precision(relevant),
@@ -108,12 +116,16 @@ def evaluate_retrieval(
 
 
 def per_query_precision(
-    features: np.ndarray, labels: np.ndarray, metric: str, k: int
+    features: np.ndarray,
+    labels: np.ndarray,
+    metric: str,
+    k: int,
+    queries: np.ndarray | None = None,
 ) -> np.ndarray:
     """precision@k of every image as a query, shape (n,); its mean is the overall p_at_k."""
     features = check_matrix("features", features)
     labels = _check_labels(labels, features.shape[0])
-    return _precision(_relevant(features, labels, metric, k))
+    return _precision(_relevant(features, labels, metric, k, queries))
 
 
 def query_scores(ranked_labels: np.ndarray, query_label: int | str) -> dict[str, float]:

@@ -31,6 +31,23 @@ GEM_P = 3.0
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True)
+class View:
+    """How an image becomes a vector: the pooling, and whether it is mirrored left-right first."""
+
+    pooling: str = "avg"
+    flip: bool = False
+
+    @property
+    def variant(self) -> str | None:
+        """Its name in the feature store: None for the plain features, else e.g. ``gem-flip``."""
+        parts = ([] if self.pooling == "avg" else [self.pooling]) + (["flip"] if self.flip else [])
+        return "-".join(parts) or None
+
+
+PLAIN = View()
+
+
 @dataclass
 class FeatureSet:
     """Pooled features per layer, with everything needed to know how they were made."""
@@ -156,14 +173,20 @@ def extract_features(
     batch_size: int = 16,
     weights: Weights = "imagenet",
     progress: Progress | None = None,
+    flip: bool = False,
 ) -> FeatureSet:
-    """Pooled float16 features of every image for the chosen layers (all curated by default)."""
+    """Pooled float16 features of every image for the chosen layers (all curated by default).
+
+    ``flip`` mirrors every image left to right first (the flip recipe averages both views).
+    """
     spec = get_model_spec(model_key)
     names = _check_layers(model_key, layers)
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in names}
     total = len(sources)
     for start in range(0, total, batch_size):
         batch = load_batch(list(sources[start : start + batch_size]), spec.input_size)
+        if flip:
+            batch = batch[:, :, ::-1]
         for name, values in extract_arrays(spec.key, batch, names, pooling, weights).items():
             chunks[name].append(values.astype(np.float16))
         if progress is not None:
@@ -179,4 +202,5 @@ def extract_features(
         preprocessing=spec.preprocess,
         input_size=spec.input_size,
         weights=weights,
+        extra={"flip": True} if flip else {},
     )

@@ -1,4 +1,4 @@
-"""Export a model's feature extractor to ONNX: run as ``python -m convenet.onnx_export MODEL``.
+"""Export a model's feature extractor to ONNX: ``python -m convenet.onnx_export MODEL [POOLING]``.
 
 A separate process, so the app never imports TensorFlow, tf2onnx or their memory for it.
 """
@@ -15,20 +15,20 @@ import numpy as np
 
 from convenet.errors import WeightsUnavailableError
 from convenet.models import get_model_spec
-from convenet.onnx_features import POOLING, WEIGHTS_UNAVAILABLE_EXIT, graph_path, weights_id
+from convenet.onnx_features import WEIGHTS_UNAVAILABLE_EXIT, graph_path, weights_id
 from convenet.registry import ModelSpec
 
 
-def export_graph(spec: ModelSpec) -> Path | None:
+def export_graph(spec: ModelSpec, pooling: str = "avg") -> Path | None:
     """Export the Keras extractor of every curated layer, pooled; None if the weights cannot
     be identified on disk (a cache that cannot be written)."""
     from convenet.features import EXTRACTORS
 
-    extractor = EXTRACTORS.get(spec.key, "imagenet", spec.layer_names, POOLING)
+    extractor = EXTRACTORS.get(spec.key, "imagenet", spec.layer_names, pooling)
     weights = weights_id(spec)
     if weights is None:
         return None
-    path = graph_path(spec, weights)
+    path = graph_path(spec, weights, pooling)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"partial-{uuid.uuid4().hex}-{path.name}")  # one per writer
     size = spec.input_size
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     """Export one model; exit WEIGHTS_UNAVAILABLE_EXIT with the reason when its weights can't
     be had (the app shows that sentence)."""
     try:
-        export_graph(get_model_spec(argv[1]))
+        export_graph(get_model_spec(argv[1]), argv[2] if len(argv) > 2 else "avg")
     except WeightsUnavailableError as exc:
         print(exc)
         return WEIGHTS_UNAVAILABLE_EXIT

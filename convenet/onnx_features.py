@@ -5,9 +5,10 @@ and feature extraction never load it into the app. Keras stays for everything th
 gradients or layer internals (Model Explorer, Grad-CAM, feature visualization) and builds each
 graph once, in a separate process (``convenet.onnx_export``).
 
-Graphs live in the cache (``CONVENET_CACHE/onnx``), named after the model, its curated layers,
-the pooling and the weights' fingerprint, so new weights get a new graph. ``CONVENET_ONNX=0``
-turns this off (Keras for everything).
+Graphs live in the cache (``CONVENET_CACHE/onnx``), one per model and pooling (average, and GeM
+for the retrieval recipes), named after the model, its curated layers, the pooling and the
+weights' fingerprint, so new weights get a new graph. ``CONVENET_ONNX=0`` turns this off (Keras
+for everything).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("convenet")
 
 EXPORT_VERSION = 1  # bump when the export changes, so older cached graphs are not used
-POOLING = "avg"  # the pooling the app stores; other poolings run through Keras
+POOLINGS = ("avg", "gem")  # the poolings the app stores; max and flat run through Keras
 EXPORT_TIMEOUT_S = 900
 WEIGHTS_UNAVAILABLE_EXIT = 3  # the export process's answer when the weights cannot be had
 
@@ -58,19 +59,19 @@ def weights_id(spec: ModelSpec) -> str | None:
     return f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def graph_path(spec: ModelSpec, weights: str) -> Path:
-    what = repr((EXPORT_VERSION, spec.layer_names, POOLING, weights))
+def graph_path(spec: ModelSpec, weights: str, pooling: str = "avg") -> Path:
+    what = repr((EXPORT_VERSION, spec.layer_names, pooling, weights))
     digest = hashlib.sha256(what.encode()).hexdigest()[:16]
-    return cache_dir() / "onnx" / f"{spec.key}-{POOLING}-{digest}.onnx"
+    return cache_dir() / "onnx" / f"{spec.key}-{pooling}-{digest}.onnx"
 
 
-def export_in_subprocess(spec: ModelSpec) -> Path | None:
+def export_in_subprocess(spec: ModelSpec, pooling: str = "avg") -> Path | None:
     """Export the graph in a child process (``convenet.onnx_export``), so that TensorFlow and
     the conversion's memory (gigabytes at its peak) never enter this one; None if the weights
     cannot be identified on disk afterwards (a cache that cannot be written)."""
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "convenet.onnx_export", spec.key],
+        [sys.executable, "-m", "convenet.onnx_export", spec.key, pooling],
         cwd=REPO_DIR,
         capture_output=True,
         text=True,
@@ -83,10 +84,11 @@ def export_in_subprocess(spec: ModelSpec) -> Path | None:
     if done.returncode != 0:
         raise RuntimeError(f"the export process failed: {last[0]}")
     weights = weights_id(spec)
-    path = graph_path(spec, weights) if weights is not None else None
+    path = graph_path(spec, weights, pooling) if weights is not None else None
     if path is None or not path.is_file():
         return None
-    log.info("Exported %s to ONNX in %.0f s: %s", spec.title, time.monotonic() - start, path)
+    took = time.monotonic() - start
+    log.info("Exported %s %s features to ONNX in %.0f s: %s", spec.title, pooling, took, path)
     return path
 
 
@@ -118,32 +120,34 @@ class OnnxExtractor:
 
 
 class _Sessions:
-    """ONNX extractors by model, the few most recently used kept (like the Keras models).
+    """ONNX extractors by model and pooling, the few most recently used kept (like the Keras
+    models).
 
-    Built from the cached graph, else exported first. A model whose graph cannot be made
-    (weights not on disk, an export or a session that fails) is remembered as None: Keras
-    serves it, with one warning in the log.
+    Built from the cached graph, else exported first. A graph that cannot be made (weights not
+    on disk, an export or a session that fails) is remembered as None: Keras serves it, with
+    one warning in the log.
     """
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self._items: OrderedDict[str, OnnxExtractor | None] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], OnnxExtractor | None] = OrderedDict()
         self._lock = threading.Lock()
-        self._building: dict[str, threading.Lock] = {}
+        self._building: dict[tuple[str, str], threading.Lock] = {}
 
-    def get(self, model_key: str) -> OnnxExtractor | None:
+    def get(self, model_key: str, pooling: str = "avg") -> OnnxExtractor | None:
+        key = (model_key, pooling)
         with self._lock:
-            if model_key in self._items:
-                self._items.move_to_end(model_key)
-                return self._items[model_key]
-            build_lock = self._building.setdefault(model_key, threading.Lock())
-        with build_lock:  # two requests for one model export it once
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            build_lock = self._building.setdefault(key, threading.Lock())
+        with build_lock:  # two requests for one graph export it once
             with self._lock:
-                if model_key in self._items:
-                    return self._items[model_key]
-            extractor = _build(get_model_spec(model_key))
+                if key in self._items:
+                    return self._items[key]
+            extractor = _build(get_model_spec(model_key), pooling)
             with self._lock:
-                self._items[model_key] = extractor
+                self._items[key] = extractor
                 while len(self._items) > self.maxsize:
                     self._items.popitem(last=False)
             return extractor
@@ -153,28 +157,32 @@ class _Sessions:
             self._items.clear()
 
 
-def _build(spec: ModelSpec) -> OnnxExtractor | None:
+def _build(spec: ModelSpec, pooling: str) -> OnnxExtractor | None:
     weights = weights_id(spec)
-    path = graph_path(spec, weights) if weights is not None else None
+    path = graph_path(spec, weights, pooling) if weights is not None else None
     try:
         if path is None or not path.is_file():
-            path = export_in_subprocess(spec)
+            path = export_in_subprocess(spec, pooling)
         return OnnxExtractor(spec, path) if path is not None else None
     except WeightsUnavailableError:
         raise  # the user's answer either way; a later call may have the weights
     except Exception as exc:  # any other failure only costs speed: Keras serves the model
         log.warning(
-            "No ONNX graph for %s (%s: %s); Keras serves it.", spec.title, type(exc).__name__, exc
+            "No ONNX graph for %s %s (%s: %s); Keras serves it.",
+            spec.title,
+            pooling,
+            type(exc).__name__,
+            exc,
         )
         return None
 
 
-SESSIONS = _Sessions(int(os.environ.get("CONVENET_MODEL_CACHE", "3")))
+SESSIONS = _Sessions(2 * int(os.environ.get("CONVENET_MODEL_CACHE", "3")))
 
 
 def onnx_extractor(model_key: str, pooling: str, weights: Any) -> OnnxExtractor | None:
-    """The ONNX extractor for the app's features (ImageNet weights, average pooling), or None
-    where Keras must do it: another pooling or weights, ONNX turned off, or no graph possible."""
-    if not onnx_enabled() or pooling != POOLING or weights != "imagenet":
+    """The ONNX extractor for the app's features (ImageNet weights, average or GeM pooling), or
+    None where Keras must do it: another pooling or weights, ONNX off, or no graph possible."""
+    if not onnx_enabled() or pooling not in POOLINGS or weights != "imagenet":
         return None
-    return SESSIONS.get(model_key)
+    return SESSIONS.get(model_key, pooling)

@@ -2,13 +2,15 @@
 
 Features come from the resolved feature source (the Hub dataset or the embedded
 ``precomputed/``), then from the local cache, and are computed on first use when the model's
-weights can be had. A file that fails its checksum is never served.
+weights can be had. A file that fails its checksum is never served. Searches and the quality
+grid take a retrieval recipe (``convenet.recipes``); ``plain`` is the classic single-layer search.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,18 +21,29 @@ import numpy as np
 
 from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.evaluation import per_query_precision, query_scores
-from convenet.features import extract_arrays
+from convenet.features import PLAIN, View, extract_arrays
 from convenet.images import ImageSource, load_image
 from convenet.metrics import METRICS
 from convenet.models import get_model_spec, weights_status
 from convenet.paths import cache_dir
 from convenet.precompute import compute_folder, store_features
 from convenet.ranking import rank
+from convenet.recipes import (
+    Recipe,
+    Views,
+    base_vectors,
+    database_vectors,
+    get_recipe,
+    layers_read,
+    leave_one_out,
+    query_vectors,
+)
 from convenet.registry import MODELS, ModelSpec
 from convenet.store import feature_path, read_feature_file, verify_file
 
 log = logging.getLogger("convenet")
 Progress = Callable[[int, int], None]
+SPACES_KEPT = 24  # recipe databases kept in memory, most recently used first
 
 
 @dataclass(frozen=True)
@@ -65,8 +78,9 @@ class Playground:
         self.root = Path(root)
         self.cache_root = cache_root or cache_dir() / "features"
         self._lock = threading.Lock()
-        self._features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-        self._compute_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._features: dict[tuple[str, str, str | None], dict[str, np.ndarray]] = {}
+        self._compute_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
+        self._spaces: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
 
     # -- datasets ---------------------------------------------------------------------
@@ -97,9 +111,9 @@ class Playground:
 
     # -- features ---------------------------------------------------------------------
     def _load_valid(
-        self, root: Path, dataset: str, spec: ModelSpec
+        self, root: Path, dataset: str, spec: ModelSpec, view: View
     ) -> dict[str, np.ndarray] | None:
-        path = feature_path(root, dataset, spec.key)
+        path = feature_path(root, dataset, spec.key, view.variant)
         if not path.is_file():
             return None
         relpath = path.relative_to(root).as_posix()
@@ -129,13 +143,19 @@ class Playground:
         return weights_status(get_model_spec(model)) != "missing"
 
     def features(
-        self, dataset: str, model: str, layer: str, progress: Progress | None = None
+        self,
+        dataset: str,
+        model: str,
+        layer: str,
+        progress: Progress | None = None,
+        view: View = PLAIN,
     ) -> np.ndarray:
-        """(n, d) float16 features of one layer; computed and cached on first use if needed."""
+        """(n, d) float32 features of one layer in one view (pooling, mirrored or not);
+        computed and cached on first use if needed."""
         spec = get_model_spec(model)
         spec.layer(layer)
         self._check_dataset(dataset)
-        key = (dataset, spec.key)
+        key = (dataset, spec.key, view.variant)
         with self._lock:
             if key in self._features:
                 return self._features[key][layer]
@@ -144,17 +164,17 @@ class Playground:
             with self._lock:
                 if key in self._features:
                     return self._features[key][layer]
-            loaded = self._load_valid(self.root, dataset, spec)
+            loaded = self._load_valid(self.root, dataset, spec, view)
             if loaded is None:
-                loaded = self._load_valid(self.cache_root, dataset, spec)
+                loaded = self._load_valid(self.cache_root, dataset, spec, view)
             if loaded is None or any(name not in loaded for name in spec.layer_names):
-                loaded = self._compute(dataset, spec, progress)
+                loaded = self._compute(dataset, spec, progress, view)
             with self._lock:
                 self._features[key] = loaded
         return loaded[layer]
 
     def _compute(
-        self, dataset: str, spec: ModelSpec, progress: Progress | None
+        self, dataset: str, spec: ModelSpec, progress: Progress | None, view: View
     ) -> dict[str, np.ndarray]:
         """Compute every curated layer once, then cache it on disk.
 
@@ -162,10 +182,10 @@ class Playground:
         answer: the features are kept in memory only, with a warning.
         """
         features, meta = compute_folder(
-            self.images_dir(dataset), dataset, spec.key, spec.layer_names, progress=progress
+            self.images_dir(dataset), dataset, spec.key, spec.layer_names, view, progress=progress
         )
         try:
-            store_features(self.cache_root, dataset, spec.key, features, meta)
+            store_features(self.cache_root, dataset, spec.key, features, meta, view.variant)
         except OSError as exc:
             log.warning(
                 "Cannot store features of %s x %s in %s (%s); keeping them in memory only.",
@@ -177,12 +197,41 @@ class Playground:
         # compute_folder scans the same folder as self.dataset(), so rows are in dataset order.
         return {name: values.astype(np.float32) for name, values in features.items()}
 
-    def embed(self, image: ImageSource, model: str, layer: str) -> np.ndarray:
-        """Feature vector of one outside image (decode, preprocess, one forward pass)."""
+    def views(self, dataset: str, model: str, progress: Progress | None = None) -> Views:
+        """A dataset's features by (view, layer), as the recipes read them."""
+        return lambda view, layer: self.features(dataset, model, layer, progress, view)
+
+    def embed(
+        self, image: ImageSource, model: str, layers: tuple[str, ...], recipe: Recipe
+    ) -> Views:
+        """One outside image's features in every view a recipe reads (a forward pass per view)."""
         spec = get_model_spec(model)
-        spec.layer(layer)
         pixels = load_image(image, spec.input_size).astype(np.float32)[None]
-        return extract_arrays(spec.key, pixels, [layer])[layer][0]
+        found = {
+            view: extract_arrays(
+                spec.key, pixels[:, :, ::-1] if view.flip else pixels, layers, view.pooling
+            )
+            for view in recipe.views
+        }
+        return lambda view, layer: found[view][layer]
+
+    def space(
+        self, dataset: str, model: str, layer: str, recipe: Recipe, progress: Progress | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(base, database) vectors of a dataset under a recipe; the last few are kept."""
+        key = (dataset, model, layer, recipe)
+        with self._lock:
+            if key in self._spaces:
+                self._spaces.move_to_end(key)
+                return self._spaces[key]
+        spec = get_model_spec(model)
+        base = base_vectors(recipe, self.views(dataset, model, progress), spec.layer_names, layer)
+        found = (base, database_vectors(recipe, base))
+        with self._lock:
+            self._spaces[key] = found
+            while len(self._spaces) > SPACES_KEPT:
+                self._spaces.popitem(last=False)
+        return found
 
     # -- search -----------------------------------------------------------------------
     def search(
@@ -195,23 +244,35 @@ class Playground:
         query_image: ImageSource | None = None,
         k: int = 50,
         progress: Progress | None = None,
+        recipe: str = "plain",
     ) -> SearchResult:
-        """Top-k of the dataset for a dataset image (excluded from its own results) or an upload."""
+        """Top-k of the dataset for a dataset image (excluded from its own results) or an upload.
+
+        An upload is expanded (DBA, QE) with its neighbours in the dataset, never added to it.
+        """
         if metric not in METRICS:
             raise ValueError(f"Unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+        chosen = get_recipe(recipe)
+        spec = get_model_spec(model)
+        spec.layer(layer)
         folder = self.dataset(dataset)
         if not 1 <= k <= len(folder.paths):
             raise ValueError(f"k must be between 1 and {len(folder.paths)}, got {k}")
-        feats = self.features(dataset, model, layer, progress)
+        base, database = self.space(dataset, spec.key, layer, chosen, progress)
         if query_image is not None:
-            query, exclude, query_label = self.embed(query_image, model, layer), None, None
+            read = layers_read(chosen, spec.layer_names, layer)
+            views = self.embed(query_image, spec.key, read, chosen)
+            query_base = base_vectors(chosen, views, spec.layer_names, layer)
+            exclude, query_label = None, None
         elif query_index is not None:
-            query_index = self.check_index(dataset, query_index)
-            query, exclude = feats[query_index], query_index
-            query_label = folder.classes[folder.labels[query_index]]
+            exclude = self.check_index(dataset, query_index)
+            query_base = base[exclude : exclude + 1]
+            query_label = folder.classes[folder.labels[exclude]]
         else:
             raise ValueError("Give a query: a dataset image index or an image file.")
-        ranking = rank(query, feats, metric, k, exclude=exclude)
+        left_out = None if exclude is None else np.array([exclude])
+        query = query_vectors(chosen, query_base, base, database, left_out)[0]
+        ranking = rank(query, database, metric, k, exclude=exclude)
         labels = [folder.classes[folder.labels[i]] for i in ranking.indices]
         hits = [
             Hit(
@@ -233,32 +294,34 @@ class Playground:
         return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"])
 
     # -- explanations -----------------------------------------------------------------
-    def quality(self, dataset: str, metric: str, k: int = 10) -> dict[str, dict[str, float]]:
+    def quality(
+        self, dataset: str, metric: str, k: int = 10, recipe: str = "plain"
+    ) -> dict[str, dict[str, float]]:
         """precision@k averaged over every query, per model and layer with features here.
 
-        Cached per (dataset, metric, k, models with features): features never change once
-        stored, and the heatmap is the slowest view.
+        Cached per (dataset, metric, k, recipe, models with features): features never change
+        once stored, and the heatmap is the slowest view.
         """
+        chosen = get_recipe(recipe)
         models = tuple(spec.key for spec in MODELS.values() if self.has_features(dataset, spec.key))
-        key = (dataset, metric, k, models)
+        key = (dataset, metric, k, chosen.name, models)
         if key not in self._quality:
-            self._quality[key] = self._quality_grid(dataset, metric, k)
+            self._quality[key] = self._quality_grid(dataset, metric, k, chosen, models)
         return self._quality[key]
 
-    def _quality_grid(self, dataset: str, metric: str, k: int) -> dict[str, dict[str, float]]:
-        folder = self.dataset(dataset)
+    def _quality_grid(
+        self, dataset: str, metric: str, k: int, recipe: Recipe, models: tuple[str, ...]
+    ) -> dict[str, dict[str, float]]:
+        labels = self.dataset(dataset).labels
         grid: dict[str, dict[str, float]] = {}
-        for spec in MODELS.values():
-            if not self.has_features(dataset, spec.key):
-                continue
-            grid[spec.key] = {
-                layer: float(
-                    per_query_precision(
-                        self.features(dataset, spec.key, layer), folder.labels, metric, k
-                    ).mean()
-                )
-                for layer in spec.layer_names
-            }
+        for model in models:
+            spec = get_model_spec(model)
+            views = self.views(dataset, model)
+            grid[model] = {}
+            for layer in spec.layer_names:
+                database, queries = leave_one_out(recipe, views, spec.layer_names, layer)
+                precision = per_query_precision(database, labels, metric, k, queries)
+                grid[model][layer] = float(precision.mean())
         return grid
 
     def compare(

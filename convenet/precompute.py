@@ -1,7 +1,8 @@
 """Compute every curated layer's features for a dataset x model, once, into a feature store.
 
-One forward pass per batch serves all layers (a multi-output model). Re-running skips files
-that are already present, listed in the manifest and pass their checksum.
+One forward pass per batch serves all layers (a multi-output model). Each view (pooling, mirrored
+or not) is its own file; the plain one (average pooling) is what the app shows by default.
+Re-running skips files that are already present, listed in the manifest and pass their checksum.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from convenet import __version__
 from convenet.datasets import scan_image_folder
-from convenet.features import Progress, extract_features
+from convenet.features import PLAIN, Progress, View, extract_features
 from convenet.models import get_model_spec
 from convenet.store import feature_path, is_valid, record_in_manifest, write_feature_file
 
@@ -24,7 +25,7 @@ def precompute_folder(
     model: str,
     root: Path,
     layers: Sequence[str] | None = None,
-    pooling: str = "avg",
+    view: View = PLAIN,
     batch_size: int = 16,
     force: bool = False,
     progress: Progress | None = None,
@@ -32,13 +33,13 @@ def precompute_folder(
     """Features of one image folder for one model; returns (file, whether it was computed)."""
     spec = get_model_spec(model)
     names = list(layers or spec.layer_names)
-    target = feature_path(root, dataset, spec.key)
-    if not force and is_valid(root, dataset, spec.key, names):
+    target = feature_path(root, dataset, spec.key, view.variant)
+    if not force and is_valid(root, dataset, spec.key, names, view.variant):
         return target, False
     features, meta = compute_folder(
-        images_dir, dataset, spec.key, names, pooling, batch_size, progress
+        images_dir, dataset, spec.key, names, view, batch_size, progress
     )
-    store_features(root, dataset, spec.key, features, meta)
+    store_features(root, dataset, spec.key, features, meta, view.variant)
     return target, True
 
 
@@ -47,14 +48,20 @@ def compute_folder(
     dataset: str,
     model: str,
     layers: Sequence[str],
-    pooling: str = "avg",
+    view: View = PLAIN,
     batch_size: int = 16,
     progress: Progress | None = None,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """float16 features (in the folder's scan order) and the metadata that describes them."""
     folder = scan_image_folder(images_dir)
     result = extract_features(
-        model, folder.paths, layers, pooling, batch_size=batch_size, progress=progress
+        model,
+        folder.paths,
+        layers,
+        view.pooling,
+        batch_size=batch_size,
+        progress=progress,
+        flip=view.flip,
     )
     meta = {
         **result.meta(),
@@ -67,10 +74,15 @@ def compute_folder(
 
 
 def store_features(
-    root: Path, dataset: str, model: str, features: dict[str, np.ndarray], meta: dict
+    root: Path,
+    dataset: str,
+    model: str,
+    features: dict[str, np.ndarray],
+    meta: dict,
+    variant: str | None = None,
 ) -> Path:
     """Write one feature file and list it, with its checksum, in the root's manifest."""
-    target = feature_path(root, dataset, model)
+    target = feature_path(root, dataset, model, variant)
     write_feature_file(target, features, meta)
     record_in_manifest(root, target)
     return target

@@ -95,13 +95,20 @@ def rank(
     return Ranking(indices=indices[0], distances=distances[0], similarity=similarity[0])
 
 
-def rank_all(features: np.ndarray, metric: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+def rank_all(
+    features: np.ndarray, metric: str, k: int, queries: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Leave-one-out top-k for every row as a query: (indices, distances), each (n, min(k, n-1)).
 
+    ``queries`` (default: the features themselves) gives row i's query vector where a recipe
+    expands queries apart from the database; row i is still left out of its own results.
     Queries go in blocks so the (block, n) distance matrix stays near metrics.CHUNK_BYTES.
     """
     _check_k(k)
     x = check_matrix("features", features)
+    q = x if queries is None else check_matrix("queries", queries)
+    if q.shape != x.shape:
+        raise ValueError(f"queries have shape {q.shape}, features {x.shape}")
     n = x.shape[0]
     width = min(k, max(n - 1, 0))
     indices = np.empty((n, width), dtype=np.intp)
@@ -109,6 +116,6 @@ def rank_all(features: np.ndarray, metric: str, k: int) -> tuple[np.ndarray, np.
     block = max(1, metrics.CHUNK_BYTES // (4 * max(n, 1)))
     for start in range(0, n, block):
         stop = min(start + block, n)
-        dist = pairwise_distances(x[start:stop], x, metric)
+        dist = pairwise_distances(q[start:stop], x, metric)
         indices[start:stop], distances[start:stop] = _nearest(dist, k, np.arange(start, stop))
     return indices, distances

@@ -1,5 +1,9 @@
 """The on-disk feature store: one safetensors file per dataset x model, plus a manifest.
 
+A model's file holds its plain features (``<model>.safetensors``, average pooling); the
+retrieval recipes add variants beside it (``<model>.<variant>.safetensors``, e.g. ``gem`` or
+``flip``), so stores written before variants existed read as they always did.
+
 safetensors holds plain tensors and a string header, so loading a file downloaded from
 anywhere can never run code (unlike pickle). The manifest records each file's sha256 so a
 truncated or tampered file is caught before it is served.
@@ -48,24 +52,29 @@ class FeatureFile:
     meta: dict
 
 
-def feature_path(root: Path | str, dataset: str, model: str) -> Path:
-    """Where the features of ``dataset`` x ``model`` live under ``root``."""
+def feature_path(root: Path | str, dataset: str, model: str, variant: str | None = None) -> Path:
+    """Where the features of ``dataset`` x ``model`` (or one variant of them) live in ``root``."""
     for kind, name in (("dataset", dataset), ("model", model)):
         if not name or name in {".", ".."} or "/" in name or "\\" in name:
             raise ValueError(f"Invalid {kind} name {name!r}: must be a plain folder/file name.")
-    return Path(root) / dataset / FEATURES_DIR / f"{model}{SUFFIX}"
+    if variant is None:
+        return Path(root) / dataset / FEATURES_DIR / f"{model}{SUFFIX}"
+    if "." in model or not variant.replace("-", "").isalnum():
+        raise ValueError(f"Invalid variant {variant!r} of model {model!r}.")
+    return Path(root) / dataset / FEATURES_DIR / f"{model}.{variant}{SUFFIX}"
 
 
-def _parse_relpath(relpath: str) -> tuple[str, str]:
-    """(dataset, model) of a manifest key; rejects anything else, e.g. ``../`` from a download."""
+def _parse_relpath(relpath: str) -> tuple[str, str, str | None]:
+    """(dataset, model, variant) of a manifest key; rejects anything else, e.g. ``../``."""
     parts = PurePosixPath(relpath).parts
     if len(parts) != 3 or parts[1] != FEATURES_DIR or not parts[2].endswith(SUFFIX):
         raise ValueError(
             f"Invalid feature path {relpath!r}: expected <dataset>/{FEATURES_DIR}/<model>{SUFFIX}."
         )
-    dataset, model = parts[0], parts[2].removesuffix(SUFFIX)
-    feature_path(".", dataset, model)  # validates both names
-    return dataset, model
+    dataset, stem = parts[0], parts[2].removesuffix(SUFFIX)
+    model, _, variant = stem.partition(".")
+    feature_path(".", dataset, model, variant or None)  # validates every name
+    return dataset, model, variant or None
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -222,7 +231,7 @@ def record_in_manifest(root: Path | str, path: Path | str) -> dict[str, Any]:
     """Add or refresh the manifest entry of a feature file under ``root``; returns the entry."""
     root, path = Path(root), Path(path)
     relpath = _relpath(root, path)
-    dataset, model = _parse_relpath(relpath)
+    dataset, model, _ = _parse_relpath(relpath)
     stored = read_feature_file(path)
     entry = {
         "sha256": sha256_file(path),
@@ -244,8 +253,7 @@ def record_in_manifest(root: Path | str, path: Path | str) -> dict[str, Any]:
 
 
 def _entry_ok(root: Path, relpath: str, entry: Mapping[str, Any]) -> bool:
-    dataset, model = _parse_relpath(relpath)
-    path = feature_path(root, dataset, model)
+    path = feature_path(root, *_parse_relpath(relpath))
     if not path.is_file() or path.stat().st_size != entry.get("bytes"):
         return False
     if sha256_file(path) != entry.get("sha256"):
@@ -277,9 +285,11 @@ def verify_root(root: Path | str) -> list[str]:
     return sorted(bad)
 
 
-def is_valid(root: Path | str, dataset: str, model: str, layers: Iterable[str]) -> bool:
+def is_valid(
+    root: Path | str, dataset: str, model: str, layers: Iterable[str], variant: str | None = None
+) -> bool:
     """Present, listed, checksum ok and holding every layer in ``layers`` (no recompute needed)."""
-    relpath = feature_path(root, dataset, model).relative_to(root).as_posix()
+    relpath = feature_path(root, dataset, model, variant).relative_to(root).as_posix()
     entry = load_manifest(root)["files"].get(relpath)
     if entry is None or not set(layers) <= set(entry.get("layers", {})):
         return False

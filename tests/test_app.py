@@ -95,7 +95,7 @@ def test_api_refuses_paths_outside_uploads(app_url: str) -> None:
         stream = call_http(
             app_url,
             "search",
-            ["stamps200", "efficientnet_lite0", "top_conv", "cosine", None, query, 5],
+            ["stamps200", "efficientnet_lite0", "top_conv", "cosine", None, query, 5, "plain"],
         )
         assert "event: error" in stream
         assert "That file is not available to this app" in stream

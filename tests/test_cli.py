@@ -12,7 +12,9 @@ import pytest
 
 from convenet.cli import main
 from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
+from convenet.recipes import RECIPE_VIEWS, RECIPES
 from convenet.registry import MODELS
+from convenet.store import feature_path, load_manifest, read_feature_file, verify_root
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -63,6 +65,54 @@ def test_evaluate_and_search_json(small_folder: Path) -> None:
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)
     assert hits[0]["path"] == str(query) and hits[0]["similarity"] > 99
+    for recipe in ("best", "fuse"):
+        out = run(
+            "search", *common, "--query", str(query), "--layer", "top_conv", "--recipe", recipe
+        )
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)[0]["path"] == str(query)  # the same image, found first
+
+
+@pytest.mark.slow
+def test_evaluate_every_recipe_on_a_new_folder(small_folder: Path) -> None:
+    args = ["--images", str(small_folder), "--model", "efficientnet_lite0", "--k", "4"]
+    out = run("evaluate", *args, "--layer", "top_conv", "--recipe", "all", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [row["recipe"] for row in rows] == list(RECIPES)
+    keys = {"layer", "recipe", "p_at_k", "map_at_k", "weighted_score", "chance"}
+    assert all(keys <= set(row) and row["chance"] == pytest.approx(4 / 14) for row in rows)
+
+
+@pytest.mark.slow
+def test_precompute_recipes_writes_every_view_once(small_folder: Path, tmp_path: Path) -> None:
+    args = ["precompute", "--images", str(small_folder), "--name", "tiny"]
+    args += ["--model", "efficientnet_lite0", "--root", str(tmp_path / "store"), "--recipes"]
+    out = run(*args)
+    assert out.returncode == 0, out.stderr
+    files = load_manifest(tmp_path / "store")["files"]
+    wanted = {
+        f"tiny/features/{feature_path('.', 'tiny', 'efficientnet_lite0', v.variant).name}"
+        for v in RECIPE_VIEWS
+    }
+    assert set(files) == wanted and verify_root(tmp_path / "store") == []
+    gem = read_feature_file(tmp_path / "store" / "tiny/features/efficientnet_lite0.gem.safetensors")
+    assert gem.meta["pooling"] == "gem" and len(gem.meta["images"]) == 15
+    again = run(*args)
+    assert again.stdout.count("valid, skipped") == len(RECIPE_VIEWS)
+
+
+@pytest.mark.slow
+def test_evaluate_a_shipped_dataset_reads_its_stored_views() -> None:
+    images = PRECOMPUTED_DIR / "clipart200" / "images"
+    args = ["--images", str(images), "--model", "efficientnet_lite2", "--layer", "all"]
+    out = run("evaluate", *args, "--recipe", "all", "--json")
+    assert out.returncode == 0, out.stderr
+    assert "img/s" not in out.stderr  # no image went through the network
+    rows = json.loads(out.stdout)
+    assert len(rows) == 8 * len(RECIPES)
+    best = {recipe: max(r["p_at_k"] for r in rows if r["recipe"] == recipe) for recipe in RECIPES}
+    assert best["best"] > best["plain"]
 
 
 @pytest.mark.parametrize(
@@ -77,7 +127,24 @@ def test_evaluate_and_search_json(small_folder: Path) -> None:
             ["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--metric", "x"],
             "Unknown metric 'x'",
         ),
+        (
+            ["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--recipe", "x"],
+            "Unknown recipe 'x'",
+        ),
         (["evaluate", "--images", "{empty}", "--model", "efficientnet_lite0"], "{empty}"),
+        (
+            [
+                "search",
+                "--images",
+                "{folder}",
+                "--model",
+                "efficientnet_lite0",
+                "--layer",
+                "top_conv",
+            ]
+            + ["--query", "{folder}", "--recipe", "gem", "--pooling", "max"],
+            "--pooling goes with the plain recipe",
+        ),
     ],
 )
 def test_errors_are_one_line(small_folder: Path, tmp_path: Path, capsys, args, message) -> None:

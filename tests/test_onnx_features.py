@@ -64,18 +64,37 @@ def test_onnx_and_keras_give_the_same_features(cache: Path, monkeypatch, dataset
         )
 
 
+def test_gem_on_onnx_matches_keras_and_the_shipped_view(cache: Path, monkeypatch) -> None:
+    stored = read_feature_file(feature_path(PRECOMPUTED_DIR, "clipart200", MODEL, "gem"))
+    images = [
+        PRECOMPUTED_DIR / "clipart200" / "images" / name for name in stored.meta["images"][:8]
+    ]
+    batch = load_batch(images, SPEC.input_size)
+    fast = extract_arrays(MODEL, batch, pooling="gem")
+    assert list(cache.joinpath("onnx").glob(f"{MODEL}-gem-*.onnx"))
+    monkeypatch.setenv("CONVENET_ONNX", "0")
+    keras = extract_arrays(MODEL, batch, pooling="gem")
+    for layer in SPEC.layer_names:
+        scale = np.abs(keras[layer]).max()
+        np.testing.assert_allclose(fast[layer], keras[layer], atol=4 * HALF_ULP * scale)
+        shipped_values = stored.features[layer][:8].astype(np.float32)
+        np.testing.assert_allclose(fast[layer], shipped_values, atol=4 * HALF_ULP * scale)
+
+
 def test_other_poolings_and_random_weights_stay_with_keras(cache: Path) -> None:
-    assert onnx_features.onnx_extractor(MODEL, "gem", "imagenet") is None
+    assert onnx_features.onnx_extractor(MODEL, "max", "imagenet") is None
     assert onnx_features.onnx_extractor(MODEL, "avg", None) is None
     assert onnx_features.onnx_extractor(MODEL, "avg", "imagenet") is not None
 
 
 def test_a_failed_export_leaves_the_model_to_keras(cache: Path, monkeypatch, caplog) -> None:
-    def broken(spec):
+    def broken(spec, pooling="avg"):
         raise RuntimeError("an operator tf2onnx cannot convert")
 
     onnx_features.SESSIONS.clear()
-    monkeypatch.setattr(onnx_features, "graph_path", lambda spec, weights: cache / "absent.onnx")
+    monkeypatch.setattr(
+        onnx_features, "graph_path", lambda spec, weights, pooling="avg": cache / "absent.onnx"
+    )
     monkeypatch.setattr(onnx_features, "export_in_subprocess", broken)
     assert onnx_features.onnx_extractor(MODEL, "avg", "imagenet") is None
     assert "Keras serves it" in caplog.text

@@ -28,7 +28,7 @@ from tests.http_calls import call, call_by_index, config, request, submit
 pytestmark = pytest.mark.slow
 
 NOT_AVAILABLE = "That file is not available to this app; please upload the image again."
-SEARCH_ARGS = ["stamps200", "efficientnet_lite0", "top_conv", "cosine", 3, None, 5]
+SEARCH_ARGS = ["stamps200", "efficientnet_lite0", "top_conv", "cosine", 3, None, 5, "plain"]
 LEAKS = [
     re.compile(r"/(tmp|work|root|home|usr|etc|proc|var)\b"),  # a server path
     re.compile(r"\b[A-Z]\w*(Error|Exception)\b"),  # an exception class name
@@ -162,7 +162,7 @@ def test_an_upload_of_this_app_still_works(app: AppProcess) -> None:
     status, example = call(app.url, "load_example", [1])
     assert status == "complete", example
     query = example[0]["value"] if "value" in example[0] else example[0]
-    status, out = call(app.url, "search", [*SEARCH_ARGS[:4], None, query, 5])
+    status, out = call(app.url, "search", [*SEARCH_ARGS[:4], None, query, 5, *SEARCH_ARGS[7:]])
     assert status == "complete" and len(out[0]["results"]) == 5
 
 
@@ -190,7 +190,7 @@ def test_urls_are_refused_before_anything_is_fetched(app: AppProcess) -> None:
         ]
         for ref in refs:
             for api_name, data in (
-                ("search", [*SEARCH_ARGS[:4], None, ref, 5]),
+                ("search", [*SEARCH_ARGS[:4], None, ref, 5, *SEARCH_ARGS[7:]]),
                 ("activations", ["efficientnet_lite0", "stem_conv", "stamps200", 0, ref]),
             ):
                 status, message = call(app.url, api_name, data)
@@ -310,13 +310,16 @@ def test_error_sweep_over_every_endpoint(app: AppProcess) -> None:
 def test_whole_numbers_follow_one_rule_everywhere(app: AppProcess) -> None:
     """3.0 is 3, 3.7 and 1.5 are refused, -1 and too-large indices are refused: same rule for
     every endpoint that takes a whole number."""
-    assert call(app.url, "search", [*SEARCH_ARGS[:4], 3.0, None, 5.0])[0] == "complete"
+    assert (
+        call(app.url, "search", [*SEARCH_ARGS[:4], 3.0, None, 5.0, *SEARCH_ARGS[7:]])[0]
+        == "complete"
+    )
     cases = [
-        ("search", [*SEARCH_ARGS[:4], 3.7, None, 5]),
+        ("search", [*SEARCH_ARGS[:4], 3.7, None, 5, *SEARCH_ARGS[7:]]),
         ("compare", ["stamps200", 3.7, "cosine"]),
         ("activations", ["efficientnet_lite0", "stem_conv", "stamps200", 1.5, None]),
         ("projection", ["stamps200", "efficientnet_lite0", "top_conv", -1, None, None, "pca"]),
-        ("search", [*SEARCH_ARGS[:4], 10**9, None, 5]),
+        ("search", [*SEARCH_ARGS[:4], 10**9, None, 5, *SEARCH_ARGS[7:]]),
         ("predictions", ["efficientnet_lite0", "stamps200", 10**9, None]),
     ]
     for api_name, data in cases:
@@ -362,9 +365,9 @@ def test_eight_worst_case_uploads_at_once_stay_within_memory(
     and memory returns to within 200 MB of its level before."""
     pid = app.process.pid
     warm = upload(app.url, REPO / "examples" / "cat.jpg")
-    assert call(app.url, "search", [*SEARCH_ARGS[:4], None, file_ref(warm, True), 5])[0] == (
-        "complete"
-    )
+    assert call(
+        app.url, "search", [*SEARCH_ARGS[:4], None, file_ref(warm, True), 5, *SEARCH_ARGS[7:]]
+    )[0] == ("complete")
     time.sleep(1)
     before = rss_mb(pid)
     paths = [upload(app.url, worst_uploads[i % 3]) for i in range(8)]
@@ -378,7 +381,13 @@ def test_eight_worst_case_uploads_at_once_stay_within_memory(
     results: list[tuple[str, object]] = []
 
     def search(path: str) -> None:
-        results.append(call(app.url, "search", [*SEARCH_ARGS[:4], None, file_ref(path, True), 5]))
+        results.append(
+            call(
+                app.url,
+                "search",
+                [*SEARCH_ARGS[:4], None, file_ref(path, True), 5, *SEARCH_ARGS[7:]],
+            )
+        )
 
     sampler = threading.Thread(target=sample)
     sampler.start()
@@ -406,7 +415,7 @@ def test_an_image_over_the_decode_budget_is_refused_from_its_header(
     Image.new("I;16", (8900, 8900)).save(path)
     server_path = upload(app.url, path)
     started = time.monotonic()
-    data = [*SEARCH_ARGS[:4], None, file_ref(server_path, True), 5]
+    data = [*SEARCH_ARGS[:4], None, file_ref(server_path, True), 5, *SEARCH_ARGS[7:]]
     status, message = call(app.url, "search", data)
     assert status == "error" and "MB to decode, over the" in message
     assert_plain(message)
@@ -487,7 +496,9 @@ def test_one_flooding_address_cannot_lock_out_another(app: AppProcess) -> None:
     waits = []
     for query in range(10):
         started = time.monotonic()
-        status, out = call(app.url, "search", [*SEARCH_ARGS[:4], query, None, 5], "127.0.0.1")
+        status, out = call(
+            app.url, "search", [*SEARCH_ARGS[:4], query, None, 5, *SEARCH_ARGS[7:]], "127.0.0.1"
+        )
         waits.append(time.monotonic() - started)
         assert status == "complete", out
     for thread in flooders:

@@ -190,3 +190,18 @@ def test_paths_cannot_leave_the_store(stored: Path):
         verify_root(stored)
     with pytest.raises(ValueError, match="not inside"):
         record_in_manifest(stored / "elsewhere", stored / RELPATH)
+
+
+def test_variants_live_beside_the_plain_file(stored: Path):
+    plain = feature_path(stored, "toy", "m1")
+    gem = feature_path(stored, "toy", "m1", "gem-flip")
+    assert plain.name == "m1.safetensors" and gem.name == "m1.gem-flip.safetensors"
+    write_feature_file(gem, _features(1), {**META, "pooling": "gem", "flip": True})
+    record_in_manifest(stored, gem)
+    assert verify_root(stored) == []
+    assert is_valid(stored, "toy", "m1", ["conv1"], "gem-flip")
+    assert not is_valid(stored, "toy", "m1", ["conv1"], "flip")
+    assert read_feature_file(plain).meta["pooling"] == "avg"  # the plain file is untouched
+    for bad in ("../x", "a.b", ""):
+        with pytest.raises(ValueError, match="Invalid variant"):
+            feature_path(stored, "toy", "m1", bad)

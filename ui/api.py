@@ -33,6 +33,7 @@ def register_api(state: AppState) -> None:
         query_index: int | None = None,
         query: gr.FileData = None,  # type: ignore[assignment]  # no Optional: MCP needs the plain file type
         k: int = 50,
+        recipe: str = "plain",
     ) -> dict:
         """Find the images of a dataset that one layer of a CNN finds most similar to a query.
 
@@ -46,6 +47,9 @@ def register_api(state: AppState) -> None:
             query_index: the dataset image to search with (0 to 199); or give `query`.
             query: your own image instead (an uploaded file, or a data: URL for MCP clients).
             k: how many results, 1 to 199.
+            recipe: the search recipe: plain (average pooling, one layer), gem, flip, fuse
+                (with the next curated layers), dba (database-side augmentation), qe (query
+                expansion) or best (the combination that measured best).
 
         Returns:
             The query's class (dataset images only), how many of the top k share it
@@ -54,15 +58,21 @@ def register_api(state: AppState) -> None:
             `same_class`.
         """
         if query is not None:
-            result = pg.search(dataset, model, layer, metric, query_image=uploaded_path(query), k=k)
+            upload = uploaded_path(query)
+            result = pg.search(
+                dataset, model, layer, metric, query_image=upload, k=k, recipe=recipe
+            )
         else:
-            result = pg.search(dataset, model, layer, metric, query_index=query_index, k=k)
+            result = pg.search(
+                dataset, model, layer, metric, query_index=query_index, k=k, recipe=recipe
+            )
         images_dir = pg.images_dir(dataset)
         return {
             "dataset": dataset,
             "model": model,
             "layer": layer,
             "metric": metric,
+            "recipe": recipe,
             "query_index": None if query is not None else query_index,
             "query_class": result.query_label,
             "matches": result.matches if result.query_label else None,
