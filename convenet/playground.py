@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from convenet.calibration import calibrated_similarity, reference_distances
 from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.evaluation import per_query_precision, query_scores
 from convenet.features import extract_arrays
@@ -48,14 +49,20 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """The hits of one query; ``possible`` counts the other images of its class (None: upload)."""
+
     query_label: str | None
     hits: list[Hit]
     p_at_k: float | None
     weighted_score: float | None
+    possible: int | None = None
 
     @property
     def matches(self) -> int:
         return sum(hit.match for hit in self.hits)
+
+    def matches_in_top(self, n: int) -> int:
+        return sum(hit.match for hit in self.hits[:n])
 
 
 class Playground:
@@ -68,6 +75,7 @@ class Playground:
         self._features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
         self._compute_locks: dict[tuple[str, str], threading.Lock] = {}
         self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
+        self._reference: dict[tuple[str, str, str, str], np.ndarray] = {}
 
     # -- datasets ---------------------------------------------------------------------
     def datasets(self) -> list[str]:
@@ -212,6 +220,9 @@ class Playground:
         else:
             raise ValueError("Give a query: a dataset image index or an image file.")
         ranking = rank(query, feats, metric, k, exclude=exclude)
+        similarity = calibrated_similarity(
+            ranking.distances, self.reference(dataset, model, layer, metric)
+        )
         labels = [folder.classes[folder.labels[i]] for i in ranking.indices]
         hits = [
             Hit(
@@ -224,13 +235,25 @@ class Playground:
                 label == query_label,
             )
             for position, (index, label, sim, dist) in enumerate(
-                zip(ranking.indices, labels, ranking.similarity, ranking.distances, strict=True)
+                zip(ranking.indices, labels, similarity, ranking.distances, strict=True)
             )
         ]
         if query_label is None:
             return SearchResult(None, hits, None, None)
         scores = query_scores(np.array(labels), query_label)
-        return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"])
+        possible = int(np.sum(folder.labels == folder.labels[query_index])) - 1
+        return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"], possible)
+
+    def reference(self, dataset: str, model: str, layer: str, metric: str) -> np.ndarray:
+        """Sorted distances between the dataset's own images: the scale of the similarity bars."""
+        key = (dataset, get_model_spec(model).key, layer, metric)
+        with self._lock:
+            cached = self._reference.get(key)
+        if cached is None:
+            cached = reference_distances(self.features(dataset, model, layer), metric)
+            with self._lock:
+                self._reference[key] = cached
+        return cached
 
     # -- explanations -----------------------------------------------------------------
     def quality(self, dataset: str, metric: str, k: int = 10) -> dict[str, dict[str, float]]:

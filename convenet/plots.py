@@ -22,6 +22,10 @@ PALETTE = (
 )
 
 
+BAR_COLOURS = {"match": (46, 160, 67), "other": (150, 150, 150), "unknown": (50, 110, 200)}
+"""Similarity bar colours: same class as the query, another class, no class known (upload)."""
+
+
 def class_colour(label: int) -> tuple[int, int, int]:
     return PALETTE[label % len(PALETTE)]
 
@@ -90,7 +94,7 @@ def result_tile(path: str, similarity: float, match: bool | None, size: int = 16
     tile.thumbnail((size, size))
     canvas = Image.new("RGB", (size, size + 12), "white")
     canvas.paste(tile, ((size - tile.width) // 2, (size - tile.height) // 2))
-    colour = (46, 160, 67) if match else (150, 150, 150) if match is False else (50, 110, 200)
+    colour = BAR_COLOURS["unknown" if match is None else "match" if match else "other"]
     draw = ImageDraw.Draw(canvas)
     draw.rectangle((0, size + 2, size - 1, size + 11), fill=(230, 230, 230))
     draw.rectangle((0, size + 2, round((size - 1) * similarity / 100), size + 11), fill=colour)

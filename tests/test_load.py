@@ -133,7 +133,7 @@ def make_request(rng: random.Random, images: list[Path], kind: str) -> Request:
     elif kind == "compare":
 
         def call(client: Client) -> None:
-            rows = ask(client, dataset, query_index, metric, api_name="/compare")
+            rows, _ = ask(client, dataset, query_index, metric, None, api_name="/compare")
             assert len(rows["data"] if isinstance(rows, dict) else rows) >= 24
 
     elif kind == "projection":

@@ -14,13 +14,35 @@ CSS = """
 .cn-heatmap { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 .cn-heatmap th, .cn-heatmap td { padding: 4px 8px; border: 1px solid #ccc; text-align: center; }
 .cn-heatmap caption { caption-side: top; text-align: left; padding-bottom: 6px; }
+.cn-scroll { overflow-x: auto; max-width: 100%; }
+.cn-swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.3em 0 0.2em;
+  vertical-align: -0.1em; border-radius: 2px; }
+.cn-meaning { text-decoration: underline dotted; cursor: help; }
+/* Galleries: as many columns as fit, so ranks read in order at any width. */
+#results-gallery .grid-container {
+  grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)) !important; }
+#dataset-gallery .grid-container {
+  grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)) !important; }
+/* Captions wrap instead of being cut off under a small tile. */
+#results-gallery .caption-label { white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; max-width: 100% !important; }
+/* On a phone: the controls, then the results, then the query and upload. */
+@media (max-width: 720px) {
+  #cn-search-row { flex-direction: column; }
+  #cn-side { display: contents; }
+  #cn-controls { order: 1; }
+  #cn-results { order: 2; }
+  #cn-query { order: 3; }
+  #source-status { display: none; }
+  #results-gallery .grid-container {
+    grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }
+}
 """
 
 INTRO = """
 # ConvNet Playground
-How does a convolutional neural network *see*? Pick a dataset, a pretrained CNN, one of its
-layers and a distance metric: the images that layer finds most similar to the query appear
-on the right. Then look inside the models in the **Model Explorer**.
+Which images does one layer of a CNN find similar? Choose a model, a layer and a metric, then
+click any image to search with it. The **Model Explorer** looks inside the models.
 """
 
 
