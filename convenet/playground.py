@@ -296,6 +296,7 @@ class Playground:
                 result = self.search(dataset, spec.key, layer.name, metric, query_index, k=k)
                 rows.append(
                     {
+                        "key": spec.key,
                         "model": spec.title,
                         "layer": layer.name,
                         "description": layer.description,

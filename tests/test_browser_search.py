@@ -1,4 +1,3 @@
-# ruff: noqa: F811
 """Browser: the Semantic Search tab stays correct under every sequence of clicks, at any width.
 
 Each test drives the real app in headless Chromium the way a visitor does and, where the page
@@ -7,6 +6,8 @@ shows numbers, checks them against the ``/search`` API for the same view.
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from pathlib import Path
 
@@ -14,18 +15,7 @@ import pytest
 from gradio_client import Client
 
 from convenet.registry import MODELS
-
-# The fixtures are shared with test_browser.py (one app per module); tests name them as arguments.
-from tests.test_browser import (  # noqa: F401
-    WAIT_MS,
-    api,
-    app_url,
-    browser,
-    open_app,
-    page,
-    shoot,
-    thumbnails,
-)
+from tests.test_browser import WAIT_MS, open_app, shoot, thumbnails
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -237,7 +227,8 @@ def test_the_map_follows_the_query(page: Page, app_url: str, api: Client):
     page.get_by_text("Map of the dataset in this layer's feature space").click()
     page.get_by_label("PCA").check()
     page.get_by_role("button", name="Draw the map").click()
-    picture = page.locator("#dataset-map img")
+    label = page.locator("label[data-testid=block-label]", has_text="Dataset map")
+    picture = page.locator(".block", has=label).locator("img")
     expect(picture).to_have_count(1, timeout=WAIT_MS)
     first = picture.get_attribute("src")
     thumbnails(page, "dataset-gallery").nth(30).click()
@@ -288,3 +279,70 @@ def test_layout_reads_at_phone_and_desktop_width(
         shoot(page, f"11_layout_{width}px")
     finally:
         page.context.close()
+
+
+# -- panels to play with -----------------------------------------------------------------------
+def test_map_hover_shows_the_image_and_a_click_makes_it_the_query(
+    page: Page, app_url: str, api: Client
+):
+    open_app(page, app_url)
+    page.get_by_text("Map of the dataset in this layer's feature space").click()
+    page.get_by_label("PCA").check()
+    page.get_by_role("button", name="Draw the map").click()
+    points = page.locator("#dataset-map circle")
+    expect(points).to_have_count(200, timeout=WAIT_MS)
+    everything = api.predict(query_index=0, k=199, api_name="/search")["results"]
+    target = next(r for r in everything if r["rank"] > 50)  # not ringed, so not hidden
+    point = page.locator(f"#dataset-map circle[data-index='{target['index']}']")
+    point.hover()
+    tip = page.locator("#dataset-map .cn-tip")
+    expect(tip).to_be_visible()
+    expect(tip).to_contain_text(target["class"])
+    expect(tip.locator("img")).to_have_js_property("complete", True)
+    assert tip.locator("img").evaluate("e => e.naturalWidth") > 0
+    point.click(force=True)
+    expect(page).to_have_url(re.compile(rf"query={target['index']}(&|$)"), timeout=WAIT_MS)
+    wait_for_results(page, api, query_index=target["index"])
+    query = page.locator("#dataset-map .cn-query")
+    expect(query).to_have_count(1)
+    ringed = page.locator("#dataset-map circle[stroke=black]")
+    expect(ringed).to_have_count(50, timeout=WAIT_MS)
+    shoot(page, "12_map_clicked")
+
+
+def test_clicking_a_compare_bar_switches_model_and_layer(page: Page, app_url: str, api: Client):
+    open_app(page, f"{app_url}?query=12")
+    page.get_by_text("Compare models on this query").click()
+    page.get_by_role("button", name="Compare every model and layer").click()
+    bars = page.locator("#compare-charts .cn-bar")
+    expect(bars).to_have_count(24, timeout=WAIT_MS)  # 3 offline models x 8 layers
+    expect(page.locator("#compare-charts .cn-bar.best")).to_have_count(3)
+    bars.and_(page.locator("[data-model=efficientnet_lite2][data-layer=stem_conv]")).click()
+    expect(page).to_have_url(
+        re.compile(r"(?=.*model=efficientnet_lite2&layer=stem_conv)(?=.*query=12)"), timeout=WAIT_MS
+    )
+    wait_for_results(page, api, query_index=12, model="efficientnet_lite2", layer="stem_conv")
+    current = page.locator("#compare-charts .cn-bar.current")
+    expect(current).to_have_attribute("data-model", "efficientnet_lite2", timeout=WAIT_MS)
+    shoot(page, "13_compare_bar_clicked")
+
+
+def test_k_and_the_export_follow_the_results(page: Page, app_url: str, api: Client):
+    open_app(page, app_url)
+    slider = page.locator("input[type=range]")
+    slider.fill("20")
+    slider.dispatch_event("change")
+    slider.dispatch_event("pointerup")
+    expect(thumbnails(page, "results-gallery")).to_have_count(20, timeout=WAIT_MS)
+    out = api.predict(query_index=0, k=20, api_name="/search")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Results as JSON").click()
+    rows = json.loads(Path(download.value.path()).read_text())
+    assert [(r["rank"], r["image"], r["similarity"]) for r in rows] == [
+        (r["rank"], r["image"], r["similarity"]) for r in out["results"]
+    ]
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Results as CSV").click()
+    table = list(csv.DictReader(Path(download.value.path()).read_text().splitlines()))
+    assert [row["image"] for row in table] == [r["image"] for r in out["results"]]
+    assert set(table[0]) >= {"rank", "image", "class", "similarity", "distance"}

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
 
 from convenet.metrics import METRIC_DESCRIPTIONS
 from convenet.models import get_model_spec
-from convenet.plots import result_tile, scatter_map
+from convenet.plots import result_tile
 from convenet.registry import MODELS
 from ui.common import (
     DEFAULT_METRIC,
@@ -29,15 +28,14 @@ from ui.common import (
     progress_callback,
 )
 from ui.search_handlers import (
-    P_AT,
-    UPLOAD_NOT_SCORED,
     caption,
-    heatmap_html,
+    export_files,
     legend_html,
     picked,
     scores_text,
     summary_markdown,
 )
+from ui.search_panels import View, build_panels
 
 TOP_K = 50
 ALL_CLASSES = "All classes"
@@ -122,8 +120,9 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         metric: str,
         query_index: float | None,
         upload: str | None,
+        k: float,
         progress: gr.Progress = gr.Progress(),
-    ) -> tuple[Any, str, str, gr.Gallery, list[int]]:
+    ) -> tuple[Any, ...]:
         on_progress = progress_callback(progress, "Extracting features (first use of this model)")
         if upload:
             query: dict[str, Any] = {"query_image": Path(upload)}
@@ -132,7 +131,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             index = int(query_index or 0)
             query = {"query_index": index}
             query_picture = str(pg.dataset(dataset).paths[index])
-        result = pg.search(dataset, model, layer, metric, k=TOP_K, progress=on_progress, **query)
+        k = int(k)
+        result = pg.search(dataset, model, layer, metric, k=k, progress=on_progress, **query)
         known = result.query_label is not None
         gallery = [
             (
@@ -142,12 +142,15 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             for hit in result.hits
         ]
         hint = f"{get_model_spec(model).title} · {layer} · {METRIC_DESCRIPTIONS[metric]}"
+        csv_file, json_file = export_files(result, pg.images_dir(dataset))
         return (
             query_picture,
-            summary_markdown(result, TOP_K),
-            legend_html(known, scores_text(result, TOP_K), hint),
-            gr.Gallery(value=gallery, selected_index=None),  # no stale selection frame
+            summary_markdown(result, k),
+            legend_html(known, scores_text(result, k), hint),
+            gr.Gallery(value=gallery, selected_index=None, label=f"Top {k} most similar"),
             [hit.index for hit in result.hits],
+            csv_file,
+            json_file,
         )
 
     @friendly
@@ -157,41 +160,6 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     @friendly
     def pick_from_results(hits: list[int], evt: gr.SelectData) -> tuple[int, None]:
         return picked(hits, evt), None
-
-    @friendly
-    def quality_view(dataset: str, metric: str) -> str:
-        return heatmap_html(pg.quality(dataset, metric, P_AT), pg.chance(dataset), P_AT)
-
-    @friendly
-    def map_view(
-        dataset: str,
-        model: str,
-        layer: str,
-        query_index: float | None,
-        upload: str | None,
-        hits: list[int],
-        method: str,
-    ) -> np.ndarray:
-        folder = pg.dataset(dataset)
-        points = pg.projection(dataset, model, layer, method)
-        query = None if upload else pg.check_index(dataset, int(query_index or 0), "Query")
-        return scatter_map(points, folder.labels, folder.classes, query, hits or [])
-
-    def redraw_map(drawn: bool, *view: Any) -> Any:
-        """Keep a map that is on screen in step with the query; draw nothing until asked."""
-        return map_view(*view) if drawn else gr.skip()
-
-    @friendly
-    def compare_view(
-        dataset: str, query_index: float | None, metric: str, upload: str | None
-    ) -> tuple[list[list[Any]], str]:
-        """This query's P@10 everywhere; an upload has no class, which is said, not hidden."""
-        if upload:
-            return [], UPLOAD_NOT_SCORED
-        index = int(query_index or 0)
-        rows = pg.compare(dataset, index, metric, P_AT)
-        table = [[r["model"], r["layer"], r["description"], round(r["p_at_k"], 2)] for r in rows]
-        return table, f"P@{P_AT} of dataset image {index} in every model and layer with features."
 
     with gr.Row(elem_id="cn-search-row"):
         with gr.Column(scale=1, min_width=280, elem_id="cn-side"):
@@ -212,6 +180,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 metric = gr.Dropdown(
                     metric_choices(), value=DEFAULT_METRIC, label="Distance metric"
                 )
+                k = gr.Slider(10, TOP_K, value=TOP_K, step=5, label="Results shown (k)")
                 notice = gr.Markdown(elem_id="search-notice")
             with gr.Column(elem_id="cn-query"):
                 query_picture = gr.Image(
@@ -242,6 +211,9 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 object_fit="contain",
             )
             legend = gr.HTML(elem_id="search-legend")
+            with gr.Row():
+                csv_button = gr.DownloadButton("Results as CSV", size="sm", variant="secondary")
+                json_button = gr.DownloadButton("Results as JSON", size="sm", variant="secondary")
             with gr.Accordion("Dataset: click an image to make it the query", open=True):
                 category = gr.Dropdown([ALL_CLASSES], value=ALL_CLASSES, label="Show class")
                 dataset_images = gr.Gallery(
@@ -250,31 +222,17 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                     allow_preview=False,
                     elem_id="dataset-gallery",
                 )
-    with gr.Accordion("Which layer of which model searches best?", open=False):
-        quality_button = gr.Button("Compute the overview for this dataset and metric")
-        quality = gr.HTML()
-    with gr.Accordion("Map of the dataset in this layer's feature space", open=False):
-        method = gr.Radio([("t-SNE", "tsne"), ("PCA", "pca")], value="tsne", label="Projection")
-        map_button = gr.Button("Draw the map")
-        map_image = gr.Image(label="Dataset map", interactive=False, elem_id="dataset-map")
-    with gr.Accordion("Compare models on this query", open=False):
-        compare_button = gr.Button("Compare every model and layer")
-        compare_note = gr.Markdown(elem_id="compare-note")
-        compare = gr.Dataframe(
-            headers=["model", "layer", "what it sees", f"P@{P_AT}"], interactive=False
-        )
-
     hits = gr.State([])
     visible = gr.State([])
     current_model = gr.State(DEFAULT_MODEL)
     current_layer = gr.State(default_layer(DEFAULT_MODEL))
-    map_drawn = gr.State(False)
-    search_inputs = [dataset, current_model, current_layer, metric, query_index, upload]
-    search_outputs = [query_picture, summary, legend, results, hits]
-    map_inputs = [dataset, current_model, current_layer, query_index, upload, hits, method]
+    search_inputs = [dataset, current_model, current_layer, metric, query_index, upload, k]
+    search_outputs = [query_picture, summary, legend, results, hits, csv_button, json_button]
+    searches: list[Any] = []
+    followers: list[Callable[[Any], None]] = []
 
     def search_after(event: Any, only_on_success: bool = False) -> None:
-        """Chain a search, redraw a drawn map, then mirror the view in the page URL."""
+        """Chain a search, mirror the view in the page URL, then update the panels on screen."""
         chain = event.success if only_on_success else event.then
         searched = chain(
             run_search,
@@ -285,7 +243,17 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             concurrency_limit=8,
         )
         searched.then(None, [dataset, model, layer, metric, query_index, upload], None, js=URL_JS)
-        searched.success(redraw_map, [map_drawn, *map_inputs], map_image, api_visibility="private")
+        searches.append(searched)
+        for follow in followers:
+            follow(searched)
+
+    view = View(
+        *[dataset, model, layer, metric, query_index, upload, notice],
+        *[current_model, current_layer, hits, layer_update],
+    )
+    followers.append(build_panels(pg, view, search_after))
+    for searched in searches:  # the panels' own clicks searched before their hook existed
+        followers[0](searched)
 
     @friendly
     def restore(request: gr.Request) -> tuple[Any, ...]:
@@ -353,6 +321,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         )
     )
     search_after(metric.input(lambda: None, None, None, api_name="metric_changed"))
+    search_after(k.release(lambda: None, None, None, api_name="k_changed"))
     search_after(
         dataset_images.select(
             pick_from_dataset, visible, [query_index, upload], api_name="pick_query"
@@ -369,30 +338,6 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     search_after(upload.clear(lambda: None, None, None, api_visibility="private"))
     if examples is not None:  # clicking an example fills the upload box: search with it
         search_after(examples.load_input_event)
-    quality_button.click(
-        quality_view,
-        [dataset, metric],
-        quality,
-        api_name="quality",
-        concurrency_id="heavy",
-        concurrency_limit=1,
-    )
-    map_button.click(  # the boxes agree with the state here; the API names model and layer
-        map_view,
-        [dataset, model, layer, query_index, upload, hits, method],
-        map_image,
-        api_name="projection",
-        concurrency_id="heavy",
-        concurrency_limit=1,
-    ).success(lambda: True, None, map_drawn, api_visibility="private")
-    compare_button.click(
-        compare_view,
-        [dataset, query_index, metric, upload],
-        [compare, compare_note],
-        api_name="compare",
-        concurrency_id="heavy",
-        concurrency_limit=1,
-    )
     return SearchTab(
         dataset, model, layer, metric, query_index, current_model, current_layer, search_after
     )
