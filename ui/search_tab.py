@@ -180,7 +180,6 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 metric = gr.Dropdown(
                     metric_choices(), value=DEFAULT_METRIC, label="Distance metric"
                 )
-                k = gr.Slider(10, TOP_K, value=TOP_K, step=5, label="Results shown (k)")
                 notice = gr.Markdown(elem_id="search-notice")
             with gr.Column(elem_id="cn-query"):
                 query_picture = gr.Image(
@@ -211,7 +210,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 object_fit="contain",
             )
             legend = gr.HTML(elem_id="search-legend")
-            with gr.Row():
+            with gr.Row(equal_height=True):
+                k = gr.Slider(10, TOP_K, value=TOP_K, step=5, label="Results shown (k)")
                 csv_button = gr.DownloadButton("Results as CSV", size="sm", variant="secondary")
                 json_button = gr.DownloadButton("Results as JSON", size="sm", variant="secondary")
             with gr.Accordion("Dataset: click an image to make it the query", open=True):
