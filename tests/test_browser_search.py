@@ -354,3 +354,21 @@ def test_k_and_the_export_follow_the_results(page: Page, app_url: str, api: Clie
     table = list(csv.DictReader(Path(download.value.path()).read_text().splitlines()))
     assert [row["image"] for row in table] == [r["image"] for r in out["results"]]
     assert set(table[0]) >= {"rank", "image", "class", "similarity", "distance"}
+
+
+def test_side_by_side_shows_two_layers_for_the_same_query(page: Page, app_url: str, api: Client):
+    open_app(page, app_url)
+    page.get_by_text("Side by side: two layers or models on the same query").click()
+    page.get_by_role("button", name="Show side by side").click()
+    for side, layer in (("left", "stem_conv"), ("right", "top_conv")):
+        out = api.predict(query_index=0, layer=layer, k=1, api_name="/search")["results"][0]
+        first = thumbnails(page, f"side-{side}").first
+        expect(first).to_contain_text(f"#1 {out['similarity']:.0f}%", timeout=WAIT_MS)
+        expect(thumbnails(page, f"side-{side}")).to_have_count(20)
+    thumbnails(page, "dataset-gallery").nth(30).click()
+    out = api.predict(query_index=30, layer="stem_conv", k=1, api_name="/search")["results"][0]
+    expect(page.locator("#side-left-summary")).to_contain_text("other", timeout=WAIT_MS)
+    expect(thumbnails(page, "side-left").first).to_contain_text(
+        re.compile(rf"#1 {out['similarity']:.0f}%.* {out['class']}"), timeout=WAIT_MS
+    )
+    shoot(page, "14_side_by_side")

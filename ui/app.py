@@ -21,6 +21,8 @@ CSS = """
 /* Galleries: as many columns as fit, so ranks read in order at any width. */
 #results-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)) !important; }
+.cn-side-gallery .grid-container {
+  grid-template-columns: repeat(auto-fill, minmax(110px, 1fr)) !important; }
 #dataset-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)) !important; }
 /* Captions wrap instead of being cut off under a small tile. */

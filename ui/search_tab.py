@@ -36,6 +36,7 @@ from ui.search_handlers import (
     summary_markdown,
 )
 from ui.search_panels import View, build_panels
+from ui.side_by_side import build_side_by_side
 
 TOP_K = 50
 ALL_CLASSES = "All classes"
@@ -252,8 +253,10 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         *[current_model, current_layer, hits, layer_update],
     )
     followers.append(build_panels(pg, view, search_after))
-    for searched in searches:  # the panels' own clicks searched before their hook existed
-        followers[0](searched)
+    followers.append(build_side_by_side(pg, state.default_dataset, view))
+    for searched in searches:  # the panels' own clicks searched before their hooks existed
+        for follow in followers:
+            follow(searched)
 
     @friendly
     def restore(request: gr.Request) -> tuple[Any, ...]:
