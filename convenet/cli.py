@@ -111,6 +111,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from convenet.calibration import calibrated_similarity, reference_distances
     from convenet.datasets import scan_image_folder
     from convenet.features import extract_features
     from convenet.models import get_model_spec
@@ -124,7 +125,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     feats = extract_features(
         spec.key, folder.paths, [args.layer], args.pooling, progress=_progress_bar(spec.title)
     )
-    result = rank(query.features[args.layer][0], feats.features[args.layer], args.metric, args.k)
+    data = feats.features[args.layer]
+    result = rank(query.features[args.layer][0], data, args.metric, args.k)
+    # The app's scale: placed among the distances between the folder's own images.
+    similarities = calibrated_similarity(result.distances, reference_distances(data, args.metric))
     rows = [
         {
             "rank": position + 1,
@@ -134,7 +138,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             "distance": float(distance),
         }
         for position, (index, distance, similarity) in enumerate(
-            zip(result.indices, result.distances, result.similarity, strict=True)
+            zip(result.indices, result.distances, similarities, strict=True)
         )
     ]
     if args.json:

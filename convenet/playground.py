@@ -7,6 +7,7 @@ weights can be had. A file that fails its checksum is never served.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from collections.abc import Callable
@@ -335,4 +336,18 @@ def _project(data: bytes, shape: tuple[int, int], method: str) -> np.ndarray:
         reduced = PCA(n_components=min(50, *shape), random_state=0).fit_transform(feats)
         perplexity = min(30.0, (shape[0] - 1) / 3)
         return TSNE(2, perplexity=perplexity, init="pca", random_state=0).fit_transform(reduced)
-    raise ValueError(f"Unknown projection {method!r}; choose pca or tsne")
+    if method == "umap":
+        if not umap_available():
+            raise ValueError("UMAP needs the package umap-learn: pip install -r requirements.txt")
+        import umap  # slow to import (numba), so only when asked for
+
+        neighbours = min(15, shape[0] - 1)
+        return umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=0).fit_transform(
+            feats
+        )
+    raise ValueError(f"Unknown projection {method!r}; choose pca, tsne or umap")
+
+
+def umap_available() -> bool:
+    """Whether umap-learn is installed (it is in requirements.txt; a bare checkout may lack it)."""
+    return importlib.util.find_spec("umap") is not None

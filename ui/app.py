@@ -26,7 +26,8 @@ CSS = """
 #dataset-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)) !important; }
 /* Captions wrap instead of being cut off under a small tile. */
-#results-gallery .caption-label { white-space: normal !important; overflow: visible !important;
+#results-gallery .caption-label, .cn-side-gallery .caption-label {
+  white-space: normal !important; overflow: visible !important;
   text-overflow: clip !important; max-width: 100% !important; }
 .cn-cell { all: unset; cursor: pointer; display: block; width: 100%; }
 .cn-cell:hover, .cn-cell:focus-visible { outline: 2px solid #333; }

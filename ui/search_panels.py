@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from convenet.models import get_model_spec
-from convenet.playground import Playground
+from convenet.playground import Playground, umap_available
 from ui.common import friendly, model_problem
 from ui.search_handlers import (
     CLICK_BAR_JS,
@@ -51,6 +51,12 @@ def clicked(evt: gr.EventData, *keys: str) -> list[Any]:
     if not isinstance(data, dict) or any(key not in data for key in keys):
         raise ValueError("Click a bar, a cell or a point of the chart to choose it")
     return [data[key] for key in keys]
+
+
+def projection_choices() -> list[tuple[str, str]]:
+    """t-SNE, UMAP (where umap-learn is installed) and PCA, as the original playground had."""
+    umap = [("UMAP", "umap")] if umap_available() else []
+    return [("t-SNE", "tsne"), *umap, ("PCA", "pca")]
 
 
 def file_url(path: Any) -> str:
@@ -133,7 +139,7 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callab
         quality_button = gr.Button("Compute the overview for this dataset and metric")
         quality = gr.HTML(elem_id="quality-heatmap", js_on_load=CLICK_BAR_JS)
     with gr.Accordion("Map of the dataset in this layer's feature space", open=False):
-        method = gr.Radio([("t-SNE", "tsne"), ("PCA", "pca")], value="tsne", label="Projection")
+        method = gr.Radio(projection_choices(), value="tsne", label="Projection")
         map_button = gr.Button("Draw the map")
         dataset_map = gr.HTML(elem_id="dataset-map", js_on_load=MAP_JS)
     with gr.Accordion("Compare models on this query", open=False):

@@ -80,6 +80,7 @@ def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Any:
     choices = configurations(pg, default_dataset)
     first = MODELS[parse(choices[0][1])[0]]
     with gr.Accordion("Side by side: two layers or models on the same query", open=False):
+        show = gr.Button("Show side by side")
         with gr.Row():
             sides = []
             for side, default in (("Left", first.layer_names[0]), ("Right", first.layer_names[-1])):
@@ -96,7 +97,6 @@ def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Any:
                         label=f"{side}: top {SIDE_K}",
                     )
                     sides.append((picker, gallery, text))
-        show = gr.Button("Show side by side")
 
     shown = gr.State(False)
     (left, left_gallery, left_text), (right, right_gallery, right_text) = sides
