@@ -23,7 +23,7 @@ CSS = """
   grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)) !important; }
 .cn-side-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(110px, 1fr)) !important; }
-#dataset-gallery .grid-container {
+#dataset-gallery .grid-container, #explorer-dataset-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)) !important; }
 /* Captions wrap instead of being cut off under a small tile. */
 #results-gallery .caption-label, .cn-side-gallery .caption-label {
