@@ -74,9 +74,9 @@ def _construct(spec: ModelSpec, weights: Weights) -> Any:
 def unavailable_sentence(spec: ModelSpec) -> str:
     """What a user reads when a model's weights cannot be had here: which models do work."""
     return (
-        f"The ImageNet weights of {spec.title} could not be downloaded here, so it stays "
-        f"unavailable; {', '.join(offline_titles())} work offline (on a Space with internet "
-        "the other models download their weights once, on first use)."
+        f"The ImageNet weights of {spec.title} could not be downloaded here; models that work "
+        f"offline: {', '.join(offline_titles())} (on a Space with internet the others download "
+        "their weights once, on first use)."
     )
 
 

@@ -82,8 +82,7 @@ def model_problem(model: str) -> str | None:
         return None
     try:
         load_model(spec.key)
-    except WeightsUnavailableError as exc:
-        log.warning("Model %s is not available here: %s", spec.title, exc)
+    except WeightsUnavailableError as exc:  # logged once, where the download failed
         return str(exc)
     return None
 
