@@ -211,10 +211,13 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 object_fit="contain",
             )
             legend = gr.HTML(elem_id="search-legend")
-            with gr.Row(equal_height=True):
-                k = gr.Slider(10, TOP_K, value=TOP_K, step=5, label="Results shown (k)")
-                csv_button = gr.DownloadButton("Results as CSV", size="sm", variant="secondary")
-                json_button = gr.DownloadButton("Results as JSON", size="sm", variant="secondary")
+            with gr.Row(elem_id="cn-results-tools"):
+                k = gr.Slider(
+                    10, TOP_K, value=TOP_K, step=5, label="Results shown (k)", min_width=220
+                )
+                with gr.Column(min_width=160, scale=0):
+                    csv_button = gr.DownloadButton("Results as CSV", size="sm")
+                    json_button = gr.DownloadButton("Results as JSON", size="sm")
             with gr.Accordion("Dataset: click an image to make it the query", open=True):
                 category = gr.Dropdown([ALL_CLASSES], value=ALL_CLASSES, label="Show class")
                 dataset_images = gr.Gallery(
