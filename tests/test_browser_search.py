@@ -372,3 +372,16 @@ def test_side_by_side_shows_two_layers_for_the_same_query(page: Page, app_url: s
         re.compile(rf"#1 {out['similarity']:.0f}%.* {out['class']}"), timeout=WAIT_MS
     )
     shoot(page, "14_side_by_side")
+
+
+def test_clicking_a_heatmap_cell_switches_model_and_layer(page: Page, app_url: str, api: Client):
+    open_app(page, app_url)
+    page.get_by_text("Which layer of which model searches best?").click()
+    page.get_by_role("button", name="Compute the overview for this dataset and metric").click()
+    cells = page.locator("#quality-heatmap button.cn-cell")
+    expect(cells).to_have_count(24, timeout=WAIT_MS)
+    model, layer = "efficientnet_lite1", "block4c_expand_conv"
+    cells.and_(page.locator(f"[data-model={model}][data-layer={layer}]")).click()
+    expect(page).to_have_url(re.compile(f"model={model}&layer={layer}"), timeout=WAIT_MS)
+    wait_for_results(page, api, query_index=0, model=model, layer=layer)
+    assert_page_intact(page)

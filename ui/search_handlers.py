@@ -217,6 +217,12 @@ def map_html(
     else:
         x, y = xy[hits[:3]].mean(axis=0) if hits else (50.0, 50.0)
         colour = "white"
+    query_key = (
+        "◆ the query · ringed: its top results"
+        if query is not None
+        else "◆ your image, placed at the mean position of its 3 nearest dataset images "
+        "· ringed: its top results"
+    )
     diamond = f"{x:.2f},{y - 3:.2f} {x + 3:.2f},{y:.2f} {x:.2f},{y + 3:.2f} {x - 3:.2f},{y:.2f}"
     marker = (
         f"<polygon class='cn-query' points='{diamond}' fill='{colour}' stroke='black' "
@@ -229,7 +235,7 @@ def map_html(
     return (
         "<div class='cn-map'><svg viewBox='0 0 100 100' role='img' "
         f"aria-label='Map of the dataset'>{''.join(dots)}{marker}</svg>"
-        f"<ul class='cn-map-keys'>{keys}<li>◆ the query · ringed: its top results</li></ul>"
+        f"<ul class='cn-map-keys'>{keys}<li>{html.escape(query_key)}</li></ul>"
         "<div class='cn-tip' hidden><img alt=''><span></span></div></div>"
     )
 
