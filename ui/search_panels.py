@@ -161,7 +161,9 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callab
         *[view.current_model, view.current_layer],
     ]
 
-    quality_button.click(quality_view, [view.dataset, view.metric], quality, api_name="quality")
+    quality_button.click(
+        quality_view, [view.dataset, view.metric], quality, api_name="quality", **heavy
+    )
     map_button.click(  # the boxes agree with the state here; the API names model and layer
         map_view,
         [view.dataset, view.model, view.layer, *map_inputs[3:]],
