@@ -48,9 +48,10 @@ class View:
 def clicked(evt: gr.EventData, *keys: str) -> list[Any]:
     """The values a click on a chart or map sent; anything else is refused plainly."""
     data = getattr(evt, "_data", None)
-    if not isinstance(data, dict) or any(key not in data for key in keys):
+    values = [data.get(key) for key in keys] if isinstance(data, dict) else [None]
+    if not all(isinstance(v, int | float | str) and len(str(v)) <= 64 for v in values):
         raise ValueError("Click a bar, a cell or a point of the chart to choose it")
-    return [data[key] for key in keys]
+    return values
 
 
 def projection_choices() -> list[tuple[str, str]]:
@@ -95,6 +96,7 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callab
         return map_view(*inputs) if drawn else gr.skip()
 
     def redraw_compare(shown: bool, *inputs: Any) -> Any:
+        """The same for the comparison charts."""
         return compare_view(*inputs) if shown else (gr.skip(), gr.skip())
 
     @friendly
