@@ -155,6 +155,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from convenet.calibration import calibrated_similarity, reference_distances
     from convenet.datasets import scan_image_folder
     from convenet.models import get_model_spec
     from convenet.ranking import rank
@@ -184,6 +185,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     query_base = base_vectors(recipe, own, spec.layer_names, args.layer)
     query = query_vectors(recipe, query_base, base, database)[0]
     result = rank(query, database, args.metric, args.k)
+    # The app's scale: placed among the distances between the folder's own images.
+    reference = reference_distances(database, args.metric)
+    similarities = calibrated_similarity(result.distances, reference)
     rows = [
         {
             "rank": position + 1,
@@ -193,7 +197,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             "distance": float(distance),
         }
         for position, (index, distance, similarity) in enumerate(
-            zip(result.indices, result.distances, result.similarity, strict=True)
+            zip(result.indices, result.distances, similarities, strict=True)
         )
     ]
     if args.json:

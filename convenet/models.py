@@ -7,6 +7,7 @@ cannot be had the user gets one sentence naming the models that do work offline.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from convenet.errors import WeightsUnavailableError
 from convenet.registry import MODELS, ModelSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+log = logging.getLogger("convenet")
 
 Weights = str | None  # "imagenet" or None (random initialisation, for tests and shapes)
 
@@ -65,10 +67,17 @@ def _construct(spec: ModelSpec, weights: Weights) -> Any:
     try:
         return constructor(weights=weights)
     except Exception as exc:  # keras raises plain Exception for a failed download
-        raise WeightsUnavailableError(
-            f"The ImageNet weights of {spec.title} could not be downloaded ({type(exc).__name__}); "
-            f"models that work offline: {', '.join(offline_titles())}."
-        ) from None
+        log.warning("Downloading the weights of %s failed: %s", spec.title, exc)
+        raise WeightsUnavailableError(unavailable_sentence(spec)) from None
+
+
+def unavailable_sentence(spec: ModelSpec) -> str:
+    """What a user reads when a model's weights cannot be had here: which models do work."""
+    return (
+        f"The ImageNet weights of {spec.title} could not be downloaded here; models that work "
+        f"offline: {', '.join(offline_titles())} (on a Space with internet the others download "
+        "their weights once, on first use)."
+    )
 
 
 class ModelCache:

@@ -8,6 +8,7 @@ grid take a retrieval recipe (``convenet.recipes``); ``plain`` is the classic si
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from collections import OrderedDict
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from convenet.calibration import calibrated_similarity, reference_distances
 from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.evaluation import per_query_precision, query_scores
 from convenet.features import PLAIN, View, extract_arrays
@@ -61,14 +63,20 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """The hits of one query; ``possible`` counts the other images of its class (None: upload)."""
+
     query_label: str | None
     hits: list[Hit]
     p_at_k: float | None
     weighted_score: float | None
+    possible: int | None = None
 
     @property
     def matches(self) -> int:
         return sum(hit.match for hit in self.hits)
+
+    def matches_in_top(self, n: int) -> int:
+        return sum(hit.match for hit in self.hits[:n])
 
 
 class Playground:
@@ -82,6 +90,7 @@ class Playground:
         self._compute_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
         self._spaces: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
+        self._reference: dict[tuple[str, str, str, str, str], np.ndarray] = {}
 
     # -- datasets ---------------------------------------------------------------------
     def datasets(self) -> list[str]:
@@ -273,6 +282,9 @@ class Playground:
         left_out = None if exclude is None else np.array([exclude])
         query = query_vectors(chosen, query_base, base, database, left_out)[0]
         ranking = rank(query, database, metric, k, exclude=exclude)
+        similarity = calibrated_similarity(
+            ranking.distances, self.reference(dataset, spec.key, layer, metric, chosen)
+        )
         labels = [folder.classes[folder.labels[i]] for i in ranking.indices]
         hits = [
             Hit(
@@ -285,13 +297,30 @@ class Playground:
                 label == query_label,
             )
             for position, (index, label, sim, dist) in enumerate(
-                zip(ranking.indices, labels, ranking.similarity, ranking.distances, strict=True)
+                zip(ranking.indices, labels, similarity, ranking.distances, strict=True)
             )
         ]
         if query_label is None:
             return SearchResult(None, hits, None, None)
         scores = query_scores(np.array(labels), query_label)
-        return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"])
+        possible = int(np.sum(folder.labels == folder.labels[query_index])) - 1
+        return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"], possible)
+
+    def reference(
+        self, dataset: str, model: str, layer: str, metric: str, recipe: Recipe | None = None
+    ) -> np.ndarray:
+        """Sorted distances between the dataset's own images (as the recipe makes them): the
+        scale of the similarity bars."""
+        recipe = recipe or get_recipe("plain")
+        key = (dataset, get_model_spec(model).key, layer, metric, recipe.name)
+        with self._lock:
+            cached = self._reference.get(key)
+        if cached is None:
+            database = self.space(dataset, model, layer, recipe)[1]
+            cached = reference_distances(database, metric)
+            with self._lock:
+                self._reference[key] = cached
+        return cached
 
     # -- explanations -----------------------------------------------------------------
     def quality(
@@ -336,6 +365,7 @@ class Playground:
                 result = self.search(dataset, spec.key, layer.name, metric, query_index, k=k)
                 rows.append(
                     {
+                        "key": spec.key,
                         "model": spec.title,
                         "layer": layer.name,
                         "description": layer.description,
@@ -374,4 +404,18 @@ def _project(data: bytes, shape: tuple[int, int], method: str) -> np.ndarray:
         reduced = PCA(n_components=min(50, *shape), random_state=0).fit_transform(feats)
         perplexity = min(30.0, (shape[0] - 1) / 3)
         return TSNE(2, perplexity=perplexity, init="pca", random_state=0).fit_transform(reduced)
-    raise ValueError(f"Unknown projection {method!r}; choose pca or tsne")
+    if method == "umap":
+        if not umap_available():
+            raise ValueError("UMAP needs the package umap-learn: pip install -r requirements.txt")
+        import umap  # slow to import (numba), so only when asked for
+
+        neighbours = min(15, shape[0] - 1)
+        return umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=0).fit_transform(
+            feats
+        )
+    raise ValueError(f"Unknown projection {method!r}; choose pca, tsne or umap")
+
+
+def umap_available() -> bool:
+    """Whether umap-learn is installed (it is in requirements.txt; a bare checkout may lack it)."""
+    return importlib.util.find_spec("umap") is not None

@@ -52,13 +52,34 @@ def test_search_by_upload(client: Client, photo_file: Path) -> None:
     assert len(out["results"]) == 5 and out["query_class"] is None
 
 
-def test_layer_choices_follow_the_model(client: Client) -> None:
-    update = client.predict("efficientnet_lite1", "top_conv", api_name="/layers_for_model")
+def test_a_model_change_keeps_the_layer_depth(app_url: str) -> None:
+    fresh = Client(app_url, verbose=False)  # a new session: Lite0 at its last layer
+    fresh.predict("block2b_project_conv", api_name="/layer_changed")
+    model, update, notice = fresh.predict("efficientnet_lite1", api_name="/layers_for_model")
     value = update["value"] if isinstance(update, dict) else update
-    assert value == "top_conv"
-    update = client.predict("vgg16", "top_conv", api_name="/layers_for_model")
-    value = update["value"] if isinstance(update, dict) else update
-    assert value == "block5_conv3"  # the model's last curated layer replaces an invalid one
+    assert (model, value, notice) == ("efficientnet_lite1", "block2c_expand_conv", "")
+
+
+def test_a_model_without_weights_here_is_refused_in_one_sentence(app_url: str) -> None:
+    fresh = Client(app_url, verbose=False)  # a new session: its model is the default
+    model, _, notice = fresh.predict("vgg16", api_name="/layers_for_model")
+    assert model == "efficientnet_lite0"  # the session stays on the model it had
+    assert "VGG16" in notice and "EfficientNet-Lite0" in notice and "Exception" not in notice
+
+
+def test_similarities_spread_at_the_first_layer(client: Client) -> None:
+    out = client.predict(query_index=0, layer="stem_conv", metric="cosine", api_name="/search")
+    sims = [r["similarity"] for r in out["results"]]
+    assert len(sims) == 50 and max(sims) - min(sims) >= 20
+
+
+@pytest.mark.parametrize("layer", ["stem_conv", "top_conv"])
+@pytest.mark.parametrize("metric", METRICS)
+def test_similarities_never_increase_with_rank(client: Client, metric: str, layer: str) -> None:
+    out = client.predict(query_index=17, layer=layer, metric=metric, api_name="/search")
+    sims = [r["similarity"] for r in out["results"]]
+    assert all(a >= b for a, b in zip(sims, sims[1:], strict=False)), sims
+    assert max(sims) - min(sims) >= 10  # spread over the bar, not crowded at one end
 
 
 @pytest.mark.parametrize(
@@ -125,15 +146,15 @@ def test_file_routes_serve_nothing_outside_the_app(app_url: str, route: str) -> 
 def test_quality_overview_and_compare(client: Client) -> None:
     table = client.predict("stamps200", "cosine", api_name="/quality")
     assert "EfficientNet-Lite0" in table and "chance" in table
-    rows = client.predict("stamps200", 3, "cosine", api_name="/compare")
+    rows, note = client.predict("stamps200", 3, "cosine", None, api_name="/compare")
+    assert "dataset image 3" in note
     data = rows["data"] if isinstance(rows, dict) else rows
     assert len(data) >= 8
 
 
 def test_projection_map(app_url: str) -> None:
     client = Client(app_url, verbose=False)  # a fresh session: layer choices of the default model
-    image = client.predict(
+    svg = client.predict(
         "stamps200", "efficientnet_lite0", "top_conv", 3, None, "pca", api_name="/projection"
     )
-    path = image["path"] if isinstance(image, dict) else image
-    assert Path(path).stat().st_size > 1000
+    assert svg.count("<circle") == 200 and "cn-query" in svg

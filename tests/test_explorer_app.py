@@ -78,10 +78,10 @@ def test_layer_choices(client: Client) -> None:
     assert len(names) == len(set(names)) == 49
     assert "block1a_dwconv" in names
     # A layer the new model lacks falls back to its first curated layer, before loading it.
-    update = client.predict(
+    model, update, notice = client.predict(
         "efficientnet_lite1", "block2b_project_conv", api_name="/curated_layers"
     )
-    assert update["value"] == "stem_conv"
+    assert (model, update["value"], notice) == ("efficientnet_lite1", "stem_conv", "")
     assert [choice[1] for choice in update["choices"]] == list(
         MODELS["efficientnet_lite1"].layer_names
     )

@@ -66,6 +66,18 @@ def test_compare_and_projection(pg: Playground) -> None:
     assert points.shape == (200, 2) and np.isfinite(points).all()
 
 
+def test_umap_map_keeps_classes_together(pg: Playground) -> None:
+    pytest.importorskip("umap")
+    points = pg.projection("stamps200", "efficientnet_lite0", "top_conv", "umap")
+    assert points.shape == (200, 2) and np.isfinite(points).all()
+    labels = pg.dataset("stamps200").labels
+    gaps = np.linalg.norm(points[:, None] - points[None], axis=2)
+    same = labels[:, None] == labels[None]
+    off_diagonal = ~np.eye(200, dtype=bool)
+    # At the last layer images of one class sit closer together than images of two classes.
+    assert gaps[same & off_diagonal].mean() < 0.8 * gaps[~same].mean()
+
+
 def test_bad_requests(pg: Playground) -> None:
     with pytest.raises(ValueError, match="Unknown dataset"):
         pg.search("nope", "efficientnet_lite0", "top_conv", "cosine", query_index=0)

@@ -76,6 +76,7 @@ def register_api(state: AppState) -> None:
             "query_index": None if query is not None else query_index,
             "query_class": result.query_label,
             "matches": result.matches if result.query_label else None,
+            "possible": result.possible,
             "p_at_k": result.p_at_k,
             "weighted_score": result.weighted_score,
             "results": [

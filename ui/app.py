@@ -55,13 +55,62 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-heatmap { border-collapse: collapse; font-variant-numeric: tabular-nums; }
 .cn-heatmap th, .cn-heatmap td { padding: 4px 8px; border: 1px solid #ccc; text-align: center; }
 .cn-heatmap caption { caption-side: top; text-align: left; padding-bottom: 6px; }
+.cn-scroll { overflow-x: auto; max-width: 100%; }
+.cn-swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.3em 0 0.2em;
+  vertical-align: -0.1em; border-radius: 2px; }
+.cn-meaning { text-decoration: underline dotted; cursor: help; }
+/* Galleries: as many columns as fit, so ranks read in order at any width. */
+#results-gallery .grid-container {
+  grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)) !important; }
+.cn-side-gallery .grid-container {
+  grid-template-columns: repeat(auto-fill, minmax(110px, 1fr)) !important; }
+#dataset-gallery .grid-container, #explorer-dataset-gallery .grid-container {
+  grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)) !important; }
+/* Captions wrap instead of being cut off under a small tile. */
+#results-gallery .caption-label, .cn-side-gallery .caption-label {
+  white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; max-width: 100% !important; }
+.cn-cell { all: unset; cursor: pointer; display: block; width: 100%; }
+.cn-cell:hover, .cn-cell:focus-visible { outline: 2px solid #333; }
+.cn-charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr));
+  gap: 12px; }
+.cn-chart { margin: 0; }
+.cn-chart figcaption { font-size: 0.85em; margin-bottom: 4px; }
+.cn-bars { display: flex; align-items: flex-end; gap: 3px; height: 90px;
+  border-bottom: 1px solid #999; }
+.cn-bar { flex: 1; height: var(--h); min-height: 2px; padding: 0; border: none;
+  background: #9aa7b8; cursor: pointer; position: relative; }
+.cn-bar.best { background: rgb(46, 160, 67); }
+.cn-bar.current { outline: 2px solid #000; outline-offset: 1px; }
+.cn-bar:hover, .cn-bar:focus-visible { outline: 2px solid #333; }
+.cn-bar span { position: absolute; top: -1.3em; left: 0; right: 0; font-size: 0.7em; }
+.cn-ticks { display: flex; gap: 3px; font-size: 0.7em; }
+.cn-ticks span { flex: 1; text-align: center; }
+.cn-map { position: relative; display: flex; flex-wrap: wrap; gap: 12px; }
+.cn-map svg { width: min(100%, 560px); aspect-ratio: 1; border: 1px solid #ddd; }
+.cn-pt { cursor: pointer; }
+.cn-pt:hover { stroke: black; stroke-width: 0.5; }
+.cn-map-keys { list-style: none; padding: 0; margin: 0; font-size: 0.85em; }
+.cn-tip { position: absolute; pointer-events: none; background: white; border: 1px solid #999;
+  padding: 4px; border-radius: 4px; box-shadow: 0 2px 6px rgba(0, 0, 0, 0.2); z-index: 10; }
+.cn-tip img { display: block; width: 96px; height: 96px; object-fit: contain; }
+/* On a phone: the controls, then the results, then the query and upload. */
+@media (max-width: 720px) {
+  #cn-search-row { flex-direction: column; }
+  #cn-side { display: contents; }
+  #cn-controls { order: 1; }
+  #cn-results { order: 2; }
+  #cn-query { order: 3; }
+  #source-status { display: none; }
+  #results-gallery .grid-container {
+    grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }
+}
 """
 
 INTRO = """
 # ConvNet Playground
-How does a convolutional neural network *see*? Pick a dataset, a pretrained CNN, one of its
-layers and a distance metric: the images that layer finds most similar to the query appear
-on the right. Then look inside the models in the **Model Explorer**.
+Which images does one layer of a CNN find similar? Choose a model, a layer and a metric, then
+click any image to search with it. The **Model Explorer** looks inside the models.
 """
 
 

@@ -16,10 +16,10 @@ from convenet.errors import WeightsUnavailableError
 from convenet.hub import FeatureSource, resolve_feature_source
 from convenet.images import ImageLoadError
 from convenet.metrics import METRIC_LABELS, METRICS
-from convenet.models import get_model_spec, weights_status
+from convenet.models import get_model_spec, load_model, weights_status
 from convenet.playground import Playground
 from convenet.plots import TileCache
-from convenet.registry import DEFAULT_MODEL, MODELS
+from convenet.registry import DEFAULT_MODEL, MODELS, ModelSpec
 
 log = logging.getLogger("convenet")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,17 +71,51 @@ class AppState:
         self.tiles = TileCache(folder)
 
     def model_choices(self) -> list[tuple[str, str]]:
-        labels = []
-        for spec in MODELS.values():
-            status = weights_status(spec)
-            note = {"bundled": " · offline", "download": " · downloads weights"}.get(status, "")
-            labels.append((spec.label + note, spec.key))
-        return labels
+        return [(model_label(spec), spec.key) for spec in MODELS.values()]
+
+
+def model_label(spec: ModelSpec) -> str:
+    """Short enough not to be cut off in a dropdown; says when the weights are not here."""
+    status = weights_status(spec)
+    if status == "download":
+        return f"{spec.title} - needs a download"
+    if status == "missing":
+        return f"{spec.title} - weights not installed"
+    return f"{spec.title} ({spec.params / 1e6:.1f}M params)"
+
+
+def model_problem(model: str) -> str | None:
+    """None when the model's weights can be had (trying a download if needed); else why not."""
+    spec = get_model_spec(model)
+    if weights_status(spec) in ("bundled", "cached"):
+        return None
+    try:
+        load_model(spec.key)
+    except WeightsUnavailableError as exc:  # logged once, where the download failed
+        return str(exc)
+    return None
+
+
+def corresponding_layer(old_model: str, old_layer: str, new_model: str) -> str:
+    """The new model's curated layer at the same depth position as ``old_layer`` in the old."""
+    old, new = get_model_spec(old_model), get_model_spec(new_model)
+    if old_layer not in old.layer_names:
+        return old_layer if old_layer in new.layer_names else default_layer(new.key)
+    position = old.layer_names.index(old_layer) / max(1, len(old.layer_names) - 1)
+    return new.layer_names[round(position * (len(new.layer_names) - 1))]
 
 
 def layer_choices(model: str) -> list[tuple[str, str]]:
+    """Name and position only, so no label is cut off; the description goes in the info line."""
     spec = get_model_spec(model)
-    return [(f"{layer.name} — {layer.description}", layer.name) for layer in spec.layers]
+    n = len(spec.layers)
+    return [(f"{layer.name} · {i + 1} of {n}", layer.name) for i, layer in enumerate(spec.layers)]
+
+
+def layer_info(model: str, layer: str) -> str:
+    """The hint under the layer box: what this layer tends to see."""
+    spec = get_model_spec(model)
+    return spec.layer(layer).description.capitalize() if layer in spec.layer_names else ""
 
 
 def default_layer(model: str) -> str:

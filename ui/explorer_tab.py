@@ -24,8 +24,8 @@ from convenet.imagenet import class_names
 from convenet.images import load_image
 from convenet.models import get_model_spec, load_model, preprocess_for, weights_status
 from convenet.registry import DEFAULT_MODEL, MODELS, ModelSpec
-from ui.common import AppState, friendly, layer_choices, progress_callback
-from ui.search_tab import SearchTab
+from ui.common import AppState, friendly, layer_choices, model_problem, progress_callback
+from ui.search_tab import SearchTab, layer_update
 
 # convenet.explorer and convenet.featurevis import TensorFlow (seconds, hundreds of MiB): the
 # handlers import them when a model is actually needed, so the app starts without it.
@@ -154,11 +154,21 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         return model_rows()
 
     @friendly
-    def curated_layers(model: str, layer: str | None) -> Any:
-        """Instant: the registry's layers, before the model itself is loaded."""
+    def curated_layers(model: str, layer: str | None, current: str, token: int) -> tuple[Any, ...]:
+        """The registry's layers of a model whose weights can be had, before it loads.
+
+        A model that cannot load here is not shown at all: the views keep the current model,
+        under its own name, and one sentence says why.
+        """
         spec = get_model_spec(model)
+        if spec.key == current:  # a dropdown may send its event twice
+            return current, gr.skip(), gr.skip(), current, gr.skip()
+        problem = model_problem(spec.key)
+        if problem:
+            return current, gr.skip(), problem, current, gr.skip()
         value = layer if layer in spec.layer_names else spec.layer_names[0]
-        return gr.update(choices=layer_choices(spec.key), value=value)
+        choices = gr.update(choices=layer_choices(spec.key), value=value)
+        return spec.key, choices, "", spec.key, token + 1
 
     @friendly
     def explorer_layers(model: str, layer: str | None) -> Any:
@@ -366,7 +376,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         return overlay, text
 
     @friendly
-    def use_in_search(model: str, layer: str) -> tuple[str, Any, gr.Tabs]:
+    def use_in_search(model: str, layer: str) -> tuple[str, Any, str, str, gr.Tabs]:
         spec = get_model_spec(model)
         if layer not in spec.layer_names:
             raise ValueError(
@@ -374,11 +384,8 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
                 f"stored for every dataset: {', '.join(spec.layer_names)}. {layer!r} is not one "
                 "of them; pick one of those first."
             )
-        return (
-            spec.key,
-            gr.update(choices=layer_choices(spec.key), value=layer),
-            gr.Tabs(selected="search"),
-        )
+        tab = gr.Tabs(selected="search")
+        return spec.key, layer_update(spec.key, layer), spec.key, layer, tab
 
     # -- layout -------------------------------------------------------------------------
     gr.Markdown(INTRO)
@@ -402,6 +409,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
             info="Curated layers first, then every other convolution layer",
             allow_custom_value=True,  # any layer picked in the layer table
         )
+    model_notice = gr.Markdown(elem_id="explorer-notice")
     layer_md = gr.Markdown()
     with gr.Accordion("More info: every layer of this model", open=False):
         layer_filter = gr.Textbox(
@@ -496,7 +504,13 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
     tab.select(explorer_models, None, models_table, api_name="explorer_models")
     tab.select(lambda: True, None, opened, **private)
     bump(model_token, opened.change(show_dataset, dataset, [images, index, upload], **private))
-    bump(model_token, model.input(curated_layers, [model, layer], layer, api_name="curated_layers"))
+    current_model = gr.State(DEFAULT_MODEL)
+    model.input(
+        curated_layers,
+        [model, layer, current_model, model_token],
+        [model, layer, model_notice, current_model, model_token],
+        api_name="curated_layers",
+    )
     loaded = model_token.change(explorer_layers, [model, layer], layer, api_name="explorer_layers")
     bump(model_ready, loaded)
     bump(layer_token, loaded)
@@ -566,7 +580,10 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         use_button.click(
             use_in_search,
             [model, layer],
-            [search_tab.model, search_tab.layer, tabs],
+            [
+                *[search_tab.model, search_tab.layer],
+                *[search_tab.current_model, search_tab.current_layer, tabs],
+            ],
             api_name="use_layer_in_search",
         )
     )

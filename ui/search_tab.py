@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
 
 from convenet.metrics import METRIC_DESCRIPTIONS
 from convenet.models import get_model_spec
-from convenet.playground import SearchResult
-from convenet.plots import scatter_map
 from convenet.registry import MODELS
 from ui.common import (
     DEFAULT_METRIC,
     DEFAULT_MODEL,
     EXAMPLES_DIR,
     AppState,
+    corresponding_layer,
     default_layer,
     friendly,
     layer_choices,
+    layer_info,
     metric_choices,
+    model_problem,
     progress_callback,
 )
+from ui.search_handlers import (
+    caption,
+    export_files,
+    legend_html,
+    picked,
+    scores_text,
+    summary_markdown,
+)
+from ui.search_panels import View, build_panels
+from ui.side_by_side import build_side_by_side
 
 TOP_K = 50
 ALL_CLASSES = "All classes"
@@ -41,54 +50,9 @@ model on the same query and watch the score change.
 """
 
 
-def caption(rank: int, similarity: float, label: str, match: bool) -> str:
-    """Rank and percentage first: a long class name may be cut off under a small tile."""
-    return f"#{rank} {similarity:.0f}%{' ✓' if match else ''} {label}"
-
-
-def picked(shown: list[int], evt: gr.SelectData | None) -> int:
-    """The dataset index of the clicked tile; a call without a click is refused plainly."""
-    index = getattr(evt, "index", None)
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(shown or []):
-        raise ValueError("Click one of the images shown to choose it")
-    return shown[index]
-
-
-def summary_markdown(result: SearchResult, k: int) -> str:
-    if result.query_label is None:
-        return f"**Your image** — top {k} results (no class to compare with)."
-    return (
-        f"**{result.matches}/{k}** of the top {k} share the query's class "
-        f"(**{result.query_label}**) · precision@{k} = {result.p_at_k:.2f} · "
-        f"rank-weighted score = {result.weighted_score:.2f}"
-    )
-
-
-def heatmap_html(grid: dict[str, dict[str, float]], chance: float, k: int) -> str:
-    """An accessible table: one row per model, one cell per curated layer, shaded by precision."""
-    if not grid:
-        return "<p>No features are available yet for this dataset.</p>"
-    header = "".join(f"<th scope='col'>L{i + 1}</th>" for i in range(8))
-    rows = []
-    for key, layers in grid.items():
-        spec = MODELS[key]
-        cells = []
-        for name, value in layers.items():
-            strength = max(0.0, (value - chance) / max(1e-9, 1 - chance))
-            colour = f"rgba(34, 139, 34, {0.1 + 0.8 * strength:.2f})" if value > chance else "#eee"
-            below = " (at or below chance)" if value <= chance else ""
-            cells.append(
-                f"<td style='background:{colour}' title='{html.escape(name)}{below}'>"
-                f"{value:.2f}</td>"
-            )
-        rows.append(f"<tr><th scope='row'>{html.escape(spec.title)}</th>{''.join(cells)}</tr>")
-    return (
-        f"<table class='cn-heatmap'><caption>precision@{k} averaged over every query "
-        f"(chance = {chance:.2f}; grey cells are at or below chance). Columns run from the first "
-        f"curated layer (L1) to the last (L8); hover a cell for the layer's name.</caption>"
-        f"<thead><tr><th scope='col'>model</th>{header}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
+def layer_update(model: str, layer: str) -> Any:
+    """The layer box for ``model`` with ``layer`` chosen and its description as the hint."""
+    return gr.update(choices=layer_choices(model), value=layer, info=layer_info(model, layer))
 
 
 @dataclass
@@ -100,6 +64,8 @@ class SearchTab:
     layer: gr.Dropdown
     metric: gr.Dropdown
     query_index: gr.Number
+    current_model: gr.State
+    current_layer: gr.State
     search_after: Callable[[Any], None]
 
 
@@ -117,18 +83,34 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
 
     @friendly
     def show_dataset(dataset: str, category: str) -> tuple[Any, Any, list[int]]:
+        """The dataset's images (one class or all), with no selection frame left from before."""
         folder = pg.dataset(dataset)
         if category not in folder.classes:
             category = ALL_CLASSES
         items, indices = dataset_gallery(dataset, category)
         categories = gr.update(choices=[ALL_CLASSES, *folder.classes], value=category)
-        return categories, items, indices
+        return categories, gr.Gallery(value=items, selected_index=None), indices
 
     @friendly
-    def on_model_change(model: str, layer: str) -> Any:
-        spec = get_model_spec(model)
-        value = layer if layer in spec.layer_names else default_layer(model)
-        return gr.update(choices=layer_choices(model), value=value)
+    def on_model_change(model: str, current: str, layer: str) -> tuple[Any, ...]:
+        """Switch to ``model`` at the same depth, or stay on ``current`` and say why not.
+
+        The model and layer the search uses live in gr.State and change together here, so no
+        search ever sees one without the other (a dropdown may send its event twice).
+        """
+        key = get_model_spec(model).key
+        if key == current:
+            return key, gr.skip(), gr.skip(), current, layer
+        problem = model_problem(key)
+        if problem:
+            return current, gr.skip(), problem, current, layer
+        chosen = corresponding_layer(current, layer, key)
+        return key, layer_update(key, chosen), "", key, chosen
+
+    @friendly
+    def on_layer_change(layer: str, model: str) -> tuple[Any, str]:
+        get_model_spec(model).layer(layer)  # a layer of another model is refused plainly
+        return gr.update(info=layer_info(model, layer)), layer
 
     @friendly
     def run_search(
@@ -138,26 +120,19 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         metric: str,
         query_index: float | None,
         upload: str | None,
+        k: float,
         progress: gr.Progress = gr.Progress(),
-    ) -> tuple[Any, str, gr.Gallery, list[int]]:
+    ) -> tuple[Any, ...]:
         on_progress = progress_callback(progress, "Extracting features (first use of this model)")
         if upload:
-            result = pg.search(
-                dataset,
-                model,
-                layer,
-                metric,
-                query_image=Path(upload),
-                k=TOP_K,
-                progress=on_progress,
-            )
+            query: dict[str, Any] = {"query_image": Path(upload)}
             query_picture: Any = upload
         else:
             index = int(query_index or 0)
-            result = pg.search(
-                dataset, model, layer, metric, query_index=index, k=TOP_K, progress=on_progress
-            )
+            query = {"query_index": index}
             query_picture = str(pg.dataset(dataset).paths[index])
+        k = int(k)
+        result = pg.search(dataset, model, layer, metric, k=k, progress=on_progress, **query)
         known = result.query_label is not None
         gallery = [
             (
@@ -167,12 +142,15 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             for hit in result.hits
         ]
         hint = f"{get_model_spec(model).title} · {layer} · {METRIC_DESCRIPTIONS[metric]}"
-        legend = "Bars show similarity; green = same class as the query."
+        csv_file, json_file = export_files(result, pg.images_dir(dataset))
         return (
             query_picture,
-            summary_markdown(result, TOP_K) + f"\n\n<small>{hint} {legend}</small>",
-            gr.Gallery(value=gallery, selected_index=None),  # no stale selection frame
+            summary_markdown(result, k),
+            legend_html(known, scores_text(result, k), hint),
+            gr.Gallery(value=gallery, selected_index=None, label=f"Top {k} most similar"),
             [hit.index for hit in result.hits],
+            csv_file,
+            json_file,
         )
 
     @friendly
@@ -183,109 +161,104 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     def pick_from_results(hits: list[int], evt: gr.SelectData) -> tuple[int, None]:
         return picked(hits, evt), None
 
-    @friendly
-    def quality_view(dataset: str, metric: str) -> str:
-        return heatmap_html(pg.quality(dataset, metric, 10), pg.chance(dataset), 10)
-
-    @friendly
-    def map_view(
-        dataset: str,
-        model: str,
-        layer: str,
-        query_index: float | None,
-        upload: str | None,
-        hits: list[int],
-        method: str,
-    ) -> np.ndarray:
-        folder = pg.dataset(dataset)
-        points = pg.projection(dataset, model, layer, method)
-        query = None if upload else pg.check_index(dataset, int(query_index or 0), "Query")
-        return scatter_map(points, folder.labels, folder.classes, query, hits or [])
-
-    @friendly
-    def compare_view(dataset: str, query_index: float | None, metric: str) -> list[list[Any]]:
-        rows = pg.compare(dataset, int(query_index or 0), metric, 10)
-        return [[r["model"], r["layer"], r["description"], round(r["p_at_k"], 2)] for r in rows]
-
-    with gr.Row():
-        with gr.Column(scale=1, min_width=300):
-            dataset = gr.Dropdown(pg.datasets(), value=state.default_dataset, label="Dataset")
-            model = gr.Dropdown(
-                state.model_choices(),
-                value=DEFAULT_MODEL,
-                label="Model",
-                info="In order of complexity",
-            )
-            layer = gr.Dropdown(
-                layer_choices(DEFAULT_MODEL),
-                value=default_layer(DEFAULT_MODEL),
-                label="Layer",
-                info="Early layers see colour and texture; late ones, objects",
-            )
-            metric = gr.Dropdown(metric_choices(), value=DEFAULT_METRIC, label="Distance metric")
-            gr.Markdown(EXPLAINER)
-            query_picture = gr.Image(label="Query", type="filepath", interactive=False, height=220)
-            upload = gr.Image(
-                label="Or search with your own image",
-                type="filepath",
-                image_mode=None,  # the path as uploaded: our decoder checks and converts it
-                sources=["upload", "clipboard"],
-                height=220,
-            )
-            example_files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
-            examples = (
-                gr.Examples(example_files, inputs=upload, label="Example images")
-                if example_files
-                else None
-            )
+    with gr.Row(elem_id="cn-search-row"):
+        with gr.Column(scale=1, min_width=280, elem_id="cn-side"):
+            with gr.Column(elem_id="cn-controls"):
+                dataset = gr.Dropdown(pg.datasets(), value=state.default_dataset, label="Dataset")
+                model = gr.Dropdown(
+                    state.model_choices(),
+                    value=DEFAULT_MODEL,
+                    label="Model",
+                )
+                first_layer = default_layer(DEFAULT_MODEL)
+                layer = gr.Dropdown(
+                    layer_choices(DEFAULT_MODEL),
+                    value=first_layer,
+                    label="Layer",
+                    info=layer_info(DEFAULT_MODEL, first_layer),
+                )
+                metric = gr.Dropdown(
+                    metric_choices(), value=DEFAULT_METRIC, label="Distance metric"
+                )
+                notice = gr.Markdown(elem_id="search-notice")
+            with gr.Column(elem_id="cn-query"):
+                query_picture = gr.Image(
+                    label="Query", type="filepath", interactive=False, height=220
+                )
+                upload = gr.Image(
+                    label="Or search with your own image",
+                    type="filepath",
+                    image_mode=None,  # the path as uploaded: our decoder checks and converts it
+                    sources=["upload", "clipboard"],
+                    height=220,
+                )
+                example_files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
+                examples = (
+                    gr.Examples(example_files, inputs=upload, label="Example images")
+                    if example_files
+                    else None
+                )
+                gr.Markdown(EXPLAINER)
             query_index = gr.Number(value=0, precision=0, visible=False, label="query index")
-        with gr.Column(scale=3):
+        with gr.Column(scale=3, elem_id="cn-results"):
             summary = gr.Markdown(elem_id="search-summary")
             results = gr.Gallery(
                 label=f"Top {TOP_K} most similar",
-                columns=6,
                 height=560,
                 allow_preview=False,
                 elem_id="results-gallery",
                 object_fit="contain",
             )
+            legend = gr.HTML(elem_id="search-legend")
+            with gr.Row(elem_id="cn-results-tools"):
+                k = gr.Slider(
+                    10, TOP_K, value=TOP_K, step=5, label="Results shown (k)", min_width=220
+                )
+                with gr.Column(min_width=160, scale=0):
+                    csv_button = gr.DownloadButton("Results as CSV", size="sm")
+                    json_button = gr.DownloadButton("Results as JSON", size="sm")
             with gr.Accordion("Dataset: click an image to make it the query", open=True):
                 category = gr.Dropdown([ALL_CLASSES], value=ALL_CLASSES, label="Show class")
                 dataset_images = gr.Gallery(
                     label="Dataset images",
-                    columns=10,
                     height=300,
                     allow_preview=False,
                     elem_id="dataset-gallery",
                 )
-    with gr.Accordion("Which layer of which model searches best?", open=False):
-        quality_button = gr.Button("Compute the overview for this dataset and metric")
-        quality = gr.HTML()
-    with gr.Accordion("Map of the dataset in this layer's feature space", open=False):
-        method = gr.Radio([("t-SNE", "tsne"), ("PCA", "pca")], value="tsne", label="Projection")
-        map_button = gr.Button("Draw the map")
-        map_image = gr.Image(label="Dataset map", interactive=False)
-    with gr.Accordion("Compare models on this query", open=False):
-        compare_button = gr.Button("Compare every model and layer")
-        compare = gr.Dataframe(
-            headers=["model", "layer", "what it sees", "precision@10"], interactive=False
-        )
-
     hits = gr.State([])
     visible = gr.State([])
-    search_inputs = [dataset, model, layer, metric, query_index, upload]
-    search_outputs = [query_picture, summary, results, hits]
+    current_model = gr.State(DEFAULT_MODEL)
+    current_layer = gr.State(default_layer(DEFAULT_MODEL))
+    search_inputs = [dataset, current_model, current_layer, metric, query_index, upload, k]
+    search_outputs = [query_picture, summary, legend, results, hits, csv_button, json_button]
+    searches: list[Any] = []
+    followers: list[Callable[[Any], None]] = []
 
-    def search_after(event: Any) -> None:
-        """Chain a search, then mirror the view in the page URL so a link reproduces it."""
-        event.then(
+    def search_after(event: Any, only_on_success: bool = False) -> None:
+        """Chain a search, mirror the view in the page URL, then update the panels on screen."""
+        chain = event.success if only_on_success else event.then
+        searched = chain(
             run_search,
             search_inputs,
             search_outputs,
             api_visibility="private",
             concurrency_id="search",
             concurrency_limit=8,
-        ).then(None, [dataset, model, layer, metric, query_index], None, js=URL_JS)
+        )
+        searched.then(None, [dataset, model, layer, metric, query_index, upload], None, js=URL_JS)
+        searches.append(searched)
+        for follow in followers:
+            follow(searched)
+
+    view = View(
+        *[dataset, model, layer, metric, query_index, upload, notice],
+        *[current_model, current_layer, hits, layer_update],
+    )
+    followers.append(build_panels(pg, view, search_after))
+    followers.append(build_side_by_side(pg, state.default_dataset, view))
+    for searched in searches:  # the panels' own clicks searched before their hooks existed
+        for follow in followers:
+            follow(searched)
 
     @friendly
     def restore(request: gr.Request) -> tuple[Any, ...]:
@@ -295,6 +268,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         name = name if name in pg.datasets() else state.default_dataset
         key = params.get("model", DEFAULT_MODEL)
         key = key if key in MODELS else DEFAULT_MODEL
+        problem = model_problem(key) or ""
+        key = DEFAULT_MODEL if problem else key
         chosen_layer = params.get("layer", "")
         if chosen_layer not in MODELS[key].layer_names:
             chosen_layer = default_layer(key)
@@ -306,22 +281,17 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         except ValueError:
             index = 0
         categories, items, indices = show_dataset(name, ALL_CLASSES)
-        return (
-            name,
-            key,
-            gr.update(choices=layer_choices(key), value=chosen_layer),
-            chosen_metric,
-            index,
-            categories,
-            items,
-            indices,
-        )
+        view = (name, key, layer_update(key, chosen_layer), chosen_metric, index)
+        return (*view, problem, key, chosen_layer, categories, items, indices)
 
     search_after(
         demo.load(
             restore,
             None,
-            [dataset, model, layer, metric, query_index, category, dataset_images, visible],
+            [
+                *[dataset, model, layer, metric, query_index],
+                *[notice, current_model, current_layer, category, dataset_images, visible],
+            ],
             api_name="restore_view",
         )
     )
@@ -339,9 +309,24 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         [category, dataset_images, visible],
         api_name="filter_class",
     )
-    search_after(model.input(on_model_change, [model, layer], layer, api_name="layers_for_model"))
-    search_after(layer.input(lambda: None, None, None, api_name="layer_changed"))
+    search_after(
+        model.input(
+            on_model_change,
+            [model, current_model, current_layer],
+            [model, layer, notice, current_model, current_layer],
+            api_name="layers_for_model",
+        )
+    )
+    search_after(
+        layer.input(
+            on_layer_change,
+            [layer, current_model],
+            [layer, current_layer],
+            api_name="layer_changed",
+        )
+    )
     search_after(metric.input(lambda: None, None, None, api_name="metric_changed"))
+    search_after(k.release(lambda: None, None, None, api_name="k_changed"))
     search_after(
         dataset_images.select(
             pick_from_dataset, visible, [query_index, upload], api_name="pick_query"
@@ -350,41 +335,27 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     search_after(
         results.select(pick_from_results, hits, [query_index, upload], api_name="pick_result")
     )
-    search_after(upload.upload(lambda: None, None, None, api_name="upload_changed"))
+    # The edge refuses a file that is not an image before this runs: the refusal is one message,
+    # the search is skipped (previous results stay) and the unreadable file leaves the box.
+    accepted = upload.upload(lambda _path: None, upload, None, api_name="upload_changed")
+    accepted.failure(lambda: None, None, upload, api_visibility="private")
+    search_after(accepted, only_on_success=True)
+    search_after(upload.clear(lambda: None, None, None, api_visibility="private"))
     if examples is not None:  # clicking an example fills the upload box: search with it
         search_after(examples.load_input_event)
-    quality_button.click(
-        quality_view,
-        [dataset, metric],
-        quality,
-        api_name="quality",
-        concurrency_id="heavy",
-        concurrency_limit=1,
+    return SearchTab(
+        dataset, model, layer, metric, query_index, current_model, current_layer, search_after
     )
-    map_button.click(
-        map_view,
-        [dataset, model, layer, query_index, upload, hits, method],
-        map_image,
-        api_name="projection",
-        concurrency_id="heavy",
-        concurrency_limit=1,
-    )
-    compare_button.click(
-        compare_view,
-        [dataset, query_index, metric],
-        compare,
-        api_name="compare",
-        concurrency_id="heavy",
-        concurrency_limit=1,
-    )
-    return SearchTab(dataset, model, layer, metric, query_index, search_after)
 
 
 URL_JS = """
-(dataset, model, layer, metric, query) => {
+(dataset, model, layer, metric, query, upload) => {
   const url = new URL(window.location.href);
-  const params = {dataset, model, layer, metric, query: String(query ?? 0)};
+  const params = {dataset, model, layer, metric};
   for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+  // An uploaded image cannot travel in a link: the URL then names no dataset query.
+  if (upload) url.searchParams.delete("query");
+  else url.searchParams.set("query", String(query ?? 0));
   window.history.replaceState(null, "", url);
   return [];
 }

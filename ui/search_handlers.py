@@ -1,0 +1,302 @@
+"""What the Semantic Search tab says and draws: captions, the headline, the legend, the heatmap.
+
+Plain functions of the engine's answers, kept apart from the layout so each reads on its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from gradio import utils as gradio_utils
+
+from convenet.calibration import SIMILARITY_MEANING
+from convenet.playground import SearchResult
+from convenet.plots import BAR_COLOURS, class_colour
+from convenet.registry import MODELS
+
+P_AT = 10  # the k of the overview heatmap and the comparison: the one number shared by all views
+
+WEIGHTED_MEANING = "matches near the top count more (rank 1 weighs 1, the last rank 1/k)"
+
+
+def caption(rank: int, similarity: float, label: str, match: bool) -> str:
+    """Rank and percentage first: a long class name may wrap under a small tile."""
+    return f"#{rank} {similarity:.0f}%{' ✓' if match else ''} {label}"
+
+
+def picked(shown: list[int], evt: gr.SelectData | None) -> int:
+    """The dataset index of the clicked tile; a call without a click is refused plainly."""
+    index = getattr(evt, "index", None)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(shown or []):
+        raise ValueError("Click one of the images shown to choose it")
+    return shown[index]
+
+
+def plural(label: str) -> str:
+    """Class folders are already plural nouns with underscores: 'hoofed_mammals' reads as is."""
+    return label.replace("_", " ")
+
+
+def summary_markdown(result: SearchResult, k: int) -> str:
+    """How many of the possible matches were found, and where.
+
+    A raw "16/50" reads as failure when only 19 other images of the class exist.
+    """
+    if result.query_label is None:
+        return f"**Your image** · top {k} results (an upload has no class, so nothing is scored)."
+    top = min(P_AT, k)
+    name = plural(result.query_label)
+    return (
+        f"**{result.matches} of the {result.possible} other {name}** are in the top {k}; "
+        f"**{result.matches_in_top(top)} of the top {top}** are {name}."
+    )
+
+
+def scores_text(result: SearchResult, k: int) -> str:
+    """P@10 (the number every other view uses) and the weighted score, with what it weighs."""
+    if result.query_label is None:
+        return ""
+    top = min(P_AT, k)
+    return (
+        f"P@{top} = {result.matches_in_top(top) / top:.2f} (the score the overview and the "
+        f"comparison use) · rank-weighted score = {result.weighted_score:.2f}: "
+        f"{WEIGHTED_MEANING}."
+    )
+
+
+def swatch(colour: tuple[int, int, int], text: str) -> str:
+    r, g, b = colour
+    return (
+        f"<span class='cn-swatch' style='background: rgb({r}, {g}, {b})'></span>{html.escape(text)}"
+    )
+
+
+def legend_html(has_class: bool, scores: str, hint: str) -> str:
+    """The colours the bars actually use, what 100 % and 0 % mean (hover), then the scores."""
+    if has_class:
+        keys = (
+            f"{swatch(BAR_COLOURS['match'], 'same class as the query')} "
+            f"{swatch(BAR_COLOURS['other'], 'another class')}"
+        )
+    else:
+        keys = swatch(BAR_COLOURS["unknown"], "your image has no class, so every bar is blue")
+    meaning = html.escape(SIMILARITY_MEANING, quote=True)
+    lines = [
+        f"{keys} · <span class='cn-meaning' title='{meaning}' tabindex='0'>what the % mean</span>",
+        html.escape(scores),
+        f"<small>{html.escape(hint)}</small>",
+    ]
+    return f"<div class='cn-legend'>{'<br>'.join(line for line in lines if line)}</div>"
+
+
+def heatmap_html(grid: dict[str, dict[str, float]], chance: float, k: int) -> str:
+    """An accessible table: one row per model, one cell per curated layer, shaded by precision."""
+    if not grid:
+        return "<p>No features are available yet for this dataset.</p>"
+    header = "".join(f"<th scope='col'>L{i + 1}</th>" for i in range(8))
+    rows = []
+    for key, layers in grid.items():
+        spec = MODELS[key]
+        cells = []
+        for name, value in layers.items():
+            strength = max(0.0, (value - chance) / max(1e-9, 1 - chance))
+            colour = f"rgba(34, 139, 34, {0.1 + 0.8 * strength:.2f})" if value > chance else "#eee"
+            below = " (at or below chance)" if value <= chance else ""
+            title = f"{name}{below}: mean P@{k} = {value:.2f}. Click to search with it."
+            cells.append(
+                f"<td style='background:{colour}'><button class='cn-cell' "
+                f"data-model='{key}' data-layer='{html.escape(name)}' "
+                f"title='{html.escape(title)}'>{value:.2f}</button></td>"
+            )
+        rows.append(f"<tr><th scope='row'>{html.escape(spec.title)}</th>{''.join(cells)}</tr>")
+    return (
+        f"<div class='cn-scroll'><table class='cn-heatmap'><caption>precision@{k} averaged over "
+        f"every query (chance = {chance:.2f}; grey cells are at or below chance). Columns run "
+        f"from the first curated layer (L1) to the last (L8); hover a cell for the layer's "
+        f"name, click it to search with that model and layer.</caption>"
+        f"<thead><tr><th scope='col'>model</th>{header}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+UPLOAD_NOT_SCORED = (
+    "Your uploaded image has no class, and every score here counts results of the query's "
+    "class, so there is nothing to compare. Click a dataset image to compare models on it."
+)
+
+
+def bar_button(model: str, layer: str, value: float, classes: str, title: str) -> str:
+    """One clickable bar: its height is the score, a click switches the search to it."""
+    return (
+        f"<button class='cn-bar {classes}' data-model='{html.escape(model)}' "
+        f"data-layer='{html.escape(layer)}' title='{html.escape(title)}' "
+        f"style='--h: {max(2.0, 100 * value):.0f}%'><span>{value:.1f}</span></button>"
+    )
+
+
+def compare_charts_html(rows: list[dict], current: tuple[str, str]) -> str:
+    """One small bar chart per model: this query's P@10 at each curated layer, best in green."""
+    by_model: dict[str, list[dict]] = {}
+    for row in rows:
+        by_model.setdefault(row["key"], []).append(row)
+    charts = []
+    for key, layers in by_model.items():
+        best = max(layers, key=lambda r: r["p_at_k"])
+        bars = "".join(
+            bar_button(
+                key,
+                r["layer"],
+                r["p_at_k"],
+                " ".join(
+                    name
+                    for name, on in (("best", r is best), ("current", (key, r["layer"]) == current))
+                    if on
+                ),
+                f"{r['layer']} ({r['description']}): P@{P_AT} = {r['p_at_k']:.2f}. "
+                "Click to search with it.",
+            )
+            for r in layers
+        )
+        ticks = "".join(f"<span>L{i + 1}</span>" for i in range(len(layers)))
+        charts.append(
+            f"<figure class='cn-chart'><figcaption>{html.escape(MODELS[key].title)} · best "
+            f"{html.escape(best['layer'])} ({best['p_at_k']:.1f})</figcaption>"
+            f"<div class='cn-bars'>{bars}</div><div class='cn-ticks'>{ticks}</div></figure>"
+        )
+    return f"<div class='cn-charts'>{''.join(charts)}</div>"
+
+
+CLICK_BAR_JS = """
+element.addEventListener('click', (event) => {
+  const bar = event.target.closest('[data-model][data-layer]');
+  if (bar) trigger('click', {model: bar.dataset.model, layer: bar.dataset.layer});
+});
+"""
+
+
+def rgb(label: int) -> str:
+    r, g, b = class_colour(label)
+    return f"rgb({r}, {g}, {b})"
+
+
+def map_html(
+    points: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    urls: list[str],
+    query: int | None,
+    hits: list[int],
+) -> str:
+    """The dataset as points: hover shows the image and its class, a click makes it the query.
+
+    The query is a large diamond and its top results are ringed; an uploaded query (no point of
+    its own in a t-SNE or UMAP map) sits at the mean position of its 3 nearest dataset images.
+    """
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    xy = 4 + (points - lo) / np.where(hi - lo > 0, hi - lo, 1.0) * 92
+    xy[:, 1] = 100 - xy[:, 1]  # y grows upwards, as in a chart
+    ringed = set(hits)
+    dots = [
+        f"<circle class='cn-pt' cx='{x:.2f}' cy='{y:.2f}' r='{1.6 if i in ringed else 1.1}' "
+        f"fill='{rgb(int(labels[i]))}' stroke='{'black' if i in ringed else 'none'}' "
+        f"stroke-width='0.4' data-index='{i}' data-class='{html.escape(classes[labels[i]])}' "
+        f"data-src='{html.escape(urls[i])}'></circle>"
+        for i, (x, y) in enumerate(xy)
+    ]
+    if query is not None:
+        x, y = xy[query]
+        colour = rgb(int(labels[query]))
+    else:
+        x, y = xy[hits[:3]].mean(axis=0) if hits else (50.0, 50.0)
+        colour = "white"
+    query_key = (
+        "◆ the query · ringed: its top results"
+        if query is not None
+        else "◆ your image, placed at the mean position of its 3 nearest dataset images "
+        "· ringed: its top results"
+    )
+    diamond = f"{x:.2f},{y - 3:.2f} {x + 3:.2f},{y:.2f} {x:.2f},{y + 3:.2f} {x - 3:.2f},{y:.2f}"
+    marker = (
+        f"<polygon class='cn-query' points='{diamond}' fill='{colour}' stroke='black' "
+        "stroke-width='0.6'><title>the query</title></polygon>"
+    )
+    keys = "".join(
+        f"<li><span class='cn-swatch' style='background: {rgb(i)}'></span>{html.escape(name)}</li>"
+        for i, name in enumerate(classes)
+    )
+    return (
+        "<div class='cn-map'><svg viewBox='0 0 100 100' role='img' "
+        f"aria-label='Map of the dataset'>{''.join(dots)}{marker}</svg>"
+        f"<ul class='cn-map-keys'>{keys}<li>{html.escape(query_key)}</li></ul>"
+        "<div class='cn-tip' hidden><img alt=''><span></span></div></div>"
+    )
+
+
+MAP_JS = """
+element.addEventListener('click', (event) => {
+  const point = event.target.closest('[data-index]');
+  if (point) trigger('click', {index: Number(point.dataset.index)});
+});
+element.addEventListener('mouseover', (event) => {
+  const tip = element.querySelector('.cn-tip');
+  const point = event.target.closest('[data-index]');
+  if (!tip) return;
+  if (!point) { tip.hidden = true; return; }
+  tip.querySelector('img').src = point.dataset.src;
+  tip.querySelector('span').textContent = point.dataset.class;
+  const box = element.getBoundingClientRect();
+  tip.style.left = `${event.clientX - box.left + 12}px`;
+  tip.style.top = `${event.clientY - box.top + 12}px`;
+  tip.hidden = false;
+});
+"""
+
+
+EXPORT_FIELDS = ("rank", "image", "class", "similarity", "distance", "same_class", "index")
+
+
+def export_rows(result: SearchResult, images_dir: Path) -> list[dict[str, Any]]:
+    """The results as plain rows: what a spreadsheet or a notebook wants."""
+    return [
+        {
+            "rank": hit.rank,
+            "image": hit.path.relative_to(images_dir).as_posix(),
+            "class": hit.label,
+            "similarity": round(hit.similarity, 2),
+            "distance": hit.distance,
+            "same_class": hit.match if result.query_label is not None else None,
+            "index": hit.index,
+        }
+        for hit in result.hits
+    ]
+
+
+def export_files(result: SearchResult, images_dir: Path) -> tuple[str, str]:
+    """CSV and JSON files of the results, named by their content so repeats cost nothing.
+
+    They live in the upload folder, whose old files the server sweeps away.
+    """
+    rows = export_rows(result, images_dir)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    contents = {"csv": text.getvalue(), "json": json.dumps(rows, indent=1)}
+    folder = Path(gradio_utils.get_upload_folder()) / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix, content in contents.items():
+        digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+        path = folder / f"results-{digest}.{suffix}"
+        if not path.exists():
+            path.write_text(content)
+        paths.append(str(path))
+    return paths[0], paths[1]

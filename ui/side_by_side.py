@@ -1,0 +1,118 @@
+"""Side by side: the same query searched in two configurations, the quickest way to see depth.
+
+Each side is one (model, layer) pair picked from a single list, so a side can never hold a
+layer that belongs to another model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from convenet.models import get_model_spec, weights_status
+from convenet.playground import Playground
+from convenet.plots import result_tile
+from convenet.registry import MODELS
+from ui.common import friendly
+from ui.search_handlers import caption, summary_markdown
+from ui.search_panels import View
+
+SIDE_K = 20
+
+
+def configurations(pg: Playground, dataset: str) -> list[tuple[str, str]]:
+    """Every curated layer of every model that can search here, as 'model:layer' choices."""
+    usable = [
+        spec
+        for spec in MODELS.values()
+        if weights_status(spec) in ("bundled", "cached") or pg.has_features(dataset, spec.key)
+    ]
+    return [
+        (f"{spec.title} · {layer} · {i + 1} of {len(spec.layers)}", f"{spec.key}:{layer}")
+        for spec in usable
+        for i, layer in enumerate(spec.layer_names)
+    ]
+
+
+def parse(configuration: str) -> tuple[str, str]:
+    """'model:layer' back to a model key and one of its curated layers, or a plain refusal."""
+    model, _, layer = str(configuration).partition(":")
+    spec = get_model_spec(model)
+    spec.layer(layer)
+    return spec.key, layer
+
+
+def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Any:
+    """The side-by-side panel; returns the hook that keeps it in step with each new search."""
+
+    @friendly
+    def side_by_side(
+        dataset: str,
+        metric: str,
+        query_index: float | None,
+        upload: str | None,
+        left: str,
+        right: str,
+    ) -> tuple[Any, ...]:
+        query: dict[str, Any] = (
+            {"query_image": Path(upload)} if upload else {"query_index": int(query_index or 0)}
+        )
+        shown: list[Any] = []
+        for configuration in (left, right):
+            model, layer = parse(configuration)
+            result = pg.search(dataset, model, layer, metric, k=SIDE_K, **query)
+            known = result.query_label is not None
+            tiles = [
+                (
+                    result_tile(str(hit.path), hit.similarity, hit.match if known else None),
+                    caption(hit.rank, hit.similarity, hit.label, hit.match),
+                )
+                for hit in result.hits
+            ]
+            shown += [tiles, summary_markdown(result, SIDE_K)]
+        return tuple(shown)
+
+    def follow(on: bool, *inputs: Any) -> Any:
+        return side_by_side(*inputs) if on else tuple(gr.skip() for _ in range(4))
+
+    choices = configurations(pg, default_dataset)
+    first = MODELS[parse(choices[0][1])[0]]
+    with gr.Accordion("Side by side: two layers or models on the same query", open=False):
+        show = gr.Button("Show side by side")
+        with gr.Row():
+            sides = []
+            for side, default in (("Left", first.layer_names[0]), ("Right", first.layer_names[-1])):
+                with gr.Column(min_width=280):
+                    picker = gr.Dropdown(
+                        choices, value=f"{first.key}:{default}", label=f"{side}: model and layer"
+                    )
+                    text = gr.Markdown(elem_id=f"side-{side.lower()}-summary")
+                    gallery = gr.Gallery(
+                        height=420,
+                        allow_preview=False,
+                        elem_id=f"side-{side.lower()}",
+                        elem_classes=["cn-side-gallery"],
+                        label=f"{side}: top {SIDE_K}",
+                    )
+                    sides.append((picker, gallery, text))
+
+    shown = gr.State(False)
+    (left, left_gallery, left_text), (right, right_gallery, right_text) = sides
+    inputs = [view.dataset, view.metric, view.query_index, view.upload, left, right]
+    outputs = [left_gallery, left_text, right_gallery, right_text]
+    gr.on(
+        [show.click, left.input, right.input],
+        side_by_side,
+        inputs,
+        outputs,
+        api_name="side_by_side",
+        concurrency_id="heavy",
+        concurrency_limit=1,
+    ).success(lambda: True, None, shown, api_visibility="private")
+
+    def after_search(event: Any) -> None:
+        event.success(follow, [shown, *inputs], outputs, api_visibility="private")
+
+    return after_search
