@@ -4,32 +4,16 @@ result, meaning never carried by colour alone, and every control reachable with 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.app_server import running_app
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, shoot
+from tests.test_browser import WAIT_MS, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 WIDTHS = (1400, 420)
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_app(tmp_path_factory.mktemp("a11y")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser: Browser, url: str, width: int) -> Page:
