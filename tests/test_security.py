@@ -329,6 +329,14 @@ def test_whole_numbers_follow_one_rule_everywhere(app: AppProcess) -> None:
         assert "whole number" in message, message
 
 
+def test_inputs_left_off_take_the_defaults_and_extra_ones_are_refused(app: AppProcess) -> None:
+    """A script written before an input was added keeps working; too many inputs is an error."""
+    status, heatmap = call(app.url, "quality", ["stamps200", "cosine"])  # no recipe: plain
+    assert status == "complete" and "cn-heatmap" in heatmap[0]
+    status, message = call(app.url, "quality", ["stamps200", "cosine", "plain", "extra"])
+    assert status == "error" and message == "This call takes 3 inputs, but 4 were sent."
+
+
 # -- decoding memory ----------------------------------------------------------------------------
 
 

@@ -176,10 +176,13 @@ class GuardedBlocks(gr.Blocks):
     ) -> list[Any]:
         if self.edge is not None and not explicit_call:
             inputs = list(inputs)
-            if len(inputs) != len(block_fn.inputs):
+            if len(inputs) > len(block_fn.inputs):
                 raise Refused(
                     f"This call takes {len(block_fn.inputs)} inputs, but {len(inputs)} were sent."
                 )
+            # Inputs left off the end take the defaults the page starts with, so a script
+            # written before an input was added keeps working.
+            inputs += [getattr(b, "value", None) for b in block_fn.inputs[len(inputs) :]]
             labels = _labels(block_fn)
             for i, block in enumerate(block_fn.inputs):
                 if not getattr(block, "stateful", False):

@@ -14,6 +14,7 @@ import gradio as gr
 
 from convenet.models import get_model_spec
 from convenet.playground import Playground, umap_available
+from convenet.recipes import RECIPES
 from ui.common import friendly, model_problem
 from ui.search_handlers import (
     CLICK_BAR_JS,
@@ -36,6 +37,7 @@ class View:
     model: gr.Dropdown
     layer: gr.Dropdown
     metric: gr.Dropdown
+    recipe: gr.Dropdown
     query_index: gr.Number
     upload: gr.Image
     notice: gr.Markdown
@@ -72,8 +74,9 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callab
     """
 
     @friendly
-    def quality_view(dataset: str, metric: str) -> str:
-        return heatmap_html(pg.quality(dataset, metric, P_AT), pg.chance(dataset), P_AT)
+    def quality_view(dataset: str, metric: str, recipe: str) -> str:
+        grid = pg.quality(dataset, metric, P_AT, recipe=recipe)
+        return heatmap_html(grid, pg.chance(dataset), P_AT)
 
     @friendly
     def map_view(
@@ -138,6 +141,12 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callab
         return pg.check_index(dataset, index, "Map point"), None
 
     with gr.Accordion("Which layer of which model searches best?", open=False):
+        quality_recipe = gr.Dropdown(
+            list(RECIPES),
+            value="plain",
+            label="Search recipe for the overview",
+            info="Switch it to watch the whole grid move",
+        )
         quality_button = gr.Button("Compute the overview for this dataset and metric")
         quality = gr.HTML(elem_id="quality-heatmap", js_on_load=CLICK_BAR_JS)
     with gr.Accordion("Map of the dataset in this layer's feature space", open=False):
@@ -163,8 +172,13 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callab
         *[view.current_model, view.current_layer],
     ]
 
-    quality_button.click(
-        quality_view, [view.dataset, view.metric], quality, api_name="quality", **heavy
+    gr.on(
+        [quality_button.click, quality_recipe.input],
+        quality_view,
+        [view.dataset, view.metric, quality_recipe],
+        quality,
+        api_name="quality",
+        **heavy,
     )
     map_button.click(  # the boxes agree with the state here; the API names model and layer
         map_view,

@@ -11,6 +11,7 @@ import gradio as gr
 
 from convenet.metrics import METRIC_DESCRIPTIONS
 from convenet.models import get_model_spec
+from convenet.recipes import RECIPES
 from convenet.registry import MODELS
 from ui.common import (
     DEFAULT_METRIC,
@@ -118,6 +119,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         model: str,
         layer: str,
         metric: str,
+        recipe: str,
         query_index: float | None,
         upload: str | None,
         k: float,
@@ -132,7 +134,9 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             query = {"query_index": index}
             query_picture = str(pg.dataset(dataset).paths[index])
         k = int(k)
-        result = pg.search(dataset, model, layer, metric, k=k, progress=on_progress, **query)
+        result = pg.search(
+            dataset, model, layer, metric, k=k, recipe=recipe, progress=on_progress, **query
+        )
         known = result.query_label is not None
         gallery = [
             (
@@ -141,7 +145,10 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             )
             for hit in result.hits
         ]
-        hint = f"{get_model_spec(model).title} · {layer} · {METRIC_DESCRIPTIONS[metric]}"
+        hint = (
+            f"{get_model_spec(model).title} · {layer} · {METRIC_DESCRIPTIONS[metric]} · "
+            f"recipe {recipe}: {RECIPES[recipe].description}"
+        )
         csv_file, json_file = export_files(result, pg.images_dir(dataset))
         return (
             query_picture,
@@ -179,6 +186,12 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 )
                 metric = gr.Dropdown(
                     metric_choices(), value=DEFAULT_METRIC, label="Distance metric"
+                )
+                recipe = gr.Dropdown(
+                    list(RECIPES),
+                    value="plain",
+                    label="Search recipe",
+                    info="Retrieval tricks on top of the layer; see the README",
                 )
                 notice = gr.Markdown(elem_id="search-notice")
             with gr.Column(elem_id="cn-query"):
@@ -229,7 +242,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     visible = gr.State([])
     current_model = gr.State(DEFAULT_MODEL)
     current_layer = gr.State(default_layer(DEFAULT_MODEL))
-    search_inputs = [dataset, current_model, current_layer, metric, query_index, upload, k]
+    search_inputs = [dataset, current_model, current_layer, metric, recipe, query_index, upload, k]
     search_outputs = [query_picture, summary, legend, results, hits, csv_button, json_button]
     searches: list[Any] = []
     followers: list[Callable[[Any], None]] = []
@@ -245,13 +258,14 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             concurrency_id="search",
             concurrency_limit=8,
         )
-        searched.then(None, [dataset, model, layer, metric, query_index, upload], None, js=URL_JS)
+        shown = [dataset, model, layer, metric, recipe, query_index, upload]
+        searched.then(None, shown, None, js=URL_JS)
         searches.append(searched)
         for follow in followers:
             follow(searched)
 
     view = View(
-        *[dataset, model, layer, metric, query_index, upload, notice],
+        *[dataset, model, layer, metric, recipe, query_index, upload, notice],
         *[current_model, current_layer, hits, layer_update],
     )
     followers.append(build_panels(pg, view, search_after))
@@ -262,7 +276,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
 
     @friendly
     def restore(request: gr.Request) -> tuple[Any, ...]:
-        """Read ?dataset=&model=&layer=&metric=&query= so a shared link opens the same view."""
+        """Read ?dataset=&model=&layer=&metric=&recipe=&query= so a shared link opens the same
+        view."""
         params = dict(request.query_params) if request else {}
         name = params.get("dataset", state.default_dataset)
         name = name if name in pg.datasets() else state.default_dataset
@@ -275,13 +290,15 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             chosen_layer = default_layer(key)
         chosen_metric = params.get("metric", DEFAULT_METRIC)
         chosen_metric = chosen_metric if chosen_metric in METRIC_DESCRIPTIONS else DEFAULT_METRIC
+        chosen_recipe = params.get("recipe", "plain")
+        chosen_recipe = chosen_recipe if chosen_recipe in RECIPES else "plain"
         size = len(pg.dataset(name).paths)
         try:
             index = min(max(int(params.get("query", 0)), 0), size - 1)
         except ValueError:
             index = 0
         categories, items, indices = show_dataset(name, ALL_CLASSES)
-        view = (name, key, layer_update(key, chosen_layer), chosen_metric, index)
+        view = (name, key, layer_update(key, chosen_layer), chosen_metric, chosen_recipe, index)
         return (*view, problem, key, chosen_layer, categories, items, indices)
 
     search_after(
@@ -289,7 +306,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             restore,
             None,
             [
-                *[dataset, model, layer, metric, query_index],
+                *[dataset, model, layer, metric, recipe, query_index],
                 *[notice, current_model, current_layer, category, dataset_images, visible],
             ],
             api_name="restore_view",
@@ -326,6 +343,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         )
     )
     search_after(metric.input(lambda: None, None, None, api_name="metric_changed"))
+    search_after(recipe.input(lambda: None, None, None, api_name="recipe_changed"))
     search_after(k.release(lambda: None, None, None, api_name="k_changed"))
     search_after(
         dataset_images.select(
@@ -349,9 +367,9 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
 
 
 URL_JS = """
-(dataset, model, layer, metric, query, upload) => {
+(dataset, model, layer, metric, recipe, query, upload) => {
   const url = new URL(window.location.href);
-  const params = {dataset, model, layer, metric};
+  const params = {dataset, model, layer, metric, recipe};
   for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
   // An uploaded image cannot travel in a link: the URL then names no dataset query.
   if (upload) url.searchParams.delete("query");
