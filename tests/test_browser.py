@@ -89,7 +89,8 @@ def test_first_view_shows_fifty_results_and_the_url(page: Page, app_url: str, ap
     assert re.search(r"\b\d+ of the \d+ other .+ are in the top 50", text)
     expect(page).to_have_url(
         re.compile(
-            r"\?dataset=stamps200&model=efficientnet_lite0&layer=top_conv&metric=cosine&query=0$"
+            r"\?dataset=stamps200&model=efficientnet_lite0&layer=top_conv&metric=cosine"
+            r"&recipe=plain&query=0$"
         )
     )
     assert_images_load(page, "results-gallery")

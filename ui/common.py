@@ -122,6 +122,18 @@ def default_layer(model: str) -> str:
     return get_model_spec(model).layer_names[-1]
 
 
+def image_upload(label: str, height: int) -> gr.Image:
+    """An upload box that hands over the path as uploaded: our decoder checks and converts it
+    (Gradio would otherwise decode and re-save any image not already RGB)."""
+    return gr.Image(
+        label=label,
+        type="filepath",
+        image_mode=None,
+        sources=["upload", "clipboard"],
+        height=height,
+    )
+
+
 def metric_choices() -> list[tuple[str, str]]:
     return [(METRIC_LABELS[name], name) for name in METRICS]
 

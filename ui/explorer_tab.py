@@ -24,7 +24,14 @@ from convenet.imagenet import class_names
 from convenet.images import load_image
 from convenet.models import get_model_spec, load_model, preprocess_for, weights_status
 from convenet.registry import DEFAULT_MODEL, MODELS, ModelSpec
-from ui.common import AppState, friendly, layer_choices, model_problem, progress_callback
+from ui.common import (
+    AppState,
+    friendly,
+    image_upload,
+    layer_choices,
+    model_problem,
+    progress_callback,
+)
 from ui.search_tab import SearchTab, layer_update
 
 # convenet.explorer and convenet.featurevis import TensorFlow (seconds, hundreds of MiB): the
@@ -440,13 +447,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
                 allow_preview=False,
                 elem_id="explorer-dataset-gallery",
             )
-            upload = gr.Image(
-                label="Or use your own image",
-                type="filepath",
-                image_mode=None,  # the path as uploaded: our decoder checks and converts it
-                sources=["upload", "clipboard"],
-                height=160,
-            )
+            upload = image_upload("Or use your own image", height=160)
     gr.Markdown("### Activations")
     with gr.Row():
         maps_image = gr.Image(label="Feature maps", interactive=False, format="png")

@@ -21,6 +21,7 @@ from ui.common import (
     corresponding_layer,
     default_layer,
     friendly,
+    image_upload,
     layer_choices,
     layer_info,
     metric_choices,
@@ -198,13 +199,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 query_picture = gr.Image(
                     label="Query", type="filepath", interactive=False, height=220
                 )
-                upload = gr.Image(
-                    label="Or search with your own image",
-                    type="filepath",
-                    image_mode=None,  # the path as uploaded: our decoder checks and converts it
-                    sources=["upload", "clipboard"],
-                    height=220,
-                )
+                upload = image_upload("Or search with your own image", height=220)
                 example_files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
                 examples = (
                     gr.Examples(example_files, inputs=upload, label="Example images")
