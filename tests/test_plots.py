@@ -70,3 +70,30 @@ def test_only_the_most_recently_used_files_are_kept(tmp_path: Path) -> None:
     assert len(cache) == 2
     assert oldest.is_file() and newest.is_file() and not kept.exists()
     assert sorted(tmp_path.iterdir()) == sorted([oldest, newest])  # no partial files left
+
+
+def test_class_colours_stay_apart_for_colour_blind_viewers() -> None:
+    """Every pair of the ten class colours differs by a CIELAB distance of 12 or more under
+    simulated protanopia, deuteranopia and tritanopia (Machado et al. 2009, severity 1)."""
+    from skimage.color import rgb2lab
+
+    from convenet.plots import PALETTE
+
+    machado = {
+        "protan": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                   [-0.003882, -0.048116, 1.051998]],
+        "deutan": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                   [-0.011820, 0.042940, 0.968881]],
+        "tritan": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                   [0.004733, 0.691367, 0.303900]],
+    }  # fmt: skip
+    srgb = np.asarray(PALETTE, float) / 255
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    assert len(PALETTE) >= 10
+    for vision, matrix in machado.items():
+        seen = np.clip(linear @ np.asarray(matrix).T, 0, 1)
+        shown = np.where(seen <= 0.0031308, 12.92 * seen, 1.055 * seen ** (1 / 2.4) - 0.055)
+        lab = rgb2lab(shown[None])[0]
+        gaps = np.linalg.norm(lab[:, None] - lab[None], axis=-1)
+        gaps[np.eye(len(lab), dtype=bool)] = np.inf
+        assert gaps.min() >= 12, f"{vision}: two classes look alike (distance {gaps.min():.1f})"
