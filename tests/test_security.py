@@ -299,7 +299,7 @@ def test_error_sweep_over_every_endpoint(app: AppProcess) -> None:
     assert not leaks, "\n".join(leaks)
     assert refused > 5 * len(endpoints)  # the sweep did reach the checks
     clicks = [(name, count) for name, count in endpoints if name.startswith("pick_")]
-    assert len(clicks) == 4
+    assert len(clicks) >= 4
     for api_name, count in clicks:  # a click's handler called with no click
         status, message = call(app.url, api_name, [None] * count)
         assert status == "error"

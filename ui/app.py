@@ -102,6 +102,10 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
   #cn-results { order: 2; }
   #cn-query { order: 3; }
   #source-status { display: none; }
+  #cn-intro h1 { font-size: 1.4rem !important; margin: 0 0 4px !important; }
+  #cn-intro p { font-size: 0.85rem !important; line-height: 1.3 !important; margin: 0 !important; }
+  #search-summary p { font-size: 0.95rem !important; margin: 0 !important; }
+  #cn-controls .block { padding-top: 6px !important; padding-bottom: 6px !important; }
   #results-gallery .grid-container {
     grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }
 }
@@ -117,7 +121,7 @@ click any image to search with it. The **Model Explorer** looks inside the model
 def build_app(state: AppState | None = None) -> gr.Blocks:
     state = state or AppState()
     with GuardedBlocks(title="ConvNet Playground") as demo:
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO, elem_id="cn-intro")
         with gr.Row(equal_height=True):
             gr.Markdown(f"<small>Features: {state.source.message}</small>", elem_id="source-status")
             # The URL already names the view; this link also carries an uploaded image.

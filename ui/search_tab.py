@@ -185,15 +185,16 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                     label="Layer",
                     info=layer_info(DEFAULT_MODEL, first_layer),
                 )
-                metric = gr.Dropdown(
-                    metric_choices(), value=DEFAULT_METRIC, label="Distance metric"
-                )
-                recipe = gr.Dropdown(
-                    list(RECIPES),
-                    value="plain",
-                    label="Search recipe",
-                    info="Retrieval tricks on top of the layer; see the README",
-                )
+                with gr.Row():  # side by side: on a phone the results stay near the top
+                    metric = gr.Dropdown(
+                        metric_choices(),
+                        value=DEFAULT_METRIC,
+                        label="Distance metric",
+                        min_width=120,
+                    )
+                    recipe = gr.Dropdown(
+                        list(RECIPES), value="plain", label="Search recipe", min_width=120
+                    )
                 notice = gr.Markdown(elem_id="search-notice")
             with gr.Column(elem_id="cn-query"):
                 query_picture = gr.Image(
