@@ -122,7 +122,7 @@ def ensure_onnx_graph(model: str = MODEL) -> None:
     weights = onnx_features.weights_id(spec)
     if weights is None or not onnx_features.graph_path(spec, weights).is_file():
         print(f"exporting the ONNX graph of {spec.title} once (not timed)")
-        onnx_features.SESSIONS.get(model)
+        onnx_features.onnx_extractor(model, "avg", "imagenet")
 
 
 def rss_mib(pid: int) -> float:

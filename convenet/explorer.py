@@ -178,6 +178,15 @@ def _filter_tiles(layer: keras.layers.Layer, bgr_input: bool) -> np.ndarray:
     return colormap(_normalise(spatial.transpose(2, 0, 1), axis=(1, 2)))
 
 
+def filter_kind(layer: keras.layers.Layer) -> str:
+    """What a layer's filter picture shows, in words for the page."""
+    if isinstance(layer, keras.layers.Conv2D) and layer.kernel.shape[2] == 3:
+        return "each in colour, as the RGB pattern it matches"
+    if tuple(layer.kernel_size) == (1, 1):
+        return "1x1 kernels: they only mix channels, so there is no spatial pattern to see"
+    return "each averaged over its input channels (bright = large weight)"
+
+
 def filter_grid(
     model: keras.Model, layer_name: str, max_filters: int = 64, *, bgr_input: bool = False
 ) -> tuple[np.ndarray, int]:

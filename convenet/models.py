@@ -9,12 +9,11 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from convenet.errors import WeightsUnavailableError
+from convenet.lru import BuildOnceLRU
 from convenet.registry import MODELS, ModelSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -80,39 +79,11 @@ def unavailable_sentence(spec: ModelSpec) -> str:
     )
 
 
-class ModelCache:
-    """A small thread-safe LRU of built models: memory stays flat while users hop around."""
+class ModelCache(BuildOnceLRU[Any]):
+    """The built models: memory stays flat while users hop around."""
 
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._models: OrderedDict[tuple[str, Weights], Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self._building: dict[tuple[str, Weights], threading.Lock] = {}
-
-    def get(self, spec: ModelSpec, weights: Weights) -> Any:
-        key = (spec.key, weights)
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key]
-            build_lock = self._building.setdefault(key, threading.Lock())
-        with build_lock:  # two requests for one model build it once
-            with self._lock:
-                if key in self._models:
-                    return self._models[key]
-            model = _construct(spec, weights)
-            with self._lock:
-                self._models[key] = model
-                while len(self._models) > self.maxsize:
-                    self._models.popitem(last=False)
-            return model
-
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-
-    def __len__(self) -> int:
-        return len(self._models)
+    def get(self, spec: ModelSpec, weights: Weights) -> Any:  # type: ignore[override]
+        return super().get((spec.key, weights), lambda: _construct(spec, weights))
 
 
 MODEL_CACHE = ModelCache(int(os.environ.get("CONVENET_MODEL_CACHE", "3")))

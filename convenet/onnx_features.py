@@ -18,15 +18,14 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from convenet.errors import WeightsUnavailableError
+from convenet.lru import BuildOnceLRU
 from convenet.models import get_model_spec, keras_weights_path
 from convenet.paths import REPO_DIR, cache_dir
 from convenet.registry import ModelSpec
@@ -119,44 +118,6 @@ class OnnxExtractor:
         }
 
 
-class _Sessions:
-    """ONNX extractors by model and pooling, the few most recently used kept (like the Keras
-    models).
-
-    Built from the cached graph, else exported first. A graph that cannot be made (weights not
-    on disk, an export or a session that fails) is remembered as None: Keras serves it, with
-    one warning in the log.
-    """
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._items: OrderedDict[tuple[str, str], OnnxExtractor | None] = OrderedDict()
-        self._lock = threading.Lock()
-        self._building: dict[tuple[str, str], threading.Lock] = {}
-
-    def get(self, model_key: str, pooling: str = "avg") -> OnnxExtractor | None:
-        key = (model_key, pooling)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            build_lock = self._building.setdefault(key, threading.Lock())
-        with build_lock:  # two requests for one graph export it once
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
-            extractor = _build(get_model_spec(model_key), pooling)
-            with self._lock:
-                self._items[key] = extractor
-                while len(self._items) > self.maxsize:
-                    self._items.popitem(last=False)
-            return extractor
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
 def _build(spec: ModelSpec, pooling: str) -> OnnxExtractor | None:
     weights = weights_id(spec)
     path = graph_path(spec, weights, pooling) if weights is not None else None
@@ -177,7 +138,11 @@ def _build(spec: ModelSpec, pooling: str) -> OnnxExtractor | None:
         return None
 
 
-SESSIONS = _Sessions(2 * int(os.environ.get("CONVENET_MODEL_CACHE", "3")))
+# ONNX extractors by (model, pooling); a graph that cannot be made is kept as None, so Keras
+# serves that model without another try (one warning in the log).
+SESSIONS: BuildOnceLRU[OnnxExtractor | None] = BuildOnceLRU(
+    2 * int(os.environ.get("CONVENET_MODEL_CACHE", "3"))
+)
 
 
 def onnx_extractor(model_key: str, pooling: str, weights: Any) -> OnnxExtractor | None:
@@ -185,4 +150,4 @@ def onnx_extractor(model_key: str, pooling: str, weights: Any) -> OnnxExtractor 
     None where Keras must do it: another pooling or weights, ONNX off, or no graph possible."""
     if not onnx_enabled() or pooling not in POOLINGS or weights != "imagenet":
         return None
-    return SESSIONS.get(model_key, pooling)
+    return SESSIONS.get((model_key, pooling), lambda: _build(get_model_spec(model_key), pooling))

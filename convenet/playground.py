@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +24,7 @@ from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.evaluation import per_query_precision, query_scores
 from convenet.features import PLAIN, View, extract_arrays
 from convenet.images import ImageSource, load_image
+from convenet.lru import BuildOnceLRU
 from convenet.metrics import METRICS
 from convenet.models import get_model_spec, weights_status
 from convenet.paths import cache_dir
@@ -78,6 +78,22 @@ class SearchResult:
     def matches_in_top(self, n: int) -> int:
         return sum(hit.match for hit in self.hits[:n])
 
+    def rows(self, images_dir: Path) -> list[dict[str, Any]]:
+        """The hits as plain rows (API, export): ``same_class`` is None for an upload."""
+        known = self.query_label is not None
+        return [
+            {
+                "rank": hit.rank,
+                "index": hit.index,
+                "image": hit.path.relative_to(images_dir).as_posix(),
+                "class": hit.label,
+                "similarity": round(hit.similarity, 2),
+                "distance": hit.distance,
+                "same_class": hit.match if known else None,
+            }
+            for hit in self.hits
+        ]
+
 
 class Playground:
     """Everything the UI asks, answered from precomputed features where possible."""
@@ -88,7 +104,7 @@ class Playground:
         self._lock = threading.Lock()
         self._features: dict[tuple[str, str, str | None], dict[str, np.ndarray]] = {}
         self._compute_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
-        self._spaces: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._spaces: BuildOnceLRU[tuple[np.ndarray, np.ndarray]] = BuildOnceLRU(SPACES_KEPT)
         self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
         self._reference: dict[tuple[str, str, str, str, str], np.ndarray] = {}
 
@@ -228,19 +244,14 @@ class Playground:
         self, dataset: str, model: str, layer: str, recipe: Recipe, progress: Progress | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(base, database) vectors of a dataset under a recipe; the last few are kept."""
-        key = (dataset, model, layer, recipe)
-        with self._lock:
-            if key in self._spaces:
-                self._spaces.move_to_end(key)
-                return self._spaces[key]
         spec = get_model_spec(model)
-        base = base_vectors(recipe, self.views(dataset, model, progress), spec.layer_names, layer)
-        found = (base, database_vectors(recipe, base))
-        with self._lock:
-            self._spaces[key] = found
-            while len(self._spaces) > SPACES_KEPT:
-                self._spaces.popitem(last=False)
-        return found
+
+        def build() -> tuple[np.ndarray, np.ndarray]:
+            views = self.views(dataset, model, progress)
+            base = base_vectors(recipe, views, spec.layer_names, layer)
+            return base, database_vectors(recipe, base)
+
+        return self._spaces.get((dataset, model, layer, recipe), build)
 
     # -- search -----------------------------------------------------------------------
     def search(

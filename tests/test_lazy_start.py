@@ -28,3 +28,22 @@ def test_dataset_search_leaves_tensorflow_out_until_a_model_is_needed(tmp_path: 
         assert not tensorflow_loaded(app.process.pid)
         client.predict("efficientnet_lite0", "top_conv", api_name="/explorer_layers")
         assert tensorflow_loaded(app.process.pid)  # the check above can see TensorFlow
+
+
+def test_the_ui_never_imports_keras_or_tensorflow() -> None:
+    """The UI reaches models through the core; only the core decides when TensorFlow loads."""
+    import ast
+
+    from tests.app_server import REPO
+
+    banned = ("keras", "tensorflow")
+    found = []
+    for path in sorted((REPO / "ui").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in banned]
+    assert found == []

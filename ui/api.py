@@ -79,18 +79,7 @@ def register_api(state: AppState) -> None:
             "possible": result.possible,
             "p_at_k": result.p_at_k,
             "weighted_score": result.weighted_score,
-            "results": [
-                {
-                    "rank": hit.rank,
-                    "index": hit.index,
-                    "image": hit.path.relative_to(images_dir).as_posix(),
-                    "class": hit.label,
-                    "similarity": round(hit.similarity, 2),
-                    "distance": hit.distance,
-                    "same_class": hit.match,
-                }
-                for hit in result.hits
-            ],
+            "results": result.rows(images_dir),
         }
 
     gr.api(search, api_name="search", concurrency_id="search", concurrency_limit=8)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -35,9 +35,10 @@ from ui.common import (
 from ui.search_tab import SearchTab, layer_update
 
 # convenet.explorer and convenet.featurevis import TensorFlow (seconds, hundreds of MiB): the
-# handlers import them when a model is actually needed, so the app starts without it.
-if TYPE_CHECKING:
-    import keras
+# handlers import them when a model is actually needed, so the app starts without it, and the
+# UI never imports Keras itself: models and layers pass through as opaque values.
+KerasModel = Any
+KerasLayer = Any
 
 FEATUREVIS_MAX_STEPS = 256
 MAX_FILTERS = 64
@@ -90,12 +91,12 @@ def model_rows() -> list[list[Any]]:
     ]
 
 
-def load(model: str) -> tuple[ModelSpec, keras.Model]:
+def load(model: str) -> tuple[ModelSpec, KerasModel]:
     spec = get_model_spec(model)
     return spec, load_model(spec.key)
 
 
-def get_layer(spec: ModelSpec, model: keras.Model, name: str) -> keras.layers.Layer:
+def get_layer(spec: ModelSpec, model: KerasModel, name: str) -> KerasLayer:
     try:
         return model.get_layer(name)
     except ValueError:
@@ -104,7 +105,7 @@ def get_layer(spec: ModelSpec, model: keras.Model, name: str) -> keras.layers.La
         ) from None
 
 
-def channel_count(layer: keras.layers.Layer) -> int:
+def channel_count(layer: KerasLayer) -> int:
     """Channels of a layer with HxWxC feature maps; other layers have no channels to show."""
     shape = layer.output.shape
     if len(shape) != 4:
@@ -115,7 +116,7 @@ def channel_count(layer: keras.layers.Layer) -> int:
     return int(shape[-1])
 
 
-def check_channel(channel: Any, layer: keras.layers.Layer) -> int:
+def check_channel(channel: Any, layer: KerasLayer) -> int:
     n = channel_count(layer)
     channel = as_int(channel, "Channel")
     if not 0 <= channel < n:
@@ -126,7 +127,7 @@ def check_channel(channel: Any, layer: keras.layers.Layer) -> int:
     return channel
 
 
-def layer_dropdown_choices(spec: ModelSpec, model: keras.Model) -> list[tuple[str, str]]:
+def layer_dropdown_choices(spec: ModelSpec, model: KerasModel) -> list[tuple[str, str]]:
     """Curated layers with what they see, then every other conv layer in model order."""
     from convenet.explorer import conv_layers
 
@@ -234,9 +235,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
 
     @friendly
     def filters(model: str, layer: str) -> tuple[np.ndarray, str]:
-        import keras
-
-        from convenet.explorer import CONV_TYPES, filter_grid
+        from convenet.explorer import CONV_TYPES, filter_grid, filter_kind
 
         spec, keras_model = load(model)
         chosen = get_layer(spec, keras_model, layer)
@@ -246,12 +245,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
                 "pick a convolution layer (the layer list holds them all)"
             )
         grid, total = filter_grid(keras_model, layer, MAX_FILTERS, bgr_input=spec.key in BGR_MODELS)
-        if isinstance(chosen, keras.layers.Conv2D) and chosen.kernel.shape[2] == 3:
-            how = "each in colour, as the RGB pattern it matches"
-        elif tuple(chosen.kernel_size) == (1, 1):
-            how = "1x1 kernels: they only mix channels, so there is no spatial pattern to see"
-        else:
-            how = "each averaged over its input channels (bright = large weight)"
+        how = filter_kind(chosen)
         return grid, f"{total} filters (showing {min(total, MAX_FILTERS)}), {how}."
 
     @friendly

@@ -10,6 +10,7 @@ server's disk can be learnt from it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import math
@@ -42,6 +43,7 @@ class Refused(gr.Error):
         log.warning("Refused: %s", message)
 
 
+@functools.cache  # asked on every event: read each handler's annotations once
 def _wants_click(fn: Any) -> bool:
     """Whether a handler takes a SelectData (Gradio builds it from the click's event data)."""
     try:

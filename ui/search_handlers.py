@@ -11,7 +11,6 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -263,28 +262,12 @@ element.addEventListener('mouseover', (event) => {
 EXPORT_FIELDS = ("rank", "image", "class", "similarity", "distance", "same_class", "index")
 
 
-def export_rows(result: SearchResult, images_dir: Path) -> list[dict[str, Any]]:
-    """The results as plain rows: what a spreadsheet or a notebook wants."""
-    return [
-        {
-            "rank": hit.rank,
-            "image": hit.path.relative_to(images_dir).as_posix(),
-            "class": hit.label,
-            "similarity": round(hit.similarity, 2),
-            "distance": hit.distance,
-            "same_class": hit.match if result.query_label is not None else None,
-            "index": hit.index,
-        }
-        for hit in result.hits
-    ]
-
-
 def export_files(result: SearchResult, images_dir: Path) -> tuple[str, str]:
     """CSV and JSON files of the results, named by their content so repeats cost nothing.
 
     They live in the upload folder, whose old files the server sweeps away.
     """
-    rows = export_rows(result, images_dir)
+    rows = result.rows(images_dir)
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=EXPORT_FIELDS)
     writer.writeheader()

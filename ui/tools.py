@@ -145,6 +145,7 @@ def register_tools(state: AppState) -> None:
             highest average activation of the channel, each with `image`, `class` and
             `activation`.
         """
+        from convenet.explorer import top_activating_images
         from convenet.featurevis import visualize_channel_cached
         from convenet.featurevis_gallery import (
             FEATUREVIS_SIZE,
@@ -172,7 +173,7 @@ def register_tools(state: AppState) -> None:
                 steps=FEATUREVIS_STEPS,
             )
         folder, images_dir = pg.dataset(dataset), pg.images_dir(dataset)
-        best = np.argsort(-feats[:, channel], kind="stable")[:TOP_IMAGES]
+        best = top_activating_images(feats, channel, TOP_IMAGES)
         return {
             "feature_visualization": picture_file(picture, f"channel-{spec.key}-{channel}"),
             "top_images": [
