@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 
 from convenet.memory import limit_arenas
+from convenet.settings import quiet_tensorflow
 from ui.app import CSS, HEAD, build_app
 from ui.common import AppState
 from ui.server import serve
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 limit_arenas()  # freed memory goes back to the system after a large upload
+quiet_tensorflow()  # before Keras is first imported (lazily, on the first model built)
 
 state = AppState()
 demo = build_app(state)

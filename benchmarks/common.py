@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from convenet.paths import PRECOMPUTED_DIR, cache_dir
+from convenet.settings import quiet_tensorflow
 
 DATASET = "stamps200"
 MODEL = "efficientnet_lite0"
@@ -33,7 +34,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the options every benchmark accepts."""
+    """An argument parser with the options every benchmark accepts (and a quiet TensorFlow)."""
+    quiet_tensorflow()
     args = argparse.ArgumentParser(description=description)
     args.add_argument("--quick", action="store_true", help="fewer repetitions and sizes")
     args.add_argument(

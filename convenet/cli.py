@@ -14,10 +14,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convenet.errors import WeightsUnavailableError
+from convenet.errors import UnknownNameError, WeightsUnavailableError
+from convenet.features import POOLINGS
 from convenet.images import ImageLoadError
 from convenet.metrics import METRICS
 from convenet.paths import PRECOMPUTED_DIR
+from convenet.recipes import RECIPES
 from convenet.registry import MODELS, ModelSpec
 
 if TYPE_CHECKING:
@@ -71,11 +73,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _choices(value: str, known: Sequence[str], what: str) -> list[str]:
+def _choices(value: str, known: Sequence[str], kind: str, where: str = "") -> list[str]:
+    """``[value]``, or every known name for ``all``."""
     if value == "all":
         return list(known)
     if value not in known:
-        raise ValueError(f"Unknown {what} {value!r}; choose one of: {', '.join(known)}, all")
+        raise UnknownNameError(kind, value, [*known, "all"], where)
     return [value]
 
 
@@ -116,7 +119,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from convenet.recipes import RECIPES, evaluate_recipe, layers_read
 
     spec = get_model_spec(args.model)
-    layers = _choices(args.layer, spec.layer_names, f"layer of {spec.title}")
+    layers = _choices(args.layer, spec.layer_names, "layer", f" for model {spec.title}")
     metrics = _choices(args.metric, METRICS, "metric")
     recipes = [RECIPES[name] for name in _choices(args.recipe, list(RECIPES), "recipe")]
     images_dir = Path(args.images)
@@ -158,6 +161,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from convenet.calibration import calibrated_similarity, reference_distances
     from convenet.datasets import scan_image_folder
     from convenet.models import get_model_spec
+    from convenet.playground import SearchResult, ranked_hits
     from convenet.ranking import rank
     from convenet.recipes import (
         base_vectors,
@@ -169,13 +173,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     spec = get_model_spec(args.model)
     spec.layer(args.layer)
-    _choices(args.metric, METRICS, "metric")
+    if args.metric not in METRICS:  # checked here, not by argparse: the one wording for names
+        raise UnknownNameError("metric", args.metric, METRICS)
     recipe = get_recipe(args.recipe)
     if args.pooling != "avg":
         if recipe.name != "plain":
             raise ValueError("--pooling goes with the plain recipe; the others choose their own")
         recipe = replace(recipe, pooling=args.pooling)
-    folder = scan_image_folder(Path(args.images))
+    images_dir = Path(args.images)
+    folder = scan_image_folder(images_dir)
     layers = layers_read(recipe, spec.layer_names, args.layer)
     own = _computed_views(spec, [Path(args.query)], [recipe], layers)
     base = base_vectors(
@@ -188,23 +194,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     # The app's scale: placed among the distances between the folder's own images.
     reference = reference_distances(database, args.metric)
     similarities = calibrated_similarity(result.distances, reference)
-    rows = [
-        {
-            "rank": position + 1,
-            "path": str(folder.paths[index]),
-            "class": folder.classes[folder.labels[index]],
-            "similarity": round(float(similarity), 2),
-            "distance": float(distance),
-        }
-        for position, (index, distance, similarity) in enumerate(
-            zip(result.indices, result.distances, similarities, strict=True)
-        )
-    ]
+    hits = ranked_hits(folder, result, similarities, query_label=None)
+    rows = SearchResult(None, hits, None, None).rows(images_dir)  # as the app and API give them
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     for row in rows:
-        print(f"{row['rank']:>3}  {row['similarity']:6.2f}%  {row['class']:<16} {row['path']}")
+        print(f"{row['rank']:>3}  {row['similarity']:6.2f}%  {row['class']:<16} {row['image']}")
     return 0
 
 
@@ -269,13 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     models = sub.add_parser("models", help="list models, their layers and weight availability")
-    models.add_argument("--json", action="store_true")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     models.set_defaults(func=cmd_models)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--images", required=True, help="folder with one sub-folder per class")
         p.add_argument("--model", required=True, help="model key or title (see `models`)")
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
 
     evaluate = sub.add_parser(
         "evaluate", help="retrieval quality (precision@k, mAP@k) per layer and recipe"
@@ -284,17 +280,40 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--layer", default="all", help="curated layer name, or all")
     evaluate.add_argument("--recipe", default="plain", help="search recipe name, or all")
     evaluate.add_argument("--metric", default="cosine", help="distance metric, or all")
-    evaluate.add_argument("--k", type=int, default=10)
+    evaluate.add_argument(
+        "--k", type=int, default=10, help="results per query scored (default: %(default)s)"
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
-    search = sub.add_parser("search", help="rank a folder's images by similarity to a query")
+    search = sub.add_parser(
+        "search",
+        help="rank a folder's images by similarity to a query",
+        description="Rank the images of --images by their similarity to --query, as the app does.",
+    )
     common(search)
-    search.add_argument("--pooling", default="avg", choices=["avg", "max", "gem", "flat"])
-    search.add_argument("--recipe", default="plain", help="search recipe name")
     search.add_argument("--query", required=True, help="query image file")
-    search.add_argument("--layer", required=True)
-    search.add_argument("--metric", default="cosine")
-    search.add_argument("--k", type=int, default=50)
+    search.add_argument(
+        "--layer", required=True, help="one of the model's curated layers (see `models`)"
+    )
+    search.add_argument(
+        "--metric",
+        default="cosine",
+        metavar="METRIC",
+        help=f"distance metric, one of: {', '.join(METRICS)} (default: %(default)s)",
+    )
+    search.add_argument(
+        "--recipe",
+        default="plain",
+        metavar="RECIPE",
+        help=f"search recipe, one of: {', '.join(RECIPES)} (default: %(default)s)",
+    )
+    search.add_argument(
+        "--pooling",
+        default="avg",
+        choices=POOLINGS,
+        help="how a feature map becomes a vector (plain recipe only; default: %(default)s)",
+    )
+    search.add_argument("--k", type=int, default=50, help="results to list (default: %(default)s)")
     search.set_defaults(func=cmd_search)
 
     pre = sub.add_parser("precompute", help="extract and store features of every curated layer")
@@ -304,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--name", help="dataset name to store an --images folder under")
     pre.add_argument("--model", default="all", help="model key, or all (those with weights here)")
     pre.add_argument("--layers", nargs="*", help="layer names (default: the curated layers)")
-    pre.add_argument("--pooling", default="avg", choices=["avg", "max", "gem", "flat"])
+    pre.add_argument(
+        "--pooling", default="avg", choices=POOLINGS, help="how a feature map becomes a vector"
+    )
     pre.add_argument("--flip", action="store_true", help="of the left-right mirrored images")
     pre.add_argument(
         "--recipes", action="store_true", help="also every view the search recipes need"
@@ -314,14 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     pre.set_defaults(func=cmd_precompute)
 
     push = sub.add_parser("push", help="publish a feature store as a Hugging Face Hub dataset")
-    push.add_argument("--repo-id", required=True)
-    push.add_argument("--root", default=str(PRECOMPUTED_DIR))
-    push.add_argument("--private", action="store_true")
+    push.add_argument("--repo-id", required=True, help="Hub dataset to create or update")
+    push.add_argument("--root", default=str(PRECOMPUTED_DIR), help="feature store folder")
+    push.add_argument("--private", action="store_true", help="create the dataset private")
     push.set_defaults(func=cmd_push)
 
     pull = sub.add_parser("pull", help="download the configured Hub dataset into the local cache")
-    pull.add_argument("--repo-id")
-    pull.add_argument("--revision")
+    pull.add_argument("--repo-id", help="Hub dataset (default: CONVENET_HUB_REPO or the app's)")
+    pull.add_argument("--revision", help="branch, tag or commit (default: CONVENET_HUB_REVISION)")
     pull.set_defaults(func=cmd_pull)
     return parser
 

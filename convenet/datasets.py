@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from convenet.errors import choose
 from convenet.paths import PRECOMPUTED_DIR
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
@@ -80,12 +81,7 @@ DATASETS: dict[str, DatasetSpec] = {
 
 def get_dataset(name: str) -> DatasetSpec:
     """Look a dataset up by name, naming the known ones when it is not there."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}"
-        ) from None
+    return choose("dataset", name, DATASETS)
 
 
 @dataclass

