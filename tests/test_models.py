@@ -78,8 +78,8 @@ def test_package_weights_are_found_and_checked_against_their_checksum(
 ) -> None:
     monkeypatch.setenv("CONVENET_CACHE", str(tmp_path / "cache"))
     spec = replace(MODELS["efficientnet_lite0"], key="fake", title="Fake")
-    monkeypatch.syspath_prepend(str(tmp_path / "good"))
     source = _package(tmp_path / "good", b"the published weights")
+    monkeypatch.syspath_prepend(str(tmp_path / "good"))
     assert models.weights_status(replace(spec, weights=source)) == "bundled"
     assert models.package_weights(replace(spec, weights=source)).read_bytes().startswith(b"the")
     tampered = replace(source, module="fake_weights_pkg", sha256="0" * 64)
