@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from convenet.errors import choose
+from convenet.images import flatten_onto_white, has_transparency
 from convenet.paths import PRECOMPUTED_DIR
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
@@ -139,16 +140,13 @@ def flatten(image: Image.Image) -> Image.Image:
     Cut-outs are cropped to their visible pixels first, so the object, not the empty canvas
     around it, fills the frame.
     """
-    if not (image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info):
+    if not has_transparency(image):
         return image.convert("RGB")
     rgba = image.convert("RGBA")
     box = rgba.getchannel("A").point(lambda a: 255 if a > _ALPHA_FLOOR else 0).getbbox()
     if box is None:
         raise ValueError("image is fully transparent")
-    rgba = rgba.crop(box)
-    rgb = Image.new("RGB", rgba.size, "white")
-    rgb.paste(rgba, mask=rgba.getchannel("A"))
-    return rgb
+    return flatten_onto_white(rgba.crop(box))
 
 
 def fit_thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> Image.Image:

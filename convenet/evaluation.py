@@ -76,6 +76,15 @@ def _average_precision(relevant: np.ndarray, n_relevant: np.ndarray) -> np.ndarr
     return (precision_at_i * relevant).sum(axis=1) / np.maximum(np.minimum(k, n_relevant), 1)
 
 
+def chance_precision(labels: np.ndarray) -> float:
+    """precision@k of a random ranking, averaged over every image as the query (leave-one-out):
+    the chance that another image shares the query's class, ``(n_class - 1) / (n - 1)``."""
+    labels = np.asarray(labels)
+    if labels.size < 2:
+        raise ValueError("chance needs at least two images")
+    return float(((np.bincount(labels)[labels] - 1) / (labels.size - 1)).mean())
+
+
 def evaluate_retrieval(
     features: np.ndarray,
     labels: np.ndarray,
@@ -109,7 +118,7 @@ def evaluate_retrieval(
         p_at_k=float(scores["p_at_k"].mean()),
         map_at_k=float(scores["map_at_k"].mean()),
         weighted_score=float(scores["weighted_score"].mean()),
-        chance=float((n_relevant / (labels.size - 1)).mean()),
+        chance=chance_precision(labels),
         k=relevant.shape[1],
         per_class=per_class,
     )

@@ -20,12 +20,6 @@ from convenet.models import Weights, get_model_spec, load_model, resolve
 from convenet.onnx_features import onnx_extractor
 
 POOLINGS = ("avg", "max", "gem", "flat")
-POOLING_LABELS = {
-    "avg": "global average",
-    "max": "global max",
-    "gem": "generalised mean (GeM, p=3)",
-    "flat": "flattened feature map",
-}
 FLAT_MAX_DIM = 16_384  # a flat vector only for layers small enough to keep whole
 GEM_P = 3.0
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from functools import cache
 
-import numpy as np
-
 from convenet.paths import DATA_DIR
 
 CLASSES_FILE = DATA_DIR / "imagenet_classes.json"
@@ -23,15 +21,3 @@ def _names() -> tuple[str, ...]:
 def class_names() -> list[str]:
     """The 1000 ImageNet class names in model output order (read once, then cached)."""
     return list(_names())
-
-
-def top_k(probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` most probable classes of one prediction, best first, as (name, probability)."""
-    probs = np.asarray(probs)
-    if probs.shape != (1000,):
-        raise ValueError(f"expected one 1000-class prediction, got shape {probs.shape}")
-    if not 1 <= k <= 1000:
-        raise ValueError(f"k must be between 1 and 1000, got {k}")
-    names = _names()
-    best = np.argsort(probs, kind="stable")[::-1][:k]
-    return [(names[i], float(probs[i])) for i in best]

@@ -152,14 +152,21 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         array = np.asarray(image, dtype=np.float32)
         span = float(array.max() - array.min()) or 1.0
         image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8), "L")
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    )
-    if has_alpha:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    return flatten_onto_white(image)
+
+
+def has_transparency(image: Image.Image) -> bool:
+    """An alpha channel, or a palette / colour key that marks pixels transparent."""
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+
+def flatten_onto_white(image: Image.Image) -> Image.Image:
+    """RGB with any transparency composited onto white, as a page shows it (the one place)."""
+    if not has_transparency(image):
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
 
 
 def _box_mean_16bit(image: Image.Image, factor: int) -> Image.Image:

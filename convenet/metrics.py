@@ -46,13 +46,6 @@ _CACHE_BYTES = 2**20
 
 _GRAM_METRICS = frozenset({"cosine", "euclidean", "sqeuclidean", "correlation"})
 _ANGULAR_METRICS = frozenset({"cosine", "correlation"})
-_NORM_ORDER: dict[str, float] = {
-    "euclidean": 2,
-    "sqeuclidean": 2,
-    "manhattan": 1,
-    "chebyshev": np.inf,
-    "minkowski": MINKOWSKI_P,
-}
 _NEAR_ZERO = 1e-3
 """Relative size below which matrix-product distances lose digits to cancellation."""
 
@@ -183,42 +176,3 @@ def _integer_power(values: np.ndarray, exponent: int) -> np.ndarray:
     for _ in range(exponent - 1):
         result *= values
     return result
-
-
-def similarity_percent(
-    distances: np.ndarray, queries: np.ndarray, data: np.ndarray, metric: str
-) -> np.ndarray:
-    """Turn (m, n) distances into similarities in [0, 100], where 100 means identical vectors.
-
-    Each metric is divided by the largest distance it could take for that pair, so bars for
-    one query are comparable:
-
-    - cosine and correlation lie in [0, 2]: similarity = 100 * (1 - d / 2), so opposite
-      vectors score 0 and unrelated (orthogonal) ones 50.
-    - norm-based metrics obey the triangle inequality d(q, x) <= ||q|| + ||x||, measured in the
-      metric's own norm (L2 for euclidean, L1 for manhattan, L-inf for chebyshev, L3 for
-      minkowski, and (||q||_2 + ||x||_2)^2 for squared euclidean): similarity =
-      100 * (1 - d / bound), which reaches 0 only for x = -c * q. A bound of 0 means both
-      vectors are zero, hence identical: 100.
-    """
-    _check_metric(metric)
-    q = _float32(check_matrix("queries", queries))
-    x = _float32(check_matrix("data", data))
-    dist = np.asarray(distances, dtype=np.float32)
-    if dist.shape != (q.shape[0], x.shape[0]):
-        raise ValueError(
-            f"distances have shape {dist.shape}, expected {(q.shape[0], x.shape[0])} "
-            "(queries rows, data rows)"
-        )
-    if metric in _ANGULAR_METRICS:
-        ratio = dist / 2
-    else:
-        order = _NORM_ORDER[metric]
-        bound = (
-            np.linalg.norm(q, ord=order, axis=1)[:, None]
-            + np.linalg.norm(x, ord=order, axis=1)[None, :]
-        )
-        if metric == "sqeuclidean":
-            bound **= 2
-        ratio = np.divide(dist, bound, out=np.zeros_like(dist), where=bound > 0)
-    return np.clip(100 * (1 - ratio), 0, 100).astype(np.float32)

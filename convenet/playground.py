@@ -22,7 +22,7 @@ import numpy as np
 from convenet.calibration import calibrated_similarity, reference_distances
 from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.errors import UnknownNameError
-from convenet.evaluation import per_query_precision, query_scores
+from convenet.evaluation import chance_precision, per_query_precision, query_scores
 from convenet.features import PLAIN, View, extract_arrays
 from convenet.images import ImageSource, load_image
 from convenet.lru import BuildOnceLRU
@@ -393,10 +393,8 @@ class Playground:
         return rows
 
     def chance(self, dataset: str) -> float:
-        folder = self.dataset(dataset)
-        counts = np.bincount(folder.labels)
-        n = len(folder.labels)
-        return float(np.sum(counts * (counts - 1)) / (n * (n - 1)))
+        """precision@k a random ranking would get on this dataset."""
+        return chance_precision(self.dataset(dataset).labels)
 
     def projection(self, dataset: str, model: str, layer: str, method: str = "tsne") -> np.ndarray:
         """2-D map of the dataset in a layer's feature space (cached per view)."""

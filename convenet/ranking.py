@@ -11,16 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from convenet import metrics
-from convenet.metrics import check_matrix, pairwise_distances, similarity_percent
+from convenet.metrics import check_matrix, pairwise_distances
 
 
 @dataclass(frozen=True)
 class Ranking:
-    """The nearest images to one query, closest first; similarity in percent (100 = identical)."""
+    """The nearest images to one query, closest first (the app's similarity scale is
+    ``convenet.calibration``'s, placed among the dataset's own distances)."""
 
     indices: np.ndarray
     distances: np.ndarray
-    similarity: np.ndarray
 
 
 def _check_k(k: int) -> None:
@@ -91,8 +91,7 @@ def rank(
         raise ValueError(f"exclude={exclude} is not a row of features (0..{n - 1})")
     excluded = None if exclude is None else np.array([exclude])
     indices, distances = _nearest(dist, k, excluded)
-    similarity = similarity_percent(distances, q, np.asarray(features)[indices[0]], metric)
-    return Ranking(indices=indices[0], distances=distances[0], similarity=similarity[0])
+    return Ranking(indices=indices[0], distances=distances[0])
 
 
 def rank_all(

@@ -5,6 +5,7 @@ import pytest
 
 from convenet.evaluation import (
     RetrievalScores,
+    chance_precision,
     evaluate_retrieval,
     per_query_precision,
     query_scores,
@@ -41,6 +42,15 @@ def reference_scores(features, labels, metric, k):
         weighted.append(sum(w for w, hit in zip(weights, hits, strict=True) if hit) / sum(weights))
         chance.append(n_relevant / (n - 1))
     return np.array(p), np.array(ap), np.array(weighted), np.array(chance)
+
+
+def test_chance_by_hand():
+    # Class 0 (3 images): 2 of the 4 others share the class; class 1 (2 images): 1 of 4.
+    assert chance_precision(np.array([0, 0, 0, 1, 1])) == pytest.approx((3 * 2 / 4 + 2 * 1 / 4) / 5)
+    scores = evaluate_retrieval(np.eye(5), np.array([0, 0, 0, 1, 1]), "euclidean", k=2)
+    assert scores.chance == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="two images"):
+        chance_precision(np.array([0]))
 
 
 def test_hand_computed_example():

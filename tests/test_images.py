@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from convenet.datasets import flatten as dataset_flatten
 from convenet.images import (
     MAX_DECODED_BYTES,
     MAX_PIXELS,
     ImageLoadError,
     check_image_file,
     decoded_bytes,
+    flatten_onto_white,
     load_batch,
     load_image,
 )
@@ -63,6 +65,19 @@ def test_palette_with_transparency(tmp_path: Path) -> None:
     image.info["transparency"] = 1
     path = save(image, tmp_path / "p.png", transparency=1)
     assert tuple(load_image(path)[0, 0]) == (255, 255, 255)
+
+
+def test_colour_key_and_half_alpha_flatten_like_a_page(tmp_path: Path) -> None:
+    """One flattening for uploads and dataset thumbnails: alpha-weighted mix with white."""
+    keyed = Image.new("RGB", (4, 4), (10, 20, 30))
+    path = save(keyed, tmp_path / "k.png", transparency=(10, 20, 30))  # a tRNS colour key
+    assert tuple(load_image(path)[0, 0]) == (255, 255, 255)
+    half = Image.new("RGBA", (2, 2), (0, 0, 255, 51))  # 20% opaque blue
+    assert flatten_onto_white(half).getpixel((0, 0)) == (204, 204, 255)  # 0.8*255, 0.2*255+0.8*255
+    crop = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    crop.paste(Image.new("RGBA", (2, 3), (0, 0, 255, 51)), (4, 4))
+    flat = dataset_flatten(crop)  # cropped to the visible pixels, then the same flattening
+    assert flat.size == (2, 3) and flat.getpixel((1, 2)) == (204, 204, 255)
 
 
 def test_16_bit_png_is_scaled(tmp_path: Path) -> None:

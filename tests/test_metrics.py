@@ -12,7 +12,6 @@ from convenet.metrics import (
     METRICS,
     MINKOWSKI_P,
     pairwise_distances,
-    similarity_percent,
 )
 
 SCIPY_NAMES = {"manhattan": "cityblock"}
@@ -128,46 +127,3 @@ def test_unknown_metric_lists_the_known_ones():
 def test_bad_shapes_and_dtypes_raise(queries, rows):
     with pytest.raises(ValueError):
         pairwise_distances(queries, rows, "euclidean")
-
-
-@pytest.mark.parametrize("metric", METRICS)
-def test_similarity_is_a_percentage_and_100_for_identical(metric, data):
-    queries, rows = data
-    rows = np.vstack([rows, queries[2], -queries[3]])
-    sim = similarity_percent(pairwise_distances(queries, rows, metric), queries, rows, metric)
-    assert sim.shape == (7, 55) and sim.dtype == np.float32
-    assert np.all((sim >= 0) & (sim <= 100))
-    assert sim[2, 53] == 100
-    if metric not in ("correlation", "cosine"):
-        # Opposite vectors reach the triangle-inequality bound.
-        np.testing.assert_allclose(sim[3, 54], 0, atol=1e-3)
-
-
-def test_similarity_formulas_by_hand():
-    q, x = np.array([[3.0, 0.0]]), np.array([[0.0, 4.0]])
-    cases = {
-        "euclidean": 100 * (1 - 5 / (3 + 4)),
-        "sqeuclidean": 100 * (1 - 25 / (3 + 4) ** 2),
-        "manhattan": 100 * (1 - 7 / (3 + 4)),
-        "chebyshev": 100 * (1 - 4 / (3 + 4)),
-        "minkowski": 100 * (1 - (27 + 64) ** (1 / 3) / (3 + 4)),
-        "cosine": 100 * (1 - 1 / 2),  # orthogonal: distance 1
-    }
-    for metric, expected in cases.items():
-        sim = similarity_percent(pairwise_distances(q, x, metric), q, x, metric)
-        np.testing.assert_allclose(sim[0, 0], expected, rtol=1e-5, err_msg=metric)
-    opposite = np.array([[-3.0, 0.0]])
-    sim = similarity_percent(pairwise_distances(q, opposite, "cosine"), q, opposite, "cosine")
-    assert sim[0, 0] == 0
-
-
-def test_similarity_of_two_zero_vectors_is_100():
-    zero = np.zeros((1, 4))
-    for metric in METRICS:
-        sim = similarity_percent(pairwise_distances(zero, zero, metric), zero, zero, metric)
-        assert sim[0, 0] == (50 if metric in ("cosine", "correlation") else 100), metric
-
-
-def test_similarity_rejects_mismatched_distances():
-    with pytest.raises(ValueError, match="shape"):
-        similarity_percent(np.zeros((2, 2)), np.ones((1, 3)), np.ones((2, 3)), "euclidean")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from convenet import metrics
-from convenet.metrics import METRICS, pairwise_distances, similarity_percent
+from convenet.metrics import METRICS, pairwise_distances
 from convenet.ranking import Ranking, rank, rank_all
 
 
@@ -28,16 +28,12 @@ def test_rank_matches_brute_force(metric, features):
     expected = pairwise_distances(features[3][None], features, metric)[0, result.indices]
     np.testing.assert_array_equal(result.distances, expected)
     assert np.all(np.diff(result.distances) >= 0)
-    sim = similarity_percent(
-        result.distances[None], features[3][None], features[result.indices], metric
-    )
-    np.testing.assert_array_equal(result.similarity, sim[0])
 
 
 def test_query_not_in_dataset_finds_its_duplicate_first(features):
     result = rank(features[42] * 1.0, features, "euclidean", k=3)
     assert result.indices[0] == 42
-    assert result.distances[0] == 0 and result.similarity[0] == 100
+    assert result.distances[0] == 0
 
 
 def test_ties_are_broken_by_index_even_across_the_cut():
