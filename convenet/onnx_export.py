@@ -17,6 +17,7 @@ from convenet.errors import WeightsUnavailableError
 from convenet.models import get_model_spec
 from convenet.onnx_features import WEIGHTS_UNAVAILABLE_EXIT, graph_path, weights_id
 from convenet.registry import ModelSpec
+from convenet.settings import quiet_tensorflow
 
 
 def export_graph(spec: ModelSpec, pooling: str = "avg") -> Path | None:
@@ -55,4 +56,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    quiet_tensorflow()  # an entry point: its last line of output is the error the app shows
     sys.exit(main(sys.argv))

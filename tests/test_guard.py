@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import time
@@ -12,7 +13,11 @@ import gradio as gr
 import pytest
 from PIL import Image
 
+from convenet import settings
+from convenet.paths import REPO_DIR
+from convenet.registry import get_model_spec
 from convenet.settings import Settings, read_settings
+from ui.common import friendly
 from ui.guard import NOT_AVAILABLE, Edge, Refused, input_kind
 from ui.server import client_address, sweep_temp_files
 
@@ -122,3 +127,54 @@ def test_settings_read_from_the_environment() -> None:
     assert chosen.max_file_mb == 5 and chosen.trust_proxy is True
     with pytest.raises(SystemExit, match="CONVENET_CLIENT_REQUESTS='0'"):
         read_settings({"CONVENET_CLIENT_REQUESTS": "0"})
+
+
+def test_an_unknown_name_reaches_the_user_as_its_one_sentence() -> None:
+    @friendly
+    def handler(model: str) -> None:
+        get_model_spec(model)
+
+    with pytest.raises(gr.Error) as shown:
+        handler("alexnet")
+    assert shown.value.message.startswith("Unknown model 'alexnet'; choose one of: vgg16, ")
+    assert "\n" not in shown.value.message and "Error" not in shown.value.message
+
+
+def test_every_variable_is_read_in_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONVENET_CACHE", "/somewhere/cache")
+    monkeypatch.setenv("CONVENET_ONNX", "0")
+    monkeypatch.setenv("CONVENET_MODEL_CACHE", "5")
+    monkeypatch.setenv("CONVENET_HUB_REPO", "me/features")
+    monkeypatch.delenv("CONVENET_HUB_REVISION", raising=False)
+    monkeypatch.setenv("CONVENET_HUB_OFFLINE", "yes")
+    assert settings.cache_root() == Path("/somewhere/cache")
+    assert not settings.onnx_enabled() and settings.model_cache_size() == 5
+    assert settings.hub_config() == ("me/features", "main", True)
+    monkeypatch.setenv("CONVENET_MODEL_CACHE", "0")
+    with pytest.raises(SystemExit, match="CONVENET_MODEL_CACHE='0'"):
+        settings.model_cache_size()
+    environ: dict[str, str] = {}
+    settings.quiet_tensorflow(environ)
+    assert environ == {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def _environment_uses(path: Path) -> list[str]:
+    """Where a module reads or writes os.environ / os.getenv / os.putenv (line numbers)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        f"{path.name}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in {"environ", "getenv", "putenv"}
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "os"
+    ]
+
+
+def test_only_settings_touches_the_environment() -> None:
+    """Configuration is read in one module; importing a library module sets nothing."""
+    sources = [*(REPO_DIR / "convenet").rglob("*.py"), *(REPO_DIR / "ui").rglob("*.py")]
+    found = [
+        use for path in sources if path.name != "settings.py" for use in _environment_uses(path)
+    ]
+    assert sources and found == []

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import gradio as gr
 from gradio import utils as gradio_utils
 
-from convenet.errors import WeightsUnavailableError
+from convenet.errors import UnknownNameError, WeightsUnavailableError
 from convenet.hub import FeatureSource, resolve_feature_source
 from convenet.images import ImageLoadError
 from convenet.metrics import METRIC_LABELS, METRICS
@@ -26,7 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_METRIC = "cosine"
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
-USER_ERRORS = (ValueError, ImageLoadError, WeightsUnavailableError, KeyError)
+# UnknownNameError ("Unknown model 'x'; choose one of: ...") is a ValueError, named for the reader.
+USER_ERRORS = (UnknownNameError, ValueError, ImageLoadError, WeightsUnavailableError, KeyError)
 
 
 def friendly(fn: F) -> F:
