@@ -1,0 +1,223 @@
+"""The import graph keeps to the flow: models -> data -> search -> explain -> facades -> UI.
+
+Every ``import`` counts, at the top of a module or inside a function: a lazy import is still a
+dependency. Three rules: no cycles among ``convenet`` modules; a stage package imports only from
+stages before it (and the shared helpers at the top of ``convenet/``); ``ui/`` imports only the
+facades, the registries and the shared helpers.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("models", "data", "search", "explain")  # the order data flows through the packages
+SHARED = {  # helpers every stage may use; they import only each other
+    "convenet",
+    "convenet.errors",
+    "convenet.lru",
+    "convenet.memory",
+    "convenet.paths",
+    "convenet.settings",
+}
+FACADES = {"convenet.playground", "convenet.inspector"}  # what the UI talks to
+ENTRY_POINTS = {"convenet.cli", "convenet.__main__"}
+REGISTRIES = {  # plain data the UI lists: names, titles, descriptions
+    "convenet.registry",
+    "convenet.datasets",
+    "convenet.metrics",
+    "convenet.recipes",
+}
+# Modules of the flat layout, by stage (the move into packages rewrites these names).
+FLAT_STAGES = {
+    "convenet.registry": "models",
+    "convenet.models": "models",
+    "convenet.efficientnet_lite": "models",
+    "convenet.torch_reader": "models",
+    "convenet.imagenet": "models",
+    "convenet.images": "data",
+    "convenet.datasets": "data",
+    "convenet.store": "data",
+    "convenet.hub": "data",
+    "convenet.preview": "data",
+    "convenet.features": "search",
+    "convenet.onnx_features": "search",
+    "convenet.onnx_export": "search",
+    "convenet.precompute": "search",
+    "convenet.recipes": "search",
+    "convenet.metrics": "search",
+    "convenet.ranking": "search",
+    "convenet.calibration": "search",
+    "convenet.evaluation": "search",
+    "convenet.explorer": "explain",
+    "convenet.featurevis": "explain",
+    "convenet.featurevis_gallery": "explain",
+    "convenet.plots": "explain",
+}
+# Where ui/ still goes around the facades today. Each entry is a debt, not a rule: the test
+# fails on any new detour, and on an entry that is no longer needed (delete it then).
+KNOWN_DETOURS = {
+    ("ui.common", "convenet.hub"),
+    ("ui.common", "convenet.images"),
+    ("ui.common", "convenet.models"),
+    ("ui.common", "convenet.plots"),
+    ("ui.explorer_tab", "convenet.explorer"),
+    ("ui.explorer_tab", "convenet.featurevis"),
+    ("ui.explorer_tab", "convenet.featurevis_gallery"),
+    ("ui.explorer_tab", "convenet.imagenet"),
+    ("ui.explorer_tab", "convenet.images"),
+    ("ui.explorer_tab", "convenet.models"),
+    ("ui.guard", "convenet.images"),
+    ("ui.search_handlers", "convenet.calibration"),
+    ("ui.search_handlers", "convenet.plots"),
+    ("ui.search_panels", "convenet.models"),
+    ("ui.search_tab", "convenet.models"),
+    ("ui.side_by_side", "convenet.models"),
+    ("ui.side_by_side", "convenet.plots"),
+    ("ui.tools", "convenet.explorer"),
+    ("ui.tools", "convenet.featurevis"),
+    ("ui.tools", "convenet.featurevis_gallery"),
+    ("ui.tools", "convenet.imagenet"),
+    ("ui.tools", "convenet.images"),
+    ("ui.tools", "convenet.models"),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules(folder: str) -> dict[str, Path]:
+    return {module_name(path): path for path in sorted((REPO / folder).rglob("*.py"))}
+
+
+CORE = modules("convenet")
+
+
+def _resolve(name: str) -> str:
+    """The convenet module an imported name lives in (``convenet.x.y`` may be a function)."""
+    while name not in CORE and "." in name:
+        name = name.rpartition(".")[0]
+    return name
+
+
+def imports(path: Path) -> Iterator[str]:
+    """Every convenet module ``path`` imports, anywhere in the file."""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path.parent)
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package, up level - 1
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            names = [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name == "convenet" or name.startswith("convenet."):
+                yield _resolve(name)
+
+
+def stage(module: str) -> int | None:
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in STAGES:
+        return STAGES.index(parts[1])
+    return STAGES.index(FLAT_STAGES[module]) if module in FLAT_STAGES else None
+
+
+def graph() -> dict[str, set[str]]:
+    return {name: set(imports(path)) - {name} for name, path in CORE.items()}
+
+
+def test_every_module_has_a_place() -> None:
+    """A new module goes into a stage package, or is named here as shared, facade or entry."""
+    placed = SHARED | FACADES | ENTRY_POINTS
+    homeless = [m for m in CORE if stage(m) is None and m not in placed]
+    homeless = [m for m in homeless if m.split(".")[-1] not in STAGES]  # package __init__s
+    assert homeless == []
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Each import cycle found by a depth-first walk, as the modules around it."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    found: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                found.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+def upward(edges: dict[str, set[str]]) -> list[str]:
+    """Imports against the flow: a stage uses only the stages before it; shared helpers use
+    only each other; no stage uses a facade or the command line."""
+    wrong = []
+    for source, targets in sorted(edges.items()):
+        for target in sorted(targets):
+            here, there = stage(source), stage(target)
+            if source in SHARED and target not in SHARED:
+                wrong.append(f"shared {source} -> {target}")
+            elif here is not None and target in FACADES | ENTRY_POINTS:
+                wrong.append(f"{source} -> facade/entry {target}")
+            elif here is not None and there is not None and there > here:
+                wrong.append(f"{source} ({STAGES[here]}) -> {target} ({STAGES[there]})")
+    return wrong
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(graph()) == []
+
+
+def test_no_upward_imports() -> None:
+    assert upward(graph()) == []
+
+
+def test_the_rules_see_a_violation() -> None:
+    """Not vacuous: the real graph has edges, and a made-up cycle and upward import are found."""
+    real = graph()
+    assert sum(map(len, real.values())) > 50
+    assert "convenet.models.loading" in real["convenet.features"] or (
+        "convenet.models" in real["convenet.features"]
+    )
+    bad = {
+        "convenet.registry": {"convenet.ranking"},  # models -> search: upward
+        "convenet.ranking": {"convenet.metrics", "convenet.playground"},  # stage -> facade
+        "convenet.metrics": {"convenet.ranking"},  # a cycle with ranking
+        "convenet.paths": {"convenet.images"},  # shared -> stage
+    }
+    assert cycles(bad) == [["convenet.metrics", "convenet.ranking", "convenet.metrics"]]
+    assert len(upward(bad)) == 3
+
+
+@pytest.fixture(scope="module")
+def ui_imports() -> set[tuple[str, str]]:
+    return {
+        (name, target)
+        for name, path in modules("ui").items()
+        for target in imports(path)
+        if target not in FACADES | REGISTRIES | SHARED
+    }
+
+
+def test_ui_imports_only_facades_registries_and_shared_helpers(ui_imports) -> None:
+    assert sorted(ui_imports - KNOWN_DETOURS) == []
+
+
+def test_the_list_of_known_detours_only_shrinks(ui_imports) -> None:
+    assert sorted(KNOWN_DETOURS - ui_imports) == [], "delete these entries from KNOWN_DETOURS"
