@@ -6,8 +6,6 @@ Vectors are stored as float16: half the memory, and ranking quality does not cha
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +14,7 @@ import numpy as np
 
 from convenet.errors import UnknownNameError
 from convenet.images import ImageSource, load_batch
+from convenet.lru import BuildOnceLRU
 from convenet.models import Weights, get_model_spec, load_model, resolve
 from convenet.onnx_features import onnx_extractor
 
@@ -94,33 +93,26 @@ def _pool_tensor(tensor: Any, pooling: str, layer: str) -> Any:
     raise UnknownNameError("pooling", pooling, POOLINGS)
 
 
-class _ExtractorCache:
+def _extractor(model_key: str, weights: Weights, layers: tuple[str, ...], pooling: str) -> Any:
+    """One Keras model from the input to the pooled outputs of every requested layer."""
+    import keras
+
+    model = load_model(model_key, weights)
+    outputs = [_pool_tensor(model.get_layer(name).output, pooling, name) for name in layers]
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+
+
+class _ExtractorCache(BuildOnceLRU[Any]):
     """Multi-output models keyed by (model, weights, layers, pooling); a few are kept."""
 
-    def __init__(self, maxsize: int = 6) -> None:
-        self.maxsize = maxsize
-        self._items: OrderedDict[tuple, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, model_key: str, weights: Weights, layers: tuple[str, ...], pooling: str) -> Any:
-        import keras
-
+    def get(  # type: ignore[override]
+        self, model_key: str, weights: Weights, layers: tuple[str, ...], pooling: str
+    ) -> Any:
         key = (model_key, weights, layers, pooling)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        model = load_model(model_key, weights)
-        outputs = [_pool_tensor(model.get_layer(name).output, pooling, name) for name in layers]
-        extractor = keras.Model(model.inputs, outputs, name=f"{model.name}_features")
-        with self._lock:
-            self._items[key] = extractor
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-        return extractor
+        return super().get(key, lambda: _extractor(model_key, weights, layers, pooling))
 
 
-EXTRACTORS = _ExtractorCache()
+EXTRACTORS = _ExtractorCache(6)
 
 
 def _check_layers(model_key: str, layers: Sequence[str] | None) -> tuple[str, ...]:

@@ -22,8 +22,9 @@ import numpy as np
 from convenet.errors import choose
 from convenet.evaluation import RetrievalScores, evaluate_retrieval
 from convenet.features import View
+from convenet.paths import DATA_DIR
 
-CHOICE_FILE = Path(__file__).parent / "data" / "recipes.json"
+CHOICE_FILE = DATA_DIR / "recipes.json"
 FUSED_LAYERS = 3  # the chosen layer and the two curated layers after it
 
 Views = Callable[[View, str], np.ndarray]  # (view, layer) -> (n, d) features
