@@ -201,7 +201,8 @@ def test_the_rules_see_a_violation() -> None:
         "convenet.metrics": {"convenet.ranking"},  # a cycle with ranking
         "convenet.paths": {"convenet.images"},  # shared -> stage
     }
-    assert cycles(bad) == [["convenet.metrics", "convenet.ranking", "convenet.metrics"]]
+    (cycle,) = cycles(bad)
+    assert set(cycle) == {"convenet.metrics", "convenet.ranking"} and cycle[0] == cycle[-1]
     assert len(upward(bad)) == 3
 
 
