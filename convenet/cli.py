@@ -316,6 +316,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.folder:
         folder = import_image_folder(Path(args.folder), dest, classes, args.per_class, args.seed)
     else:
+        import logging
+
+        # Its retry warnings would bury the one line that says what went wrong.
+        logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
         folder = import_hub_dataset(
             args.hub,
             dest,

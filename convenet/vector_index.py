@@ -67,8 +67,8 @@ def prepared(rows: np.ndarray, metric: str) -> np.ndarray:
 
 def default_nlist(n: int) -> int:
     """IVF cells: about sqrt(n) (1,000 at 1e6), so a cell holds about as many rows as there are
-    cells and training stays within minutes on two cores."""
-    return max(16, min(4096, round(math.sqrt(n))))
+    cells and training stays within minutes on two cores; never more than the rows can train."""
+    return max(1, min(4096, round(math.sqrt(n)), n // TRAIN_PER_CELL))
 
 
 @dataclass
