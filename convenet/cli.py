@@ -19,6 +19,7 @@ from convenet.images import ImageLoadError
 from convenet.metrics import METRICS
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.registry import MODELS, ModelSpec
+from convenet.vector_index import NPROBE
 
 if TYPE_CHECKING:
     from convenet.recipes import Recipe, Views
@@ -419,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--metric", default="all", help="cosine, euclidean or all")
     index.add_argument("--root", default=str(PRECOMPUTED_DIR), help="feature store folder")
     index.add_argument("--exact-max", type=int, help="exact index up to this many vectors")
-    index.add_argument("--nprobe", type=int, default=32, help="IVF cells visited per query")
+    index.add_argument("--nprobe", type=int, default=NPROBE, help="IVF cells visited per query")
     index.set_defaults(func=cmd_index)
 
     imp = sub.add_parser("import", help="sample a dataset from the Hub or a folder")

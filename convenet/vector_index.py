@@ -25,11 +25,14 @@ from typing import Any
 import numpy as np
 
 INDEX_METRICS = ("cosine", "euclidean")
-EXACT_MAX = 200_000
-"""Vectors up to which the app ranks exactly (its linear scan takes ~0.3 s at 2e5 x 1280 on
-this 2-core machine); above it the IVF index answers (bench_faiss.py)."""
-NPROBE = 32
-"""IVF cells visited per query: recall@50 >= 0.95 at 1e6 in bench_faiss.py."""
+EXACT_MAX = 50_000
+"""Vectors up to which the app ranks exactly. bench_faiss.py: the exact scan of 1e5 x 1280 took
+0.5-0.65 s (float16) and bench_ranking.py 0.16 s (float32), linear in n, so about 50,000 fit
+the 100 ms a click may take; the IVF index answered 1e5 in about 1 ms at recall@50 0.99."""
+NPROBE = 16
+"""IVF cells visited per query. bench_faiss.py: recall@50 was the same from 8 to 64 cells
+(0.99 at 1e6: the 8-bit codes, not the cells, set it), so 16 keeps a margin for data whose
+neighbours straddle more cells at a small cost in time."""
 TRAIN_PER_CELL = 40  # k-means training rows per IVF cell (FAISS warns below 39)
 ADD_CHUNK = 65_536  # rows converted to float32 at a time while adding
 INDEX_DIR = "index"

@@ -62,7 +62,12 @@ def test_saved_index_reads_back_with_its_sidecar(tmp_path: Path) -> None:
     path = tmp_path / "d" / "index" / "m.l.euclidean.faiss"
     save_index(index, path, {"dataset": "d"})
     loaded, about = load_index(path)
-    assert (loaded.kind, loaded.n, loaded.metric, about["dataset"]) == ("ivf", 2000, "euclidean", "d")
+    assert (loaded.kind, loaded.n, loaded.metric, about["dataset"]) == (
+        "ivf",
+        2000,
+        "euclidean",
+        "d",
+    )
     np.testing.assert_array_equal(loaded.search(data[5], 10)[0], index.search(data[5], 10)[0])
 
 
