@@ -137,13 +137,13 @@ def one_query_times(index: VectorIndex, q: np.ndarray) -> tuple[list[float], np.
     return samples, np.array(found)
 
 
-def run_size(run: Report, n: int, synth: Synthetic) -> None:
+def run_size(run: Report, n: int, synth: Synthetic, metrics: list[str]) -> None:
     print(f"\n== {n:,} vectors x {synth.real.shape[1]} dims (float16: {n * 2560 / 1e9:.2f} GB)")
     t = time.perf_counter()
     data = dataset(n, synth)
     print(f"  generated in {time.perf_counter() - t:.0f} s")
     q = queries(synth)
-    for metric in ("cosine", "euclidean"):
+    for metric in metrics:
         case = f"{n}_{metric}"
         truth = exact_top(data, q, metric)
         samples = []
@@ -178,6 +178,7 @@ def run_size(run: Report, n: int, synth: Synthetic) -> None:
 def main() -> None:
     args = parser(__doc__.splitlines()[0])
     args.add_argument("--sizes", type=int, nargs="*", default=None)
+    args.add_argument("--metrics", nargs="*", default=["cosine", "euclidean"])
     opts = args.parse_args()
     sizes = opts.sizes or (SIZES[:1] if opts.quick else SIZES)
     real, labels = real_features()
@@ -185,7 +186,7 @@ def main() -> None:
     with report("bench_faiss", opts) as run:
         print(f"top-{K}, {N_QUERIES} one-at-a-time queries; ms unless said; nice {os.nice(0)}")
         for n in sizes:
-            run_size(run, n, synth)
+            run_size(run, n, synth, opts.metrics)
             print(f"  load average now: {os.getloadavg()}")
 
 
