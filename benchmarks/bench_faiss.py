@@ -159,6 +159,11 @@ def run_size(run: Report, n: int, synth: Synthetic, metrics: list[str]) -> None:
         grown = rss_mib(os.getpid()) - before
         run.add(f"build_{case}", f"IVF{index.index.nlist},SQ8 build, {case}", [build_s], "s", 1)
         run.add(f"memory_{case}", f"index memory (RSS growth), {case}", [grown], "MiB", 1)
+        ivf = index.index  # 8-bit codes and 64-bit ids per vector, float32 cell centroids
+        size = ivf.ntotal * (ivf.code_size + 8) + ivf.nlist * ivf.d * 4
+        run.add(
+            f"size_{case}", f"index size (codes, ids, centroids), {case}", [size / 2**20], "MiB", 1
+        )
         for nprobe in NPROBES:
             index.nprobe = nprobe
             times, found = one_query_times(index, q)
