@@ -21,6 +21,7 @@ from convenet.metrics import METRICS
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.recipes import RECIPES
 from convenet.registry import MODELS, ModelSpec
+from convenet.vector_index import NPROBE
 
 if TYPE_CHECKING:
     from convenet.recipes import Recipe, Views
@@ -211,6 +212,8 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     from convenet.precompute import precompute_folder
     from convenet.recipes import RECIPE_VIEWS
 
+    if args.out:
+        return _precompute_shards(args)
     if args.images:
         images_dir = Path(args.images)
         jobs = [(args.name or images_dir.name, images_dir)]
@@ -238,6 +241,94 @@ def cmd_precompute(args: argparse.Namespace) -> int:
                 progress=_progress_bar(f"{dataset} x {spec.title} {view.variant or ''}"),
             )
             print(f"{'wrote' if computed else 'valid, skipped'} {path}")
+    return 0
+
+
+def _precompute_shards(args: argparse.Namespace) -> int:
+    """``--out``: stream a folder of any size into resumable shards (local or on Ray)."""
+    from convenet.features import View
+    from convenet.models import get_model_spec
+    from convenet.shards import precompute_shards
+
+    if not args.images:
+        raise ValueError("--out goes with --images (a folder to stream into shards)")
+    if args.model == "all" or args.recipes:
+        raise ValueError("--out writes one model and view at a time: name --model")
+    spec = get_model_spec(args.model)
+    manifest = precompute_shards(
+        Path(args.images),
+        Path(args.out),
+        spec.key,
+        args.layers,
+        View(args.pooling, args.flip),
+        shard_size=args.shard_size,
+        batch_size=args.batch_size,
+        engine=args.engine,
+        force=args.force,
+        progress=_progress_bar(f"{spec.title} -> {args.out}"),
+        ray_actors=args.actors,
+    )
+    print(f"{manifest['n_images']} images in {len(manifest['shards'])} shards in {args.out}")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from convenet.shards import layer_chunks
+    from convenet.vector_index import EXACT_MAX, INDEX_METRICS, build_index, save_index
+
+    metrics = _choices(args.metric, INDEX_METRICS, "metric")
+    exact_max = EXACT_MAX if args.exact_max is None else args.exact_max
+    if args.shards:
+        chunks, n, dim = layer_chunks(Path(args.shards), args.layer)
+        about = {"shards": str(Path(args.shards).resolve()), "layer": args.layer}
+        targets = {m: Path(args.shards) / "index" / f"{args.layer}.{m}.faiss" for m in metrics}
+    else:
+        from convenet.models import get_model_spec
+        from convenet.playground import Playground
+        from convenet.vector_index import index_path
+
+        spec = get_model_spec(args.model)
+        spec.layer(args.layer)
+        pg = Playground(Path(args.root))
+        rows = pg.features(args.dataset, spec.key, args.layer)
+        n, dim = rows.shape
+        chunks = lambda: [rows]  # noqa: E731 - one chunk: the whole in-memory matrix
+        about = {"dataset": args.dataset, "model": spec.key, "layer": args.layer}
+        root = Path(args.root)
+        targets = {m: index_path(root, args.dataset, spec.key, args.layer, m) for m in metrics}
+    for metric, path in targets.items():
+        index = build_index(chunks, n, dim, metric, exact_max, nprobe=args.nprobe)
+        save_index(index, path, {**about, "recipe": "plain"})
+        print(f"{index.kind} {metric} index of {n} x {dim}: {path}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from convenet.datasets import import_hub_dataset, import_image_folder, safe_name
+
+    if safe_name(args.name) != args.name:
+        raise ValueError(f"--name {args.name!r}: use letters, digits, - and _ only")
+    dest = Path(args.root) / args.name / "images"
+    classes = None if args.classes == 0 else args.classes
+    if args.folder:
+        folder = import_image_folder(Path(args.folder), dest, classes, args.per_class, args.seed)
+    else:
+        import logging
+
+        # Its retry warnings would bury the one line that says what went wrong.
+        logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+        folder = import_hub_dataset(
+            args.hub,
+            dest,
+            classes,
+            args.per_class,
+            args.seed,
+            split=args.split,
+            image_column=args.image_column,
+            label_column=args.label_column,
+            revision=args.revision,
+        )
+    print(f"{len(folder)} images in {len(folder.classes)} classes in {dest}")
     return 0
 
 
@@ -332,7 +423,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pre.add_argument("--root", default=str(PRECOMPUTED_DIR), help="feature store folder")
     pre.add_argument("--force", action="store_true", help="recompute even if valid")
+    pre.add_argument(
+        "--out", help="stream --images into resumable feature shards in this folder (any size)"
+    )
+    pre.add_argument("--engine", default="local", choices=["local", "ray"], help="with --out")
+    pre.add_argument("--shard-size", type=int, default=1024, help="images per shard (--out)")
+    pre.add_argument("--batch-size", type=int, default=16, help="images per forward pass")
+    pre.add_argument("--actors", type=int, help="Ray actors (default: one per CPU Ray has)")
     pre.set_defaults(func=cmd_precompute)
+
+    index = sub.add_parser("index", help="build a FAISS index of a layer's features")
+    found = index.add_mutually_exclusive_group(required=True)
+    found.add_argument("--dataset", help="a dataset of the feature store (with --model)")
+    found.add_argument("--shards", help="a folder written by precompute --out")
+    index.add_argument("--model", default="efficientnet_lite0")
+    index.add_argument("--layer", default="top_conv")
+    index.add_argument("--metric", default="all", help="cosine, euclidean or all")
+    index.add_argument("--root", default=str(PRECOMPUTED_DIR), help="feature store folder")
+    index.add_argument("--exact-max", type=int, help="exact index up to this many vectors")
+    index.add_argument("--nprobe", type=int, default=NPROBE, help="IVF cells visited per query")
+    index.set_defaults(func=cmd_index)
+
+    imp = sub.add_parser("import", help="sample a dataset from the Hub or a folder")
+    origin = imp.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--hub", metavar="REPO", help="a Hub image dataset stored as parquet")
+    origin.add_argument("--folder", help="a folder with one sub-folder of images per class")
+    imp.add_argument("--name", required=True, help="dataset name (folder under --root)")
+    imp.add_argument("--classes", type=int, default=10, help="classes to sample (0: all)")
+    imp.add_argument("--per-class", type=int, default=20, help="images per class")
+    imp.add_argument("--seed", type=int, default=0)
+    imp.add_argument("--split", default="train")
+    imp.add_argument("--image-column", default="image")
+    imp.add_argument("--label-column", default="label")
+    imp.add_argument("--revision")
+    imp.add_argument("--root", default=str(PRECOMPUTED_DIR), help="where datasets live")
+    imp.set_defaults(func=cmd_import)
 
     push = sub.add_parser("push", help="publish a feature store as a Hugging Face Hub dataset")
     push.add_argument("--repo-id", required=True, help="Hub dataset to create or update")

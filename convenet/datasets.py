@@ -252,17 +252,24 @@ def _parquet_patterns(split: str) -> list[str]:
 
 def _download_parquet(repo_id: str, split: str, revision: str | None) -> tuple[list[Path], Path]:
     """Fetch a split's parquet files plus the metadata files that carry class names."""
+    import httpx2
     from huggingface_hub import snapshot_download
 
     patterns = _parquet_patterns(split)
-    local = Path(
-        snapshot_download(
-            repo_id,
-            repo_type="dataset",
-            revision=revision,
-            allow_patterns=[*patterns, "README.md", "dataset_infos.json"],
+    try:
+        local = Path(
+            snapshot_download(
+                repo_id,
+                repo_type="dataset",
+                revision=revision,
+                allow_patterns=[*patterns, "README.md", "dataset_infos.json"],
+            )
         )
-    )
+    except (OSError, httpx2.HTTPError) as exc:  # offline, unreachable, refused, no such repo
+        raise ValueError(
+            f"Cannot download {repo_id} from the Hugging Face Hub (offline, unreachable or no "
+            "such dataset); import a local copy with --folder instead"
+        ) from exc
     files = sorted(
         p
         for p in local.rglob("*.parquet")

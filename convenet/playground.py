@@ -26,7 +26,7 @@ from convenet.evaluation import chance_precision, per_query_precision, query_sco
 from convenet.features import PLAIN, View, extract_arrays
 from convenet.images import ImageSource, load_image
 from convenet.lru import BuildOnceLRU
-from convenet.metrics import METRICS
+from convenet.metrics import METRICS, similarity_percent
 from convenet.models import get_model_spec, weights_status
 from convenet.paths import cache_dir
 from convenet.precompute import compute_folder, store_features
@@ -43,10 +43,12 @@ from convenet.recipes import (
 )
 from convenet.registry import MODELS, ModelSpec
 from convenet.store import feature_path, read_feature_file, verify_file
+from convenet.vector_index import VectorIndex, index_of, index_path, load_index, uses_index
 
 log = logging.getLogger("convenet")
 Progress = Callable[[int, int], None]
 SPACES_KEPT = 24  # recipe databases kept in memory, most recently used first
+MAP_MAX = 5000  # images on the map at most (a seeded sample beyond): t-SNE is O(n log n) slow
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class Playground:
         self._spaces: BuildOnceLRU[tuple[np.ndarray, np.ndarray]] = BuildOnceLRU(SPACES_KEPT)
         self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
         self._reference: dict[tuple[str, str, str, str, str], np.ndarray] = {}
+        self._indexes: BuildOnceLRU[VectorIndex] = BuildOnceLRU(4)
 
     # -- datasets ---------------------------------------------------------------------
     def datasets(self) -> list[str]:
@@ -313,7 +316,8 @@ class Playground:
             raise ValueError("Give a query: a dataset image index or an image file.")
         left_out = None if exclude is None else np.array([exclude])
         query = query_vectors(chosen, query_base, base, database, left_out)[0]
-        ranking = rank(query, database, metric, k, exclude=exclude)
+        where = (dataset, spec.key, layer, chosen.name)
+        ranking = self._rank(query, database, metric, k, exclude, where)
         similarity = calibrated_similarity(
             ranking.distances, self.reference(dataset, spec.key, layer, metric, chosen)
         )
@@ -323,6 +327,37 @@ class Playground:
         scores = query_scores(np.array([hit.label for hit in hits]), query_label)
         possible = int(np.sum(folder.labels == folder.labels[query_index])) - 1
         return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"], possible)
+
+    def _rank(
+        self,
+        query: np.ndarray,
+        database: np.ndarray,
+        metric: str,
+        k: int,
+        exclude: int | None,
+        where: tuple[str, str, str, str],
+    ) -> Ranking:
+        """Today's exact scan, or above ``vector_index.EXACT_MAX`` vectors a FAISS index (the
+        one ``python -m convenet index`` saved for plain features, else built here once)."""
+        if not uses_index(len(database), metric):
+            return rank(query, database, metric, k, exclude=exclude)
+
+        dataset, model, layer, recipe = where
+
+        def build() -> VectorIndex:
+            for root in (self.root, self.cache_root) if recipe == "plain" else ():
+                saved = index_path(root, dataset, model, layer, metric)
+                if saved.is_file():
+                    index, _ = load_index(saved)
+                    if index.n == len(database):
+                        return index
+            return index_of(database, metric)
+
+        index = self._indexes.get((*where, metric), build)
+        indices, distances = index.search(query, k, exclude)
+        found = database[indices[0]]
+        similarity = similarity_percent(distances, query[None], found, metric)[0]
+        return Ranking(indices[0], distances[0], similarity)
 
     def reference(
         self, dataset: str, model: str, layer: str, metric: str, recipe: Recipe | None = None
@@ -396,9 +431,17 @@ class Playground:
         """precision@k a random ranking would get on this dataset."""
         return chance_precision(self.dataset(dataset).labels)
 
+    def map_rows(self, dataset: str) -> np.ndarray:
+        """The images the map shows: all of them, or a seeded sample of MAP_MAX (in dataset
+        order) when there are more, since t-SNE of 1e5 points would take hours."""
+        n = len(self.dataset(dataset).paths)
+        if n <= MAP_MAX:
+            return np.arange(n)
+        return np.sort(np.random.default_rng(0).choice(n, MAP_MAX, replace=False))
+
     def projection(self, dataset: str, model: str, layer: str, method: str = "tsne") -> np.ndarray:
-        """2-D map of the dataset in a layer's feature space (cached per view)."""
-        feats = self.features(dataset, model, layer)
+        """2-D map of the ``map_rows`` images in a layer's feature space (cached per view)."""
+        feats = self.features(dataset, model, layer)[self.map_rows(dataset)]
         return _project(np.asarray(feats, np.float32).tobytes(), feats.shape, method)
 
 

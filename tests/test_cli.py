@@ -38,7 +38,16 @@ def test_models_json(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_help_on_each_command() -> None:
-    for command in ("models", "evaluate", "search", "precompute", "push", "pull"):
+    for command in (
+        "models",
+        "evaluate",
+        "search",
+        "precompute",
+        "index",
+        "import",
+        "push",
+        "pull",
+    ):
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0
