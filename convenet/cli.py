@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from convenet.errors import WeightsUnavailableError
 from convenet.images import ImageLoadError
-from convenet.metrics import METRICS
+from convenet.metrics import METRICS, pairwise_distances
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.registry import MODELS, ModelSpec
 
@@ -155,7 +155,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from convenet.calibration import calibrated_similarity, reference_distances
+    from convenet.calibration import relative_similarity
     from convenet.datasets import scan_image_folder
     from convenet.models import get_model_spec
     from convenet.ranking import rank
@@ -185,9 +185,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     query_base = base_vectors(recipe, own, spec.layer_names, args.layer)
     query = query_vectors(recipe, query_base, base, database)[0]
     result = rank(query, database, args.metric, args.k)
-    # The app's scale: placed among the distances between the folder's own images.
-    reference = reference_distances(database, args.metric)
-    similarities = calibrated_similarity(result.distances, reference)
+    # The app's scale: set by the query's own distances to every image of the folder.
+    own = pairwise_distances(query[None], database, args.metric)[0]
+    similarities = relative_similarity(result.distances, own)
     rows = [
         {
             "rank": position + 1,

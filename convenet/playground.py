@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from convenet.calibration import calibrated_similarity, reference_distances
+from convenet.calibration import relative_similarity
 from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.evaluation import per_query_precision, query_scores
 from convenet.features import PLAIN, View, extract_arrays
 from convenet.images import ImageSource, load_image
 from convenet.lru import BuildOnceLRU
-from convenet.metrics import METRICS
+from convenet.metrics import METRICS, pairwise_distances
 from convenet.models import get_model_spec, weights_status
 from convenet.paths import cache_dir
 from convenet.precompute import compute_folder, store_features
@@ -106,7 +106,6 @@ class Playground:
         self._compute_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
         self._spaces: BuildOnceLRU[tuple[np.ndarray, np.ndarray]] = BuildOnceLRU(SPACES_KEPT)
         self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
-        self._reference: dict[tuple[str, str, str, str, str], np.ndarray] = {}
 
     # -- datasets ---------------------------------------------------------------------
     def datasets(self) -> list[str]:
@@ -293,9 +292,10 @@ class Playground:
         left_out = None if exclude is None else np.array([exclude])
         query = query_vectors(chosen, query_base, base, database, left_out)[0]
         ranking = rank(query, database, metric, k, exclude=exclude)
-        similarity = calibrated_similarity(
-            ranking.distances, self.reference(dataset, spec.key, layer, metric, chosen)
-        )
+        own = pairwise_distances(query[None], database, metric)[0]
+        if exclude is not None:
+            own = np.delete(own, exclude)  # the scale counts only images it may find
+        similarity = relative_similarity(ranking.distances, own)
         labels = [folder.classes[folder.labels[i]] for i in ranking.indices]
         hits = [
             Hit(
@@ -316,22 +316,6 @@ class Playground:
         scores = query_scores(np.array(labels), query_label)
         possible = int(np.sum(folder.labels == folder.labels[query_index])) - 1
         return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"], possible)
-
-    def reference(
-        self, dataset: str, model: str, layer: str, metric: str, recipe: Recipe | None = None
-    ) -> np.ndarray:
-        """Sorted distances between the dataset's own images (as the recipe makes them): the
-        scale of the similarity bars."""
-        recipe = recipe or get_recipe("plain")
-        key = (dataset, get_model_spec(model).key, layer, metric, recipe.name)
-        with self._lock:
-            cached = self._reference.get(key)
-        if cached is None:
-            database = self.space(dataset, model, layer, recipe)[1]
-            cached = reference_distances(database, metric)
-            with self._lock:
-                self._reference[key] = cached
-        return cached
 
     # -- explanations -----------------------------------------------------------------
     def quality(
