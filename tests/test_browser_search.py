@@ -289,6 +289,29 @@ def test_layout_reads_at_phone_and_desktop_width(
         page.context.close()
 
 
+def test_the_query_sits_above_the_results_on_a_phone(browser: Browser, app_url: str, api: Client):
+    """At 420 px the query image and the upload box come before the results, within a screen."""
+    page = open_at(browser, 420, app_url)
+    try:
+        wait_for_results(page, api, query_index=0)
+        screen = page.viewport_size["height"]
+        query = page.locator("#cn-query .block").first.bounding_box()
+        upload = page.locator(".block", has_text="Or search with your own image").bounding_box()
+        gallery = page.locator("#results-gallery").bounding_box()
+        assert query["y"] + query["height"] <= gallery["y"], "the query must come before results"
+        assert abs(upload["y"] - query["y"]) < 2, "the upload box sits beside the query"
+        assert upload["x"] >= query["x"] + query["width"] - 1
+        assert query["y"] + query["height"] < screen, "the query image is in the first screen"
+        assert gallery["y"] < 1.1 * screen, f"results start {gallery['y']:.0f} px down"
+        assert cut_off(page, "#cn-query label, #cn-query .prompt") == []
+        label = page.get_by_text("Or search with your own image").bounding_box()
+        prompt = page.locator("#cn-query .prompt").bounding_box()
+        assert label["y"] + label["height"] <= prompt["y"], "the label covers the prompt"
+        shoot(page, "15_phone_query_above_results")
+    finally:
+        page.context.close()
+
+
 # -- panels to play with -----------------------------------------------------------------------
 def test_map_hover_shows_the_image_and_a_click_makes_it_the_query(
     page: Page, app_url: str, api: Client
