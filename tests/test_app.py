@@ -17,8 +17,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory):
-    with running_app(tmp_path_factory.mktemp("app-cache")) as url:
+def app_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app's cache folder; its app.log holds what the app printed."""
+    return tmp_path_factory.mktemp("app-cache")
+
+
+@pytest.fixture(scope="module")
+def app_url(app_cache: Path):
+    with running_app(app_cache) as url:
         yield url
 
 
@@ -81,6 +87,15 @@ def test_similarities_never_increase_with_rank(client: Client, metric: str, laye
     sims = [r["similarity"] for r in out["results"]]
     assert all(a >= b for a, b in zip(sims, sims[1:], strict=False)), sims
     assert max(sims) - min(sims) >= 20  # spread over the bar, not crowded at one end
+
+
+def test_a_user_mistake_is_logged_as_one_warning_line(client: Client, app_cache: Path) -> None:
+    with pytest.raises(Exception, match="Unknown metric 'hamming-by-mistake'"):
+        client.predict(query_index=0, metric="hamming-by-mistake", api_name="/search")
+    log = (app_cache / "app.log").read_text()
+    lines = [line for line in log.splitlines() if "hamming-by-mistake" in line]
+    assert len(lines) == 1 and lines[0].startswith("WARNING convenet: search: "), lines
+    assert "Traceback" not in log
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 
 from convenet.registry import MODELS
 from tests.test_browser import WAIT_MS, open_app, shoot, thumbnails
@@ -163,12 +163,27 @@ def test_bars_fall_with_rank_and_the_legend_says_what_they_mean(
     expect(legend).to_contain_text("same class as the query")
     expect(legend).to_contain_text("another class")
     meaning = legend.locator("[title]").get_attribute("title") or ""
-    assert "100 %" in meaning and "0 %" in meaning
+    assert "100 %" in meaning and "0 %" in meaning and "upload" in meaning
     upload = page.locator(".block", has_text="Or search with your own image")
     upload.locator("input[type=file]").set_input_files(photo_file)
     expect(page.locator("#search-summary")).to_contain_text("Your image", timeout=WAIT_MS)
     expect(legend).to_contain_text("no class")
     expect(legend).not_to_contain_text("same class")
+    # An upload unlike the dataset read 0 % on every result before: its bars spread too.
+    out = api.predict(
+        query=handle_file(str(photo_file)),
+        layer="stem_conv",
+        metric="euclidean",
+        api_name="/search",
+    )
+    first = out["results"][0]
+    expect(thumbnails(page, "results-gallery").first).to_contain_text(
+        re.compile(rf"#1 {first['similarity']:.0f}%.* {first['class']}"), timeout=WAIT_MS
+    )
+    shown = percentages(page)
+    assert shown == [round(r["similarity"]) for r in out["results"]]
+    assert all(a >= b for a, b in zip(shown, shown[1:], strict=False)), shown
+    assert shown[0] - shown[-1] >= 20, shown
 
 
 # -- 4. the headline ---------------------------------------------------------------------------
@@ -242,6 +257,61 @@ def test_the_map_follows_the_query(page: Page, app_url: str, api: Client):
     thumbnails(page, "dataset-gallery").nth(30).click()
     wait_for_results(page, api, query_index=30)
     page.wait_for_function(f"before => ({MAP_SIGNATURE})() !== before", arg=first, timeout=20_000)
+
+
+CENTRE_JS = """() => {
+  const diamond = document.querySelector('#dataset-map .cn-query');
+  if (!diamond) return null;
+  const corners = diamond.getAttribute('points').split(' ').map(p => p.split(',').map(Number));
+  return [0, 1].map(axis => corners.reduce((sum, corner) => sum + corner[axis], 0) / 4);
+}"""
+"""The middle of the query's diamond on the map (its corners are listed in 'points')."""
+
+
+def wait_for_diamond_at(page: Page, x: float, y: float) -> None:
+    page.wait_for_function(
+        f"""([x, y]) => {{ const c = ({CENTRE_JS})();
+          return c !== null && Math.abs(c[0] - x) < 0.02 && Math.abs(c[1] - y) < 0.02; }}""",
+        arg=[x, y],
+        timeout=WAIT_MS,
+    )
+
+
+def point_at(page: Page, index: int) -> tuple[float, float]:
+    circle = page.locator(f"#dataset-map circle[data-index='{index}']")
+    return float(circle.get_attribute("cx")), float(circle.get_attribute("cy"))
+
+
+def test_an_uploaded_query_is_placed_on_the_map_and_follows_the_query(
+    page: Page, app_url: str, api: Client, photo_file: Path
+):
+    open_app(page, app_url)
+    page.get_by_text("Map of the dataset in this layer's feature space").click()
+    page.get_by_label("PCA").check()
+    page.get_by_role("button", name="Draw the map").click()
+    expect(page.locator("#dataset-map circle")).to_have_count(200, timeout=WAIT_MS)
+    upload = page.locator(".block", has_text="Or search with your own image")
+    keys = page.locator("#dataset-map .cn-map-keys")
+    ringed = page.locator("#dataset-map circle[stroke=black]")
+    cat = Path(__file__).resolve().parent.parent / "examples" / "cat.jpg"
+    for image in (photo_file, cat):
+        upload.locator("input[type=file]").set_input_files(image)
+        hits = wait_for_results(page, api, query=handle_file(str(image)))["results"]
+        expect(keys).to_contain_text("your image, placed at the mean position", timeout=WAIT_MS)
+        nearest = [point_at(page, hit["index"]) for hit in hits[:3]]
+        wanted = tuple(sum(axis) / 3 for axis in zip(*nearest, strict=True))
+        wait_for_diamond_at(page, *wanted)
+        diamond = page.locator("#dataset-map svg > *").last  # drawn last: on top of the points
+        assert diamond.get_attribute("class") == "cn-query"
+        assert diamond.get_attribute("fill") == "white"
+        indices = ringed.evaluate_all("els => els.map(e => Number(e.dataset.index))")
+        assert sorted(indices) == sorted(hit["index"] for hit in hits)
+    thumbnails(page, "dataset-gallery").nth(30).click()
+    wait_for_results(page, api, query_index=30)
+    expect(keys).not_to_contain_text("your image", timeout=WAIT_MS)
+    wait_for_diamond_at(page, *point_at(page, 30))
+    assert page.locator("#dataset-map .cn-query").get_attribute("fill") != "white"
+    shoot(page, "16_map_after_upload")
 
 
 # -- 7. layout at a phone's width and at a desktop's -------------------------------------------
