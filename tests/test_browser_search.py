@@ -25,6 +25,16 @@ LITE0, LITE1 = MODELS["efficientnet_lite0"], MODELS["efficientnet_lite1"]
 ERROR_BADGE = re.compile(r"^\s*Error\s*$")
 
 
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cat.jpg"
+
+
+@pytest.fixture(scope="module")
+def warm_uploads(api: Client) -> None:
+    """The app's first upload exports the model to ONNX (a minute on a busy 2-core machine);
+    done once here, so the tests' waits measure the page, not that export."""
+    api.predict(query=handle_file(str(EXAMPLE)), k=1, api_name="/search")
+
+
 def controls(page: Page):
     return page.get_by_role("tabpanel").filter(visible=True)
 
@@ -150,6 +160,7 @@ def test_a_corrupt_upload_says_so_and_keeps_the_results(
 
 
 # -- 3. similarity bars ------------------------------------------------------------------------
+@pytest.mark.usefixtures("warm_uploads")
 def test_bars_fall_with_rank_and_the_legend_says_what_they_mean(
     page: Page, app_url: str, api: Client, photo_file: Path
 ):
@@ -171,15 +182,15 @@ def test_bars_fall_with_rank_and_the_legend_says_what_they_mean(
     expect(legend).not_to_contain_text("same class")
 
 
+@pytest.mark.usefixtures("warm_uploads")
 def test_an_uploads_bars_spread_and_fall(page: Page, app_url: str, api: Client):
     """The scale of the dataset's own pairs read 0 % on every result of this upload."""
     view = {"layer": "stem_conv", "metric": "cosine"}
     open_app(page, f"{app_url}?layer=stem_conv&metric=cosine")
     wait_for_results(page, api, query_index=0, **view)
-    cat = Path(__file__).resolve().parent.parent / "examples" / "cat.jpg"
     upload = page.locator(".block", has_text="Or search with your own image")
-    upload.locator("input[type=file]").set_input_files(cat)
-    out = wait_for_results(page, api, query=handle_file(str(cat)), **view)
+    upload.locator("input[type=file]").set_input_files(EXAMPLE)
+    out = wait_for_results(page, api, query=handle_file(str(EXAMPLE)), **view)
     shown = percentages(page)
     wanted = [r["similarity"] for r in out["results"]]  # rounded to 2 places, then to 0
     assert len(shown) == 50 and all(abs(a - b) <= 1 for a, b in zip(shown, wanted, strict=True))
@@ -205,6 +216,7 @@ def test_headline_counts_the_matches_that_were_possible(page: Page, app_url: str
 
 
 # -- 5. compare after an upload ----------------------------------------------------------------
+@pytest.mark.usefixtures("warm_uploads")
 def test_compare_after_an_upload_says_why_it_cannot(page: Page, app_url: str, photo_file: Path):
     open_app(page, app_url)
     upload = page.locator(".block", has_text="Or search with your own image")
@@ -229,6 +241,7 @@ def test_switching_dataset_leaves_no_selection_frame(page: Page, app_url: str, a
     expect(selected).to_have_count(0)
 
 
+@pytest.mark.usefixtures("warm_uploads")
 def test_an_upload_takes_the_query_out_of_the_url(page: Page, app_url: str, photo_file: Path):
     open_app(page, f"{app_url}?query=3")
     expect(page).to_have_url(re.compile(r"query=3"), timeout=WAIT_MS)
@@ -283,6 +296,7 @@ def point_at(page: Page, index: int) -> tuple[float, float]:
     return float(circle.get_attribute("cx")), float(circle.get_attribute("cy"))
 
 
+@pytest.mark.usefixtures("warm_uploads")
 def test_an_uploaded_query_is_placed_on_the_map_and_follows_the_query(
     page: Page, app_url: str, api: Client, photo_file: Path
 ):
@@ -294,8 +308,7 @@ def test_an_uploaded_query_is_placed_on_the_map_and_follows_the_query(
     upload = page.locator(".block", has_text="Or search with your own image")
     keys = page.locator("#dataset-map .cn-map-keys")
     ringed = page.locator("#dataset-map circle[stroke=black]")
-    cat = Path(__file__).resolve().parent.parent / "examples" / "cat.jpg"
-    for image in (photo_file, cat):
+    for image in (photo_file, EXAMPLE):
         upload.locator("input[type=file]").set_input_files(image)
         hits = wait_for_results(page, api, query=handle_file(str(image)))["results"]
         expect(keys).to_contain_text("your image, placed at the mean position", timeout=WAIT_MS)
