@@ -159,7 +159,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from convenet.calibration import calibrated_similarity, reference_distances
+    from convenet.calibration import relative_similarity, scale_distances
     from convenet.datasets import scan_image_folder
     from convenet.models import get_model_spec
     from convenet.playground import SearchResult, ranked_hits
@@ -192,9 +192,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     query_base = base_vectors(recipe, own, spec.layer_names, args.layer)
     query = query_vectors(recipe, query_base, base, database)[0]
     result = rank(query, database, args.metric, args.k)
-    # The app's scale: placed among the distances between the folder's own images.
-    reference = reference_distances(database, args.metric)
-    similarities = calibrated_similarity(result.distances, reference)
+    # The app's scale: set by the query's own distances to every image of the folder.
+    similarities = relative_similarity(
+        result.distances, scale_distances(query, database, args.metric)
+    )
     hits = ranked_hits(folder, result, similarities, query_label=None)
     rows = SearchResult(None, hits, None, None).rows(images_dir)  # as the app and API give them
     if args.json:

@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from convenet.calibration import calibrated_similarity, reference_distances
+from convenet.calibration import relative_similarity, scale_distances
 from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.errors import UnknownNameError
 from convenet.evaluation import chance_precision, per_query_precision, query_scores
 from convenet.features import PLAIN, View, extract_arrays
 from convenet.images import ImageSource, load_image
 from convenet.lru import BuildOnceLRU
-from convenet.metrics import METRICS, similarity_percent
+from convenet.metrics import METRICS
 from convenet.models import get_model_spec, weights_status
 from convenet.paths import cache_dir
 from convenet.precompute import compute_folder, store_features
@@ -130,7 +130,6 @@ class Playground:
         self._compute_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
         self._spaces: BuildOnceLRU[tuple[np.ndarray, np.ndarray]] = BuildOnceLRU(SPACES_KEPT)
         self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
-        self._reference: dict[tuple[str, str, str, str, str], np.ndarray] = {}
         self._indexes: BuildOnceLRU[VectorIndex] = BuildOnceLRU(4)
 
     # -- datasets ---------------------------------------------------------------------
@@ -318,8 +317,8 @@ class Playground:
         query = query_vectors(chosen, query_base, base, database, left_out)[0]
         where = (dataset, spec.key, layer, chosen.name)
         ranking = self._rank(query, database, metric, k, exclude, where)
-        similarity = calibrated_similarity(
-            ranking.distances, self.reference(dataset, spec.key, layer, metric, chosen)
+        similarity = relative_similarity(
+            ranking.distances, scale_distances(query, database, metric, exclude)
         )
         hits = ranked_hits(folder, ranking, similarity, query_label)
         if query_label is None:
@@ -355,25 +354,7 @@ class Playground:
 
         index = self._indexes.get((*where, metric), build)
         indices, distances = index.search(query, k, exclude)
-        found = database[indices[0]]
-        similarity = similarity_percent(distances, query[None], found, metric)[0]
-        return Ranking(indices[0], distances[0], similarity)
-
-    def reference(
-        self, dataset: str, model: str, layer: str, metric: str, recipe: Recipe | None = None
-    ) -> np.ndarray:
-        """Sorted distances between the dataset's own images (as the recipe makes them): the
-        scale of the similarity bars."""
-        recipe = recipe or get_recipe("plain")
-        key = (dataset, get_model_spec(model).key, layer, metric, recipe.name)
-        with self._lock:
-            cached = self._reference.get(key)
-        if cached is None:
-            database = self.space(dataset, model, layer, recipe)[1]
-            cached = reference_distances(database, metric)
-            with self._lock:
-                self._reference[key] = cached
-        return cached
+        return Ranking(indices[0], distances[0])
 
     # -- explanations -----------------------------------------------------------------
     def quality(

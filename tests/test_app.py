@@ -6,6 +6,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
@@ -16,8 +17,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory):
-    with running_app(tmp_path_factory.mktemp("app-cache")) as url:
+def app_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app's cache folder; its app.log holds what the app printed."""
+    return tmp_path_factory.mktemp("app-cache")
+
+
+@pytest.fixture(scope="module")
+def app_url(app_cache: Path):
+    with running_app(app_cache) as url:
         yield url
 
 
@@ -79,7 +86,44 @@ def test_similarities_never_increase_with_rank(client: Client, metric: str, laye
     out = client.predict(query_index=17, layer=layer, metric=metric, api_name="/search")
     sims = [r["similarity"] for r in out["results"]]
     assert all(a >= b for a, b in zip(sims, sims[1:], strict=False)), sims
-    assert max(sims) - min(sims) >= 10  # spread over the bar, not crowded at one end
+    assert max(sims) - min(sims) >= 20  # spread over the bar, not crowded at one end
+
+
+def test_a_user_mistake_is_logged_as_one_warning_line(client: Client, app_cache: Path) -> None:
+    with pytest.raises(Exception, match="Unknown metric 'hamming-by-mistake'"):
+        client.predict(query_index=0, metric="hamming-by-mistake", api_name="/search")
+    log = (app_cache / "app.log").read_text()
+    lines = [line for line in log.splitlines() if "hamming-by-mistake" in line]
+    assert len(lines) == 1 and lines[0].startswith("WARNING convenet: search: "), lines
+    assert "Traceback" not in log
+
+
+@pytest.fixture(scope="module")
+def unusual_uploads(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """A photo, and two images unlike any dataset image: a flat colour and noise."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("unusual")
+    noise = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "noise.png")
+    Image.new("RGB", (224, 224), (230, 20, 20)).save(folder / "red.png")
+    return [REPO / "examples" / "cat.jpg", folder / "noise.png", folder / "red.png"]
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_an_uploads_similarities_spread_and_never_increase(
+    client: Client, unusual_uploads: list[Path], metric: str
+) -> None:
+    """The old scale (the dataset's own pairs) read 0 % on every result of such uploads."""
+    for image in unusual_uploads:
+        for layer in ("stem_conv", "block4c_expand_conv", "top_conv"):
+            out = client.predict(
+                query=handle_file(str(image)), layer=layer, metric=metric, api_name="/search"
+            )
+            sims = [r["similarity"] for r in out["results"]]
+            where = f"{image.name} at {layer}: {sims}"
+            assert all(a >= b for a, b in zip(sims, sims[1:], strict=False)), where
+            assert len(sims) == 50 and max(sims) - min(sims) >= 20, where
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 
 from convenet.registry import MODELS
 from tests.test_browser import WAIT_MS, open_app, shoot, thumbnails
@@ -23,6 +23,16 @@ from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 LITE0, LITE1 = MODELS["efficientnet_lite0"], MODELS["efficientnet_lite1"]
 ERROR_BADGE = re.compile(r"^\s*Error\s*$")
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cat.jpg"
+
+
+@pytest.fixture(scope="module")
+def warm_uploads(api: Client) -> None:
+    """The app's first upload exports the model to ONNX (a minute on a busy 2-core machine);
+    done once here, so the tests' waits measure the page, not that export."""
+    api.predict(query=handle_file(str(EXAMPLE)), k=1, api_name="/search")
 
 
 def controls(page: Page):
@@ -150,6 +160,7 @@ def test_a_corrupt_upload_says_so_and_keeps_the_results(
 
 
 # -- 3. similarity bars ------------------------------------------------------------------------
+@pytest.mark.usefixtures("warm_uploads")
 def test_bars_fall_with_rank_and_the_legend_says_what_they_mean(
     page: Page, app_url: str, api: Client, photo_file: Path
 ):
@@ -163,12 +174,28 @@ def test_bars_fall_with_rank_and_the_legend_says_what_they_mean(
     expect(legend).to_contain_text("same class as the query")
     expect(legend).to_contain_text("another class")
     meaning = legend.locator("[title]").get_attribute("title") or ""
-    assert "100 %" in meaning and "0 %" in meaning
+    assert "100 %" in meaning and "0 %" in meaning and "upload" in meaning
     upload = page.locator(".block", has_text="Or search with your own image")
     upload.locator("input[type=file]").set_input_files(photo_file)
     expect(page.locator("#search-summary")).to_contain_text("Your image", timeout=WAIT_MS)
     expect(legend).to_contain_text("no class")
     expect(legend).not_to_contain_text("same class")
+
+
+@pytest.mark.usefixtures("warm_uploads")
+def test_an_uploads_bars_spread_and_fall(page: Page, app_url: str, api: Client):
+    """The scale of the dataset's own pairs read 0 % on every result of this upload."""
+    view = {"layer": "stem_conv", "metric": "cosine"}
+    open_app(page, f"{app_url}?layer=stem_conv&metric=cosine")
+    wait_for_results(page, api, query_index=0, **view)
+    upload = page.locator(".block", has_text="Or search with your own image")
+    upload.locator("input[type=file]").set_input_files(EXAMPLE)
+    out = wait_for_results(page, api, query=handle_file(str(EXAMPLE)), **view)
+    shown = percentages(page)
+    wanted = [r["similarity"] for r in out["results"]]  # rounded to 2 places, then to 0
+    assert len(shown) == 50 and all(abs(a - b) <= 1 for a, b in zip(shown, wanted, strict=True))
+    assert all(a >= b for a, b in zip(shown, shown[1:], strict=False)), shown
+    assert shown[0] - shown[-1] >= 20, shown
 
 
 # -- 4. the headline ---------------------------------------------------------------------------
@@ -189,6 +216,7 @@ def test_headline_counts_the_matches_that_were_possible(page: Page, app_url: str
 
 
 # -- 5. compare after an upload ----------------------------------------------------------------
+@pytest.mark.usefixtures("warm_uploads")
 def test_compare_after_an_upload_says_why_it_cannot(page: Page, app_url: str, photo_file: Path):
     open_app(page, app_url)
     upload = page.locator(".block", has_text="Or search with your own image")
@@ -213,6 +241,7 @@ def test_switching_dataset_leaves_no_selection_frame(page: Page, app_url: str, a
     expect(selected).to_have_count(0)
 
 
+@pytest.mark.usefixtures("warm_uploads")
 def test_an_upload_takes_the_query_out_of_the_url(page: Page, app_url: str, photo_file: Path):
     open_app(page, f"{app_url}?query=3")
     expect(page).to_have_url(re.compile(r"query=3"), timeout=WAIT_MS)
@@ -242,6 +271,61 @@ def test_the_map_follows_the_query(page: Page, app_url: str, api: Client):
     thumbnails(page, "dataset-gallery").nth(30).click()
     wait_for_results(page, api, query_index=30)
     page.wait_for_function(f"before => ({MAP_SIGNATURE})() !== before", arg=first, timeout=20_000)
+
+
+CENTRE_JS = """() => {
+  const diamond = document.querySelector('#dataset-map .cn-query');
+  if (!diamond) return null;
+  const corners = diamond.getAttribute('points').split(' ').map(p => p.split(',').map(Number));
+  return [0, 1].map(axis => corners.reduce((sum, corner) => sum + corner[axis], 0) / 4);
+}"""
+"""The middle of the query's diamond on the map (its corners are listed in 'points')."""
+
+
+def wait_for_diamond_at(page: Page, x: float, y: float) -> None:
+    page.wait_for_function(
+        f"""([x, y]) => {{ const c = ({CENTRE_JS})();
+          return c !== null && Math.abs(c[0] - x) < 0.02 && Math.abs(c[1] - y) < 0.02; }}""",
+        arg=[x, y],
+        timeout=WAIT_MS,
+    )
+
+
+def point_at(page: Page, index: int) -> tuple[float, float]:
+    circle = page.locator(f"#dataset-map circle[data-index='{index}']")
+    return float(circle.get_attribute("cx")), float(circle.get_attribute("cy"))
+
+
+@pytest.mark.usefixtures("warm_uploads")
+def test_an_uploaded_query_is_placed_on_the_map_and_follows_the_query(
+    page: Page, app_url: str, api: Client, photo_file: Path
+):
+    open_app(page, app_url)
+    page.get_by_text("Map of the dataset in this layer's feature space").click()
+    page.get_by_label("PCA").check()
+    page.get_by_role("button", name="Draw the map").click()
+    expect(page.locator("#dataset-map circle")).to_have_count(200, timeout=WAIT_MS)
+    upload = page.locator(".block", has_text="Or search with your own image")
+    keys = page.locator("#dataset-map .cn-map-keys")
+    ringed = page.locator("#dataset-map circle[stroke=black]")
+    for image in (photo_file, EXAMPLE):
+        upload.locator("input[type=file]").set_input_files(image)
+        hits = wait_for_results(page, api, query=handle_file(str(image)))["results"]
+        expect(keys).to_contain_text("your image, placed at the mean position", timeout=WAIT_MS)
+        nearest = [point_at(page, hit["index"]) for hit in hits[:3]]
+        wanted = tuple(sum(axis) / 3 for axis in zip(*nearest, strict=True))
+        wait_for_diamond_at(page, *wanted)
+        diamond = page.locator("#dataset-map svg > *").last  # drawn last: on top of the points
+        assert diamond.get_attribute("class") == "cn-query"
+        assert diamond.get_attribute("fill") == "white"
+        indices = ringed.evaluate_all("els => els.map(e => Number(e.dataset.index))")
+        assert sorted(indices) == sorted(hit["index"] for hit in hits)
+    thumbnails(page, "dataset-gallery").nth(30).click()
+    wait_for_results(page, api, query_index=30)
+    expect(keys).not_to_contain_text("your image", timeout=WAIT_MS)
+    wait_for_diamond_at(page, *point_at(page, 30))
+    assert page.locator("#dataset-map .cn-query").get_attribute("fill") != "white"
+    shoot(page, "16_map_after_upload")
 
 
 # -- 7. layout at a phone's width and at a desktop's -------------------------------------------
@@ -275,16 +359,41 @@ def test_layout_reads_at_phone_and_desktop_width(
         if width == 420:
             assert len(first_row) <= 3, f"{len(first_row)} columns at 420 px"
             top = page.locator("#results-gallery").bounding_box()["y"]
-            assert top < 700, f"results start {top:.0f} px down on a phone"
+            assert top < 800, f"results start {top:.0f} px down on a phone"  # the first screen
         inputs = "#cn-controls input, #results-gallery .caption-label"
         expect(page.locator("#results-gallery .caption-label")).to_have_count(50)
         assert cut_off(page, inputs) == []
         choose(page, "Layer", re.compile(r"^block2b_project_conv"))
+        wait_for_results(page, api, query_index=0, layer="block2b_project_conv")
+        controls(page).get_by_label("Layer", exact=True).click()  # the list, open once settled
         listed = page.get_by_role("option")
         expect(listed.first).to_be_visible()
         assert cut_off(page, "[role=option]") == []
         page.keyboard.press("Escape")
         shoot(page, f"11_layout_{width}px")
+    finally:
+        page.context.close()
+
+
+def test_the_query_sits_above_the_results_on_a_phone(browser: Browser, app_url: str, api: Client):
+    """At 420 px the query image and the upload box come before the results, within a screen."""
+    page = open_at(browser, 420, app_url)
+    try:
+        wait_for_results(page, api, query_index=0)
+        screen = page.viewport_size["height"]
+        query = page.locator("#cn-query .block").first.bounding_box()
+        upload = page.locator(".block", has_text="Or search with your own image").bounding_box()
+        gallery = page.locator("#results-gallery").bounding_box()
+        assert query["y"] + query["height"] <= gallery["y"], "the query must come before results"
+        assert abs(upload["y"] - query["y"]) < 2, "the upload box sits beside the query"
+        assert upload["x"] >= query["x"] + query["width"] - 1
+        assert query["y"] + query["height"] < screen, "the query image is in the first screen"
+        assert gallery["y"] < screen, f"results start {gallery['y']:.0f} px down"
+        assert cut_off(page, "#cn-query label, #cn-query .prompt") == []
+        label = page.get_by_text("Or search with your own image").bounding_box()
+        prompt = page.locator("#cn-query .prompt").bounding_box()
+        assert label["y"] + label["height"] <= prompt["y"], "the label covers the prompt"
+        shoot(page, "15_phone_query_above_results")
     finally:
         page.context.close()
 

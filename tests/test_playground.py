@@ -64,6 +64,10 @@ def test_compare_and_projection(pg: Playground) -> None:
     assert len(rows) >= 24 and all(0 <= r["p_at_k"] <= 1 for r in rows)
     points = pg.projection("stamps200", "efficientnet_lite0", "top_conv", "pca")
     assert points.shape == (200, 2) and np.isfinite(points).all()
+    # Cached per (dataset, model, layer, method): revisiting a map is instant.
+    assert pg.projection("stamps200", "efficientnet_lite0", "top_conv", "pca") is points
+    other = pg.projection("stamps200", "efficientnet_lite0", "stem_conv", "pca")
+    assert other is not points and not np.allclose(other, points)
 
 
 def test_umap_map_keeps_classes_together(pg: Playground) -> None:

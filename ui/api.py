@@ -54,8 +54,9 @@ def register_api(state: AppState) -> None:
         Returns:
             The query's class (dataset images only), how many of the top k share it
             (`matches`, `p_at_k`), the rank-weighted score, and `results`: for each rank the
-            dataset `index`, `image` path, `class`, `similarity` (percent), `distance` and
-            `same_class`.
+            dataset `index`, `image` path, `class`, `similarity` (percent: 100 = as close as
+            the query's nearest dataset image, 0 = as far as the nearest quarter of the
+            dataset), `distance` and `same_class`.
         """
         if query is not None:
             upload = uploaded_path(query)

@@ -59,6 +59,7 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.3em 0 0.2em;
   vertical-align: -0.1em; border-radius: 2px; }
 .cn-meaning { text-decoration: underline dotted; cursor: help; }
+#search-notice:has(.md:empty) { display: none; }  /* no blank gap while there is no notice */
 /* Galleries: as many columns as fit, so ranks read in order at any width. */
 #results-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)) !important; }
@@ -94,13 +95,20 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-tip { position: absolute; pointer-events: none; background: white; border: 1px solid #999;
   padding: 4px; border-radius: 4px; box-shadow: 0 2px 6px rgba(0, 0, 0, 0.2); z-index: 10; }
 .cn-tip img { display: block; width: 96px; height: 96px; object-fit: contain; }
-/* On a phone: the controls, then the results, then the query and upload. */
+/* On a phone: the controls, the query beside the upload box (both small), the results, then
+   the examples and the explainer. */
 @media (max-width: 720px) {
-  #cn-search-row { flex-direction: column; }
+  #cn-search-row { flex-direction: column; gap: 10px !important; }
   #cn-side { display: contents; }
   #cn-controls { order: 1; }
-  #cn-results { order: 2; }
-  #cn-query { order: 3; }
+  #cn-query { order: 2; flex-direction: row !important; flex-wrap: nowrap !important; }
+  #cn-query > .block { flex: 1 1 0 !important; min-width: 0 !important;
+    height: 124px !important; }
+  /* A short prompt under the box's label: "Click to Upload" (the drop hint is cut off). */
+  #cn-query [data-testid=upload-text] { padding-top: 40px; }
+  #cn-query .prompt > span:not(:last-of-type) { display: none; }
+  #cn-results { order: 3; gap: 8px !important; }
+  #cn-more { order: 4; }
   #source-status { display: none; }
   #cn-intro h1 { font-size: 1.4rem !important; margin: 0 0 4px !important; }
   #cn-intro p { font-size: 0.85rem !important; line-height: 1.3 !important; margin: 0 !important; }

@@ -196,11 +196,12 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                         list(RECIPES), value="plain", label="Search recipe", min_width=120
                     )
                 notice = gr.Markdown(elem_id="search-notice")
-            with gr.Column(elem_id="cn-query"):
+            with gr.Column(elem_id="cn-query"):  # on a phone: side by side, above the results
                 query_picture = gr.Image(
                     label="Query", type="filepath", interactive=False, height=220
                 )
                 upload = image_upload("Or search with your own image", height=220)
+            with gr.Column(elem_id="cn-more"):
                 example_files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
                 examples = (
                     gr.Examples(example_files, inputs=upload, label="Example images")
