@@ -134,6 +134,14 @@ ROWS = (
         share=True,
     ),
     Row(
+        "bench_extraction",
+        "feature extraction, Lite0, the network alone, share of the FLOP ceiling",
+        f"network_{LITE0}",
+        f"ceiling_{LITE0}",
+        f"{LITE0}_network_ceiling",
+        share=True,
+    ),
+    Row(
         "bench_load",
         "dataset search, 20 users with a mixed load",
         "load_search",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convenet.features import GEM_P, extract_arrays, extract_features
+from convenet.features import GEM_P, decoded_batches, extract_arrays, extract_features
 from convenet.models import get_model_spec, load_model, preprocess_for
 
 pytestmark = pytest.mark.slow
@@ -86,3 +86,15 @@ def test_extract_features_batches_and_records(photo_file) -> None:
     # Identical inputs give identical vectors, whatever batch they were in.
     top = result.features["top_conv"].astype(np.float32)
     np.testing.assert_allclose(top[0], top[4], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_decoded_batches_keep_the_order_while_decoding_ahead(photo: np.ndarray, flip) -> None:
+    """Batches decoded in a thread come out in order, last partial batch included."""
+    from convenet.images import load_batch
+
+    sources = [_png(photo[i * 20 : i * 20 + 100, i * 30 : i * 30 + 150]) for i in range(5)]
+    got = list(decoded_batches(sources, 32, batch_size=2, flip=flip))
+    assert [len(b) for b in got] == [2, 2, 1]
+    expected = load_batch(sources, 32)
+    np.testing.assert_array_equal(np.concatenate(got), expected[:, :, ::-1] if flip else expected)
