@@ -9,7 +9,9 @@ FLOP ceiling is a float32 matrix product measured in the same run (numpy, all co
 network's cost per image counts the multiply-adds of its convolutions (2 FLOP each).
 
 The batched path is convenet.features.extract_features: 16 images per forward pass, every
-curated layer pooled inside the graph of one multi-output model. The naive baseline is what a
+curated layer pooled inside the graph of one multi-output model, one single-threaded batch per
+core side by side while a thread decodes the next (``streams=1``, one batch at a time on every
+core, is measured too). The naive baseline is what a
 first implementation does: one keras.Model per layer and ``model.predict`` on a batch of one
 image, once per image and layer. It is slow, so it runs on a subset (N images x L layers) and
 its cost for a whole layer set is extrapolated; the output says how.
@@ -164,9 +166,14 @@ def bench_model(
 
     decoded = decode_all()
     onnx_rates, keras_rates, network_rates, decode_rates, ceiling = [], [], [], [], []
+    one_stream_rates = []
+    extract_features(key, images[:32], batch_size=16, streams=1)  # its session, warm
     for _ in range(repeats):  # interleaved, so a change of load hits them all
         ceiling += matmul_ceiling(2)
         onnx_rates.append(rate(lambda: extract_features(key, images, batch_size=16), len(images)))
+        one_stream_rates.append(
+            rate(lambda: extract_features(key, images, batch_size=16, streams=1), len(images))
+        )
         network_rates.append(rate(lambda: [extract_arrays(key, b) for b in decoded], len(images)))
         decode_rates.append(rate(decode_all, len(images)))
         with keras_only():
@@ -178,6 +185,13 @@ def bench_model(
         f"batched_{key}", f"ONNX Runtime ({what})", onnx_rates, "images/s", 1
     ).median
     keras_rate = run.add(f"keras_{key}", f"Keras ({what})", keras_rates, "images/s", 1).median
+    run.add(
+        f"one_stream_{key}",
+        "ONNX Runtime, one batch at a time on every core (streams=1, as before)",
+        one_stream_rates,
+        "images/s",
+        1,
+    )
     network_rate = run.add(
         f"network_{key}",
         "ONNX Runtime, the network alone (batches decoded beforehand)",
@@ -262,6 +276,13 @@ def bench_model(
         f"{key}_onnx",
         f"{spec.title} ONNX / Keras, images/s",
         f"keras_{key}",
+        f"batched_{key}",
+        True,
+    )
+    run.ratio(
+        f"{key}_streams",
+        f"{spec.title} batches side by side / one at a time on every core, images/s",
+        f"one_stream_{key}",
         f"batched_{key}",
         True,
     )

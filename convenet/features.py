@@ -6,10 +6,11 @@ Vectors are stored as float16: half the memory, and ranking quality does not cha
 
 from __future__ import annotations
 
+import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ POOLING_LABELS = {
 }
 FLAT_MAX_DIM = 16_384  # a flat vector only for layers small enough to keep whole
 GEM_P = 3.0
+# Batches extracted side by side: one per core this process may use.
+STREAMS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 Progress = Callable[[int, int], None]
 
@@ -144,17 +147,19 @@ def extract_arrays(
     layers: Sequence[str] | None = None,
     pooling: str = "avg",
     weights: Weights = "imagenet",
+    threads: int = 0,
 ) -> dict[str, np.ndarray]:
     """Features of a float32 RGB 0..255 batch already at the model's input size (float32 out).
 
     ONNX Runtime computes the app's features (ImageNet weights, average pooling); Keras the rest.
+    ``threads=1``: ONNX Runtime runs in the calling thread only (see ``extract_features``).
     """
     if pooling not in POOLINGS:
         raise ValueError(f"Unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
     spec = get_model_spec(model_key)
     names = _check_layers(model_key, layers)
     batch = resolve(spec.preprocess)(np.array(images, dtype=np.float32, copy=True))
-    fast = onnx_extractor(spec.key, pooling, weights)
+    fast = onnx_extractor(spec.key, pooling, weights, threads)
     if fast is not None:
         return fast.run(batch, names)
     extractor = EXTRACTORS.get(spec.key, weights, names, pooling)
@@ -198,21 +203,43 @@ def extract_features(
     weights: Weights = "imagenet",
     progress: Progress | None = None,
     flip: bool = False,
+    streams: int = STREAMS,
 ) -> FeatureSet:
     """Pooled float16 features of every image for the chosen layers (all curated by default).
 
     ``flip`` mirrors every image left to right first (the flip recipe averages both views).
+    ``streams``: batches run side by side on ONNX Runtime, each in one thread (default: one per
+    core); a network split across cores inside every layer waits for its slowest thread at
+    each of them, whole batches side by side do not. 1: one batch at a time on every core.
     """
     spec = get_model_spec(model_key)
     names = _check_layers(model_key, layers)
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in names}
     total = len(sources)
-    batches = decoded_batches(sources, spec.input_size, batch_size, flip)
-    for start, batch in zip(range(0, total, batch_size), batches, strict=True):
-        for name, values in extract_arrays(spec.key, batch, names, pooling, weights).items():
+    # ONNX Runtime: one single-threaded run per core side by side; Keras: one run at a time.
+    side_by_side = streams > 1 and onnx_extractor(spec.key, pooling, weights, 1) is not None
+    workers, threads = (streams, 1) if side_by_side else (1, 0)
+    running: deque[Future[dict[str, np.ndarray]]] = deque()
+    done = 0
+
+    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
+        return extract_arrays(spec.key, batch, names, pooling, weights, threads)
+
+    def collect() -> None:
+        nonlocal done
+        for name, values in running.popleft().result().items():
             chunks[name].append(values.astype(np.float16))
+        done = min(done + batch_size, total)
         if progress is not None:
-            progress(min(start + batch_size, total), total)
+            progress(done, total)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="extract") as pool:
+        for batch in decoded_batches(sources, spec.input_size, batch_size, flip):
+            running.append(pool.submit(run, batch))
+            if len(running) >= workers:  # one batch per worker in flight: memory stays bounded
+                collect()
+        while running:
+            collect()
     features = {
         name: np.concatenate(parts) if parts else np.zeros((0, 0), np.float16)
         for name, parts in chunks.items()

@@ -98,3 +98,12 @@ def test_decoded_batches_keep_the_order_while_decoding_ahead(photo: np.ndarray, 
     assert [len(b) for b in got] == [2, 2, 1]
     expected = load_batch(sources, 32)
     np.testing.assert_array_equal(np.concatenate(got), expected[:, :, ::-1] if flip else expected)
+
+
+def test_batches_side_by_side_give_the_same_features_in_order(photo: np.ndarray) -> None:
+    """ONNX Runtime runs batches side by side (one thread each): same vectors, same order."""
+    sources = [_png(photo[i * 30 : i * 30 + 200, i * 40 : i * 40 + 260]) for i in range(5)]
+    one = extract_features(MODEL, sources, LAYERS, batch_size=2, streams=1)
+    both = extract_features(MODEL, sources, LAYERS, batch_size=2, streams=2)
+    for name in LAYERS:
+        np.testing.assert_array_equal(both.features[name], one.features[name])
