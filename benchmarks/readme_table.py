@@ -127,6 +127,13 @@ ROWS = (
     ),
     Row(
         "bench_extraction",
+        "feature extraction, Lite0, batches side by side (one thread each)",
+        f"batched_{LITE0}",
+        f"one_stream_{LITE0}",
+        f"{LITE0}_streams",
+    ),
+    Row(
+        "bench_extraction",
         "feature extraction, Lite0, share of the FLOP ceiling",
         f"batched_{LITE0}",
         f"ceiling_{LITE0}",
