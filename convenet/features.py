@@ -29,8 +29,10 @@ POOLING_LABELS = {
 }
 FLAT_MAX_DIM = 16_384  # a flat vector only for layers small enough to keep whole
 GEM_P = 3.0
-# Batches extracted side by side: one per core this process may use.
-STREAMS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+# Batches extracted side by side: one per core, but at most four, since each batch in flight
+# holds its own activations (about 80 MB for Lite0 at batch 16); on more cores each gets several.
+STREAMS = min(CORES, 4)
 
 Progress = Callable[[int, int], None]
 
@@ -208,17 +210,19 @@ def extract_features(
     """Pooled float16 features of every image for the chosen layers (all curated by default).
 
     ``flip`` mirrors every image left to right first (the flip recipe averages both views).
-    ``streams``: batches run side by side on ONNX Runtime, each in one thread (default: one per
-    core); a network split across cores inside every layer waits for its slowest thread at
-    each of them, whole batches side by side do not. 1: one batch at a time on every core.
+    ``streams``: batches run side by side on ONNX Runtime, the cores shared out between them
+    (default: one per core, at most four); a network split across cores inside every layer
+    waits for its slowest thread at each of them, whole batches side by side do not. 1: one
+    batch at a time on every core.
     """
     spec = get_model_spec(model_key)
     names = _check_layers(model_key, layers)
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in names}
     total = len(sources)
-    # ONNX Runtime: one single-threaded run per core side by side; Keras: one run at a time.
-    side_by_side = streams > 1 and onnx_extractor(spec.key, pooling, weights, 1) is not None
-    workers, threads = (streams, 1) if side_by_side else (1, 0)
+    # ONNX Runtime: runs side by side, the cores shared out between them; Keras: one at a time.
+    threads = max(1, CORES // streams)
+    side_by_side = streams > 1 and onnx_extractor(spec.key, pooling, weights, threads) is not None
+    workers, threads = (streams, threads) if side_by_side else (1, 0)
     running: deque[Future[dict[str, np.ndarray]]] = deque()
     done = 0
 

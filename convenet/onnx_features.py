@@ -96,7 +96,7 @@ class OnnxExtractor:
 
     def __init__(self, spec: ModelSpec, path: Path, threads: int = 0) -> None:
         """``threads``: ONNX Runtime's threads for one run (0: one per core; 1: the caller's
-        thread only, for runs side by side)."""
+        thread only; bulk extraction runs several such sessions side by side)."""
         import onnxruntime
 
         self.spec = spec
@@ -154,9 +154,9 @@ def onnx_extractor(
     """The ONNX extractor for the app's features (ImageNet weights, average or GeM pooling), or
     None where Keras must do it: another pooling or weights, ONNX off, or no graph possible.
 
-    ``threads=1`` gives a session that runs in its caller's thread only: bulk extraction runs
-    one batch per core side by side with it (no hand-over between threads inside each layer),
-    an upload uses every core for its one image (``threads=0``).
+    ``threads`` sets its threads per run (0: one per core): bulk extraction runs batches side by
+    side, each on a share of the cores (1 on a 2-core machine: no hand-over between threads
+    inside each layer); an upload uses every core for its one image (``threads=0``).
     """
     if not onnx_enabled() or pooling not in POOLINGS or weights != "imagenet":
         return None
