@@ -27,12 +27,16 @@ from scipy.spatial.distance import cdist  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
     DATASET,
+    LAYER,
+    METRIC,
     MODEL,
+    K,
     Report,
     app_cache,
     ensure_onnx_graph,
     keras_only,
     parser,
+    plain_http_search,
     report,
     time_calls,
     upload_images,
@@ -43,9 +47,6 @@ from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
 from convenet.playground import Playground  # noqa: E402
 from convenet.store import feature_path, read_feature_meta  # noqa: E402
 
-LAYER = "top_conv"
-METRIC = "cosine"
-K = 50
 FEATURE_FILE = feature_path(PRECOMPUTED_DIR, DATASET, MODEL)
 
 
@@ -143,16 +144,6 @@ def upload_queries(run: Report, pg: Playground, uploads: list[Path], n: int) -> 
     run.add("upload_naive", "naive: new keras.Model + predict (retraces)", naive)
     run.ratio("upload_onnx", "upload, Keras / ONNX Runtime", "upload_keras", "upload_python", False)
     run.ratio("upload", "upload, naive / Python API", "upload_naive", "upload_python", False)
-
-
-def plain_http_search(url: str, query_index: int) -> str:
-    """/search over plain HTTP (submit, then read the event stream): no gradio_client."""
-    from tests.app_server import call_http
-
-    body = call_http(url, "search", [DATASET, MODEL, LAYER, METRIC, query_index, None, K, "plain"])
-    if "event: complete" not in body:
-        raise RuntimeError(f"/search failed over HTTP: {body[:300]}")
-    return body
 
 
 def through_app(run: Report, uploads: list[Path], size: int, n_dataset: int, n_upload: int) -> None:

@@ -10,11 +10,16 @@ first dataset-image search, and the seconds of the first uploaded query (ONNX Ru
 Lite0's cached graph; TensorFlow is not needed for it). Without --quick, one
 more start touches every offline model (a search and an upload each) for the memory they add.
 The converted Lite weights and exported graphs are reused from the user's cache, so a
-first-ever start (which converts and exports them once, with TensorFlow) is slower.
+first-ever start (which converts and exports them once, with TensorFlow) is slower. Each
+round also splits a start into its phases (``start_phases.py``, a fresh interpreter): Gradio's
+import, ours (imports and building the app) and Gradio's launch until the server listens.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +70,32 @@ def one_start(upload: Path, extra_env: dict) -> dict[str, float]:
         "first_upload": first_upload,
         "rss_upload": rss_upload,
     }
+
+
+def start_phases() -> dict[str, float]:
+    """Seconds of Gradio's import, of ours (imports + building the app) and of the launch, in
+    a fresh interpreter started like the app (``start_phases.py``)."""
+    from tests.app_server import REPO, free_port
+
+    with app_cache() as cache:
+        env = {
+            **os.environ,
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(free_port()),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "CONVENET_HUB_OFFLINE": "1",
+            "CONVENET_CACHE": str(cache),
+            "GRADIO_TEMP_DIR": str(cache / "gradio-tmp"),
+        }
+        done = subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / "start_phases.py")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def every_model(upload: Path) -> None:
@@ -124,12 +155,20 @@ def main() -> None:
         eager_dir = Path(tmp) / "eager"
         eager_dir.mkdir()
         (eager_dir / "sitecustomize.py").write_text(EAGER)
-        lazy, eager = [], []
+        lazy, eager, phases = [], [], []
         for _ in range(n_rounds):
             lazy.append(one_start(upload, {}))
             eager.append(one_start(upload, {"PYTHONPATH": str(eager_dir)}))
+            phases.append(start_phases())
         record(run, lazy, "lazy", "the app as it is (TensorFlow when a model is needed)")
         record(run, eager, "eager", "baseline: TensorFlow + Keras imported at start")
+        print("\nwhere the start goes (the app as it is, in a fresh interpreter, same rounds):")
+        for key, label in (
+            ("gradio_import", "import gradio (Gradio, FastAPI, pandas, MCP SDK ...)"),
+            ("ours", "our imports + building the app (until launch)"),
+            ("launch", "Gradio's launch until the server listens"),
+        ):
+            run.add(f"phase_{key}", label, [p[key] for p in phases], "s", 1)
         print()
         run.ratio(
             "http200", "start to HTTP 200, eager / lazy", "eager_http200", "lazy_http200", False

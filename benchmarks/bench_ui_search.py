@@ -24,10 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from benchmarks.common import DATASET, MODEL, parser, report  # noqa: E402
-
-LAYER = "top_conv"
-METRIC = "cosine"
+from benchmarks.common import DATASET, LAYER, METRIC, MODEL, parser, report  # noqa: E402
 
 
 class DrawEveryTile:
@@ -64,12 +61,13 @@ def main() -> None:
             start = time.perf_counter()
             out = await demo.process_api(
                 block_fn=event,
-                inputs=[DATASET, MODEL, LAYER, METRIC, index, None],
+                # the search event's inputs: dataset, model, layer, metric, recipe, query, upload, k
+                inputs=[DATASET, MODEL, LAYER, METRIC, "plain", index, None, 50],
                 state=session,
                 event_id=f"bench-{index}",
             )
             elapsed = time.perf_counter() - start
-            if len(out["data"][2]["value"]) != 50:
+            if len(out["data"][3]["value"]) != 50:  # the results gallery
                 raise RuntimeError("the search event did not return 50 results")
             return elapsed
 

@@ -27,6 +27,9 @@ from convenet.settings import quiet_tensorflow
 DATASET = "stamps200"
 MODEL = "efficientnet_lite0"
 OFFLINE_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+LAYER = "top_conv"
+METRIC = "cosine"
+K = 50
 
 
 QUIET_LOAD_PER_CPU = 0.5  # 1-minute load average per logical CPU below which we call it quiet
@@ -125,6 +128,16 @@ def ensure_onnx_graph(model: str = MODEL) -> None:
     if weights is None or not onnx_features.graph_path(spec, weights).is_file():
         print(f"exporting the ONNX graph of {spec.title} once (not timed)")
         onnx_features.onnx_extractor(model, "avg", "imagenet")
+
+
+def plain_http_search(url: str, query_index: int) -> str:
+    """/search over plain HTTP (submit, then read the event stream): no gradio_client."""
+    from tests.app_server import call_http
+
+    body = call_http(url, "search", [DATASET, MODEL, LAYER, METRIC, query_index, None, K, "plain"])
+    if "event: complete" not in body:
+        raise RuntimeError(f"/search failed over HTTP: {body[:300]}")
+    return body
 
 
 def rss_mib(pid: int) -> float:

@@ -35,6 +35,7 @@ class Row:
     ratio: str | None = None
     share: bool = False  # the ratio is a fraction (of the FLOP ceiling), shown in per cent
     baseline_what: str | None = None  # what the baseline is, where its label does not say
+    ratio_what: str | None = None  # what the ratio is, where it is not "baseline / ours"
 
 
 LITE0 = "efficientnet_lite0"
@@ -62,6 +63,9 @@ ROWS = (
         "http200",
         baseline_what=EAGER,
     ),
+    Row("bench_startup_memory", "start: `import gradio` (Gradio's own)", "phase_gradio_import"),
+    Row("bench_startup_memory", "start: our imports + building the app", "phase_ours"),
+    Row("bench_startup_memory", "start: Gradio's launch until listening", "phase_launch"),
     Row(
         "bench_startup_memory",
         "resident memory at HTTP 200",
@@ -76,6 +80,12 @@ ROWS = (
         "lazy_first_upload",
         "eager_first_upload",
         baseline_what=EAGER,
+    ),
+    Row(
+        "bench_browser_click",
+        "click on a result -> new gallery visible (headless Chromium)",
+        "click",
+        "http",
     ),
     Row(
         "bench_query_latency",
@@ -117,12 +127,39 @@ ROWS = (
     ),
     Row(
         "bench_extraction",
+        "feature extraction, Lite0, batches side by side (one thread each)",
+        f"batched_{LITE0}",
+        f"one_stream_{LITE0}",
+        f"{LITE0}_streams",
+    ),
+    Row(
+        "bench_extraction",
         "feature extraction, Lite0, share of the FLOP ceiling",
         f"batched_{LITE0}",
         f"ceiling_{LITE0}",
         f"{LITE0}_onnx_ceiling",
         share=True,
     ),
+    Row(
+        "bench_extraction",
+        "feature extraction, Lite0, the network alone, share of the FLOP ceiling",
+        f"network_{LITE0}",
+        f"ceiling_{LITE0}",
+        f"{LITE0}_network_ceiling",
+        share=True,
+    ),
+    Row(
+        "bench_load",
+        "dataset search, 20 users with a mixed load",
+        "load_search",
+        "idle_search",
+        "search_p95_vs_idle",
+        ratio_what="p95 under load / idle median (target <= 3x)",
+    ),
+    Row("bench_load", "uploaded photo, under the same load", "load_upload"),
+    Row("bench_load", "feature visualization, under the same load", "load_featurevis"),
+    Row("bench_load", "Explorer view (Keras), under the same load", "load_explorer"),
+    Row("bench_load", "map / quality / comparison, under the same load", "load_heavy"),
     Row(
         "bench_ranking",
         "ranking 100,000 x 1280 float32, cosine, top 50",
@@ -139,10 +176,12 @@ def number(value: float) -> str:
 
 
 def cell(figure: dict) -> str:
-    """Median with its range, e.g. ``23.1 ms (20.4-31.0, n=60)``."""
+    """Median with its range (and p95 where there are 20 samples), e.g.
+    ``23.1 ms (20.4-31.0, n=60, p95 29.5)``."""
+    p95 = f", p95 {number(figure['p95'])}" if figure.get("p95") is not None else ""
     return (
         f"{number(figure['median'])} {figure['unit']} "
-        f"({number(figure['low'])}-{number(figure['high'])}, n={figure['n']})"
+        f"({number(figure['low'])}-{number(figure['high'])}, n={figure['n']}{p95})"
     )
 
 
@@ -153,7 +192,8 @@ def load_cell(machine: dict) -> str:
 
 def table(records: dict[str, dict]) -> str:
     lines = [
-        "| what | ours: median (range, n) | baseline, same run | ratio | load at start -> end |",
+        "| what | ours: median (range, n, p95) | baseline, same run | ratio "
+        "| load at start -> end |",
         "| --- | --- | --- | --- | --- |",
     ]
     for row in ROWS:
@@ -167,6 +207,8 @@ def table(records: dict[str, dict]) -> str:
             baseline = f"{cell(figures[row.baseline])}: {what}"
         value = record["ratios"][row.ratio]["value"] if row.ratio else None
         ratio = "" if value is None else f"{value:.0%}" if row.share else f"{value:.1f}x"
+        if row.ratio_what and ratio:
+            ratio += f": {row.ratio_what}"
         lines.append(
             f"| {row.what} | {cell(figures[row.ours])} | {baseline} | {ratio} | "
             f"{load_cell(record['machine'])} |"
@@ -190,8 +232,8 @@ def header(records: dict[str, dict]) -> str:
     quick = [name for name, r in records.items() if r["quick"]]
     quick_note = f" Run with `--quick`: {', '.join(quick)}." if quick else ""
     return (
-        f"Measured on {what}, {dates[0]} to {dates[-1]}. {note}{quick_note} Regenerate with "
-        "`python benchmarks/readme_table.py` after the benchmarks (commands below)."
+        f"Measured on {what}, {dates[0]} to {dates[-1]}. {note}{quick_note} Every figure here "
+        "comes from `python benchmarks/run_all.py` (it runs the benchmarks, then this table)."
     )
 
 

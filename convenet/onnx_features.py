@@ -88,12 +88,15 @@ def export_in_subprocess(spec: ModelSpec, pooling: str = "avg") -> Path | None:
 class OnnxExtractor:
     """One model's curated layers, pooled, in an ONNX Runtime session."""
 
-    def __init__(self, spec: ModelSpec, path: Path) -> None:
+    def __init__(self, spec: ModelSpec, path: Path, threads: int = 0) -> None:
+        """``threads``: ONNX Runtime's threads for one run (0: one per core; 1: the caller's
+        thread only; bulk extraction runs several such sessions side by side)."""
         import onnxruntime
 
         self.spec = spec
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only
+        options.intra_op_num_threads = threads
         # Threads that spin while waiting for work starve everything else on a shared CPU: at
         # load 8 on 2 cores one upload's forward pass took 41 ms spinning, 15 ms sleeping.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -112,13 +115,13 @@ class OnnxExtractor:
         }
 
 
-def _build(spec: ModelSpec, pooling: str) -> OnnxExtractor | None:
+def _build(spec: ModelSpec, pooling: str, threads: int) -> OnnxExtractor | None:
     weights = weights_id(spec)
     path = graph_path(spec, weights, pooling) if weights is not None else None
     try:
         if path is None or not path.is_file():
             path = export_in_subprocess(spec, pooling)
-        return OnnxExtractor(spec, path) if path is not None else None
+        return OnnxExtractor(spec, path, threads) if path is not None else None
     except WeightsUnavailableError:
         raise  # the user's answer either way; a later call may have the weights
     except Exception as exc:  # any other failure only costs speed: Keras serves the model
@@ -137,9 +140,17 @@ def _build(spec: ModelSpec, pooling: str) -> OnnxExtractor | None:
 SESSIONS: BuildOnceLRU[OnnxExtractor | None] = BuildOnceLRU(2 * model_cache_size())
 
 
-def onnx_extractor(model_key: str, pooling: str, weights: Any) -> OnnxExtractor | None:
+def onnx_extractor(
+    model_key: str, pooling: str, weights: Any, threads: int = 0
+) -> OnnxExtractor | None:
     """The ONNX extractor for the app's features (ImageNet weights, average or GeM pooling), or
-    None where Keras must do it: another pooling or weights, ONNX off, or no graph possible."""
+    None where Keras must do it: another pooling or weights, ONNX off, or no graph possible.
+
+    ``threads`` sets its threads per run (0: one per core): bulk extraction runs batches side by
+    side, each on a share of the cores (1 on a 2-core machine: no hand-over between threads
+    inside each layer); an upload uses every core for its one image (``threads=0``).
+    """
     if not onnx_enabled() or pooling not in POOLINGS or weights != "imagenet":
         return None
-    return SESSIONS.get((model_key, pooling), lambda: _build(get_model_spec(model_key), pooling))
+    spec = get_model_spec(model_key)
+    return SESSIONS.get((model_key, pooling, threads), lambda: _build(spec, pooling, threads))

@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,6 +62,29 @@ def submit(url: str, api_name: str, data: list, source: str | None = None) -> Re
         {"Content-Type": "application/json"},
         source,
     )
+
+
+def upload(url: str, path: Path) -> str:
+    """Upload ``path`` as a browser does; return the server-side path Gradio answers with."""
+    boundary = "convenetboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+            f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        + path.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    reply = request(
+        url,
+        "POST",
+        "/gradio_api/upload",
+        body,
+        {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    if reply.status != 200:
+        raise RuntimeError(f"upload refused ({reply.status}): {reply.body[:200]}")
+    return reply.json()[0]
 
 
 def outcome(stream: str) -> tuple[str, Any]:

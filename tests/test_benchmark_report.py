@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks import readme_table
 from benchmarks.common import Report
 
@@ -44,3 +46,29 @@ def test_the_readme_table_is_rewritten_from_results_only(tmp_path: Path, monkeyp
     assert stale not in text and text.startswith("intro\n") and text.endswith("outro\n")
     assert "| search click in the UI, server-side, repeat view | 20 ms (20-20, n=1) |" in text
     assert "| 5.0x |" in text and "--quick" in text
+
+
+def test_run_all_leaves_no_figure_of_a_failed_benchmark(tmp_path: Path, monkeypatch) -> None:
+    """A benchmark that fails loses its old result file (so the table drops its rows), the
+    others' files are written, the table is rebuilt, and the command ends with an error."""
+    from benchmarks import run_all
+
+    writes = "import sys; open(sys.argv[sys.argv.index('--json') + 1], 'w').write('{}')"
+    (tmp_path / "bench_ok.py").write_text(writes)
+    (tmp_path / "bench_broken.py").write_text("raise SystemExit(1)")
+    (tmp_path / "readme_table.py").write_text(f"open({str(tmp_path / 'table')!r}, 'w')")
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "broken.json").write_text('{"stale": true}')
+    monkeypatch.setattr(run_all, "HERE", tmp_path)
+    monkeypatch.setattr(run_all, "RESULTS", results)
+    monkeypatch.setattr(
+        run_all,
+        "BENCHMARKS",
+        (("bench_ok.py", "ok.json", ()), ("bench_broken.py", "broken.json", ())),
+    )
+    monkeypatch.setattr(sys, "argv", ["run_all.py", "--quick", "--wait-quiet", "0"])
+    with pytest.raises(SystemExit, match="bench_broken.py"):
+        run_all.main()
+    assert (results / "ok.json").is_file() and not (results / "broken.json").exists()
+    assert (tmp_path / "table").is_file()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convenet.features import GEM_P, extract_arrays, extract_features
+from convenet.features import GEM_P, decoded_batches, extract_arrays, extract_features
 from convenet.models import get_model_spec, load_model, preprocess_for
 
 pytestmark = pytest.mark.slow
@@ -86,3 +86,24 @@ def test_extract_features_batches_and_records(photo_file) -> None:
     # Identical inputs give identical vectors, whatever batch they were in.
     top = result.features["top_conv"].astype(np.float32)
     np.testing.assert_allclose(top[0], top[4], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_decoded_batches_keep_the_order_while_decoding_ahead(photo: np.ndarray, flip) -> None:
+    """Batches decoded in a thread come out in order, last partial batch included."""
+    from convenet.images import load_batch
+
+    sources = [_png(photo[i * 20 : i * 20 + 100, i * 30 : i * 30 + 150]) for i in range(5)]
+    got = list(decoded_batches(sources, 32, batch_size=2, flip=flip))
+    assert [len(b) for b in got] == [2, 2, 1]
+    expected = load_batch(sources, 32)
+    np.testing.assert_array_equal(np.concatenate(got), expected[:, :, ::-1] if flip else expected)
+
+
+def test_batches_side_by_side_give_the_same_features_in_order(photo: np.ndarray) -> None:
+    """ONNX Runtime runs batches side by side (one thread each): same vectors, same order."""
+    sources = [_png(photo[i * 30 : i * 30 + 200, i * 40 : i * 40 + 260]) for i in range(5)]
+    one = extract_features(MODEL, sources, LAYERS, batch_size=2, streams=1)
+    both = extract_features(MODEL, sources, LAYERS, batch_size=2, streams=2)
+    for name in LAYERS:
+        np.testing.assert_array_equal(both.features[name], one.features[name])

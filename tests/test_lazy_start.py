@@ -47,3 +47,23 @@ def test_the_ui_never_imports_keras_or_tensorflow() -> None:
                 names = [node.module]
             found += [f"{path.name}: {n}" for n in names if n.split(".")[0] in banned]
     assert found == []
+
+
+def test_building_the_app_leaves_the_fastapi_app_to_launch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gr.Blocks() and its ``with`` end each build a FastAPI app that launch() replaces (~0.3 s
+    of the start apiece); building ours must build none, and still give the queue our limits."""
+    from gradio.routes import App
+
+    from ui.app import build_app
+    from ui.server import configure_queue
+
+    built = []
+    original = App.create_app
+    monkeypatch.setattr(
+        App, "create_app", staticmethod(lambda *a, **k: built.append(1) or original(*a, **k))
+    )
+    demo = build_app()
+    assert built == []
+    assert App.create_app is not original  # the build put back what it found
+    configure_queue(demo._queue)
+    assert (demo._queue.default_concurrency_limit, demo._queue.max_size) == (2, 256)

@@ -243,3 +243,32 @@ def test_twenty_concurrent_users_no_failures_and_flat_memory(
     assert not failures, f"{len(failures)} failed requests, e.g.:\n" + "\n".join(failures[:10])
     assert statistics.median(s for _, s, _ in log) < 10.0
     assert after <= warm + MEMORY_SLACK_MB, f"RSS grew from {warm:.0f} to {after:.0f} MB"
+
+
+def test_searches_never_wait_behind_slow_views(app: AppProcess) -> None:
+    """Searches have workers of their own: while feature visualizations (gradient ascent, one
+    at a time), Explorer views and heavy search-tab views keep their groups busy, searches sent
+    meanwhile all answer before the slow work is done."""
+    from tests.http_calls import call
+
+    def timed(api_name: str, data: list) -> float:
+        status, out = call(app.url, api_name, data)
+        assert status == "complete", f"{api_name}: {status}: {str(out)[:200]}"
+        return time.monotonic()
+
+    search = ["stamps200", "efficientnet_lite0", "top_conv", "cosine"]
+    timed("search", [*search, 0, None, 50])  # warm
+    slow_calls = [
+        *[("featurevis", ["efficientnet_lite0", "top_conv", 1000 + i, 48]) for i in range(2)],
+        *[
+            ("activations", ["efficientnet_lite1", "top_conv", "stamps200", i, None])
+            for i in (1, 2)
+        ],
+        ("projection", ["clipart200", "efficientnet_lite2", "top_conv", 3, None, "tsne"]),
+    ]
+    with ThreadPoolExecutor(len(slow_calls)) as pool:
+        slow = [pool.submit(timed, name, data) for name, data in slow_calls]
+        time.sleep(1.0)  # the slow views are queued or running
+        searches = [timed("search", [*search, i, None, 50]) for i in range(1, 11)]
+        slow_done = max(future.result(timeout=600) for future in slow)
+    assert max(searches) < slow_done, "a search waited until the slow views were done"

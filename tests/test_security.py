@@ -23,7 +23,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.app_server import REPO, AppProcess, app_process
-from tests.http_calls import call, call_by_index, config, request, submit
+from tests.http_calls import call, call_by_index, config, request, submit, upload
 
 pytestmark = pytest.mark.slow
 
@@ -48,28 +48,6 @@ def assert_plain(message: object) -> None:
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
     with app_process(tmp_path_factory.mktemp("security")) as started:
         yield started
-
-
-def upload(url: str, path: Path) -> str:
-    """Upload ``path`` as a browser does; return the server-side path Gradio answers with."""
-    boundary = "convenetboundary"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
-            f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-        ).encode()
-        + path.read_bytes()
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    reply = request(
-        url,
-        "POST",
-        "/gradio_api/upload",
-        body,
-        {"Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
-    assert reply.status == 200, reply.body
-    return reply.json()[0]
 
 
 def file_ref(path: str, with_meta: bool) -> dict:

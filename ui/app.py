@@ -9,6 +9,7 @@ from ui.common import AppState
 from ui.explorer_tab import build_explorer_tab
 from ui.guard import Edge, GuardedBlocks
 from ui.search_tab import build_search_tab
+from ui.server import app_built_at_launch
 from ui.tools import hide_internal_events, register_tools
 
 # For screen readers and keyboards: Gradio's image buttons carry no text, so each is named
@@ -128,7 +129,7 @@ click any image to search with it. The **Model Explorer** looks inside the model
 
 def build_app(state: AppState | None = None) -> gr.Blocks:
     state = state or AppState()
-    with GuardedBlocks(title="ConvNet Playground") as demo:
+    with app_built_at_launch(), GuardedBlocks(title="ConvNet Playground") as demo:
         gr.Markdown(INTRO, elem_id="cn-intro")
         with gr.Row(equal_height=True):
             gr.Markdown(f"<small>Features: {state.source.message}</small>", elem_id="source-status")

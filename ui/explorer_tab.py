@@ -492,6 +492,9 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
     image_token = gr.State(0)
     image_inputs = [dataset, index, upload]
     private: dict[str, Any] = {"api_visibility": "private"}
+    # The views that run Keras share two workers, so a crowd in the Explorer cannot take the CPU
+    # from searches (which have workers of their own: the "search" group).
+    keras_view: dict[str, Any] = {"concurrency_id": "explorer", "concurrency_limit": 2}
 
     def bump(token: gr.State, event: Any) -> None:
         event.success(lambda n: n + 1, token, token, **private)
@@ -506,7 +509,9 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         [model, layer, model_notice, current_model, model_token],
         api_name="curated_layers",
     )
-    loaded = model_token.change(explorer_layers, [model, layer], layer, api_name="explorer_layers")
+    loaded = model_token.change(
+        explorer_layers, [model, layer], layer, api_name="explorer_layers", **keras_view
+    )
     bump(model_ready, loaded)
     bump(layer_token, loaded)
     bump(layer_token, layer.input(lambda: None, None, None, **private))
@@ -536,7 +541,12 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         api_name="layer_info",
     )
     gr.on(
-        [layer_token.change], filters, [model, layer], [filter_image, filter_md], api_name="filters"
+        [layer_token.change],
+        filters,
+        [model, layer],
+        [filter_image, filter_md],
+        api_name="filters",
+        **keras_view,
     )
     gr.on(
         [layer_token.change, image_token.change],
@@ -544,6 +554,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         [model, layer, *image_inputs],
         [maps_image, overlay_image, maps_md],
         api_name="activations",
+        **keras_view,
     )
     cam_inputs = [model, *image_inputs, class_choice]
     gr.on(
@@ -552,8 +563,11 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         [model, *image_inputs],
         [top_classes, class_choice],
         api_name="predictions",
-    ).success(gradcam_view, cam_inputs, [cam_image, cam_md], **private)
-    class_choice.input(gradcam_view, cam_inputs, [cam_image, cam_md], api_name="gradcam")
+        **keras_view,
+    ).success(gradcam_view, cam_inputs, [cam_image, cam_md], **private, **keras_view)
+    class_choice.input(
+        gradcam_view, cam_inputs, [cam_image, cam_md], api_name="gradcam", **keras_view
+    )
     channel_triggers = [channel_button.click, channel.submit]
     gr.on(
         channel_triggers,
@@ -561,6 +575,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         [dataset, model, layer, channel],
         [top_gallery, top_md],
         api_name="channel_top_images",
+        **keras_view,
     )
     gr.on(
         channel_triggers,

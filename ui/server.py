@@ -11,13 +11,15 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from fastapi import HTTPException
 from gradio import utils as gradio_utils
+from gradio.routes import App
 from starlette.middleware import Middleware
 
 from convenet.settings import SETTINGS, Settings
@@ -213,9 +215,37 @@ def start_temp_sweeper(demo: gr.Blocks, settings: Settings = SETTINGS) -> thread
     return thread
 
 
+@contextmanager
+def app_built_at_launch() -> Iterator[None]:
+    """Build the Blocks inside this: Gradio then skips the FastAPI apps it throws away.
+
+    ``gr.Blocks()`` (through its default ``queue()``) and the end of its ``with`` block each
+    build a whole FastAPI app (every route's pydantic models, ~0.3 s apiece here) that
+    ``launch()`` replaces with the one it serves, so they only delay the start. In-process
+    callers (``process_api``, tests, benchmarks) never use them.
+    """
+    build = App.create_app
+    App.create_app = staticmethod(lambda *args, **kwargs: None)
+    try:
+        yield
+    finally:
+        App.create_app = build
+
+
+def configure_queue(queue: Any) -> None:
+    """Our queue settings on the queue ``gr.Blocks()`` made (``demo.queue()`` would build one
+    more app).
+
+    Events that name no concurrency group share two workers; searches and the slow views have
+    groups of their own (see ``ui.search_tab``, ``ui.search_panels``, ``ui.explorer_tab``).
+    """
+    queue.default_concurrency_limit = 2
+    queue.max_size = 256
+
+
 def serve(demo: gr.Blocks, allowed: list[str], css: str, head: str) -> None:
     """Launch ``demo`` with every protection on; blocks until the server stops."""
-    demo.queue(default_concurrency_limit=2, max_size=256)
+    configure_queue(demo._queue)
     install_fair_queue(demo._queue)
     start_temp_sweeper(demo)
     demo.launch(
