@@ -18,12 +18,13 @@ from convenet.images import ImageSource, load_batch
 from convenet.models import Weights, get_model_spec, load_model, resolve
 from convenet.onnx_features import onnx_extractor
 
-POOLINGS = ("avg", "max", "gem", "flat")
+POOLINGS = ("avg", "max", "gem", "flat", "map")
 POOLING_LABELS = {
     "avg": "global average",
     "max": "global max",
     "gem": "generalised mean (GeM, p=3)",
     "flat": "flattened feature map",
+    "map": "none: the (h, w, c) feature map itself",
 }
 FLAT_MAX_DIM = 16_384  # a flat vector only for layers small enough to keep whole
 GEM_P = 3.0
@@ -79,7 +80,7 @@ def _pool_tensor(tensor: Any, pooling: str, layer: str) -> Any:
     import keras
 
     ops = keras.ops
-    if len(tensor.shape) == 2:
+    if len(tensor.shape) == 2 or pooling == "map":  # "map": where, not just how much (why_match)
         return tensor
     if pooling == "avg":
         return ops.mean(tensor, axis=(1, 2))
