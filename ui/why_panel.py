@@ -36,7 +36,10 @@ CHANNELS_CSS = """
   border-radius: 4px; margin-bottom: 4px; }
 .why-channels .why-none { border: 1px dashed #9ca3af; color: #4b5563; font-size: 0.75em;
   display: flex; align-items: center; justify-content: center; text-align: center; }
-.why-channels a { color: #1d4ed8; }
+.why-channels a { color: #1d4ed8; margin: 0; padding: 0; }
+.why-scale { display: inline-block; width: 120px; height: 0.8em; vertical-align: -0.05em;
+  margin: 0 0.4em; border-radius: 2px;
+  background: linear-gradient(to right, #440154, #3b528b, #21918c, #5cc863, #fde725); }
 """
 
 
@@ -50,11 +53,19 @@ def thumbnail_uri(path: Path) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+SCALE_HTML = (
+    '<p>One colour scale for both images: dark purple <span class="why-scale"></span> bright '
+    "yellow, from the spots that add nothing to the match (or pull the images apart) to the "
+    "spot that adds most.</p>"
+)
+
+
 def channels_html(pair: PairExplanation, layer: str) -> str:
-    """The top channels as cards: picture (where one is shipped), share, Explorer link."""
+    """The colour scale, then the top channels as cards: picture (where one is shipped), share
+    of the match, link to the channel in the Model Explorer."""
     cosine = pair.explanation.cosine
     if not pair.channels:
-        return "<p>No channel adds to this match: the two images share nothing at this layer.</p>"
+        return f"{SCALE_HTML}<p>No channel adds to this match at this layer.</p>"
     cards = []
     for channel in pair.channels:
         name = f"channel {channel.index}"
@@ -71,9 +82,9 @@ def channels_html(pair: PairExplanation, layer: str) -> str:
             "open in the Model Explorer</a></li>"
         )
     return (
-        "<p><strong>The channels that add most to the match</strong> (each adds the product of "
-        "the two images' normalised values; together all channels add up to the cosine):</p>"
-        f'<ul class="why-channels">{"".join(cards)}</ul>'
+        f"{SCALE_HTML}<p><strong>The channels that add most to the match</strong> (each adds "
+        "the product of the two images' normalised values; all channels together add up to "
+        f'the cosine):</p><ul class="why-channels">{"".join(cards)}</ul>'
     )
 
 
@@ -106,14 +117,21 @@ class WhyPanel:
             open=False,
             elem_id="why-panel",
         ) as self.accordion:
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=False):
                 self.rank = gr.Dropdown(
-                    [("Result 1", 1)], value=1, label="Result to explain", min_width=200
+                    [("Result 1", 1)], value=1, label="Result to explain", min_width=200, scale=3
                 )
-                self.button = gr.Button("Why do these match?", variant="primary", min_width=160)
+                self.button = gr.Button(
+                    "Why do these match?", variant="primary", min_width=160, scale=1
+                )
             with gr.Row():
                 self.query = gr.Image(
-                    label="Query", interactive=False, height=260, min_width=150, elem_id="why-query"
+                    label="Query",
+                    interactive=False,
+                    height=260,
+                    min_width=150,
+                    buttons=[],
+                    elem_id="why-query",
                 )
                 self.result = gr.Image(
                     label="Result",
@@ -156,12 +174,12 @@ class WhyPanel:
                 query_label = "Query: your image"
             else:
                 index = int(query_index or 0)
-                query_label = f"Query: image {index} ({folder.classes[folder.labels[index]]})"
+                query_label = f"Query: {folder.classes[folder.labels[index]]} #{index}"
             return (
-                gr.Image(pair.query_overlay, label=query_label),
-                gr.Image(
-                    pair.result_overlay,
-                    label=f"Result {rank}: image {result_index} ({result_class})",
+                gr.update(value=pair.query_overlay, label=query_label),
+                gr.update(
+                    value=pair.result_overlay,
+                    label=f"Result {rank}: {result_class} #{result_index}",
                 ),
                 summary_markdown(pair, model, layer, metric, recipe),
                 channels_html(pair, layer),
@@ -174,7 +192,7 @@ class WhyPanel:
                 (f"Result {rank}: {folder.classes[folder.labels[i]]}", rank)
                 for rank, i in enumerate(hits or [], start=1)
             ]
-            return gr.Dropdown(choices=choices or [("Result 1", 1)], value=1)
+            return gr.update(choices=choices or [("Result 1", 1)], value=1)
 
         inputs = [
             *[view.dataset, view.current_model, view.current_layer, view.metric, view.recipe],
