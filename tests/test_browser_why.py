@@ -35,10 +35,12 @@ def open_panel(page: Page) -> None:
 
 
 def assert_pictures(page: Page) -> None:
+    """Both overlays load, and no corner button covers their labels (as it did on a phone)."""
     for side in ("why-query", "why-result"):
         image = page.locator(f"#{side} img")
         expect(image).to_have_js_property("complete", True, timeout=WAIT_MS)
         assert image.evaluate("e => e.naturalWidth") == 224
+        expect(page.locator(f"#{side} button[aria-label=Fullscreen]")).to_have_count(0)
 
 
 @pytest.mark.parametrize("width", [1400, 420])

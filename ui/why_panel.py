@@ -108,6 +108,13 @@ def summary_markdown(
     )
 
 
+def overlay_image(label: str, elem_id: str) -> gr.Image:
+    """One side of the pair; no corner buttons, which would cover the label on a phone."""
+    return gr.Image(
+        label=label, interactive=False, height=260, min_width=150, buttons=[], elem_id=elem_id
+    )
+
+
 class WhyPanel:
     """The panel's components; build it inside the results column, then ``connect`` it."""
 
@@ -125,21 +132,8 @@ class WhyPanel:
                     "Why do these match?", variant="primary", min_width=160, scale=1
                 )
             with gr.Row():
-                self.query = gr.Image(
-                    label="Query",
-                    interactive=False,
-                    height=260,
-                    min_width=150,
-                    buttons=[],
-                    elem_id="why-query",
-                )
-                self.result = gr.Image(
-                    label="Result",
-                    interactive=False,
-                    height=260,
-                    min_width=150,
-                    elem_id="why-result",
-                )
+                self.query = overlay_image("Query", "why-query")
+                self.result = overlay_image("Result", "why-result")
             self.summary = gr.Markdown(elem_id="why-summary")
             self.channels = gr.HTML(css_template=CHANNELS_CSS, elem_id="why-channels")
         self.shown = gr.State(False)
