@@ -4,6 +4,7 @@ for dataset queries and uploads; hostile inputs get one plain sentence."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,20 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from tests.app_server import AppProcess, app_process, tensorflow_loaded
+
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
+    with app_process(tmp_path_factory.mktemp("why-cache")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def app_url(app: AppProcess) -> str:
+    return app.url
 
 
 def test_explains_the_cosine_search_ranks_by(api: Client) -> None:
@@ -77,6 +91,12 @@ def test_hostile_inputs_get_one_plain_sentence(api: Client, arguments: dict, sen
     message = str(refused.value)
     for word in ("Traceback", 'File "', "/tmp/", "ValueError", ".py"):
         assert word not in message
+
+
+def test_no_explanation_loaded_tensorflow_into_the_app(app: AppProcess) -> None:
+    """Every call above (the offline models) took its feature maps from ONNX Runtime. Runs
+    before the next test: a Keras model's preprocessing imports Keras, weights or not."""
+    assert not tensorflow_loaded(app.process.pid)
 
 
 def test_a_model_without_weights_here_is_refused_politely(api: Client) -> None:
