@@ -167,6 +167,14 @@ ROWS = (
         "cdist_100000_float32_cosine",
         "100000_float32_cosine",
     ),
+    Row(
+        "bench_why_match",
+        "why two images match, dataset pair, Lite0/1/2 x 8 layers, Python API",
+        "why_python",
+        "search_python",
+        baseline_what="one plain search (top 50), interleaved; the explanation costs more",
+    ),
+    Row("bench_why_match", "why two images match, `gradio_client` `/why_match`", "why_client"),
 )
 
 

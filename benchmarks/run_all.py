@@ -29,6 +29,7 @@ BENCHMARKS = (
     ("bench_extraction.py", "extraction.json", ()),
     ("bench_ranking.py", "ranking.json", ("--quick",)),  # 1e6 vectors take minutes of cdist
     ("bench_load.py", "load.json", ()),
+    ("bench_why_match.py", "why_match.json", ()),
 )
 
 

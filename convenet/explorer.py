@@ -18,39 +18,14 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
 
+from convenet.colormap import colormap
+
 Preprocess = Callable[[np.ndarray], np.ndarray]
 T = TypeVar("T")
 
 CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 FILTER_MIN_PX = 24  # smallest on-screen side of one filter patch
 MAP_MIN_PX = 64  # smallest on-screen side of one feature map
-
-# Viridis sampled at 9 even steps: perceptually uniform and readable for colour-blind viewers.
-_VIRIDIS = np.array(
-    [
-        (68, 1, 84),
-        (71, 44, 122),
-        (59, 81, 139),
-        (44, 113, 142),
-        (33, 144, 141),
-        (39, 173, 129),
-        (92, 200, 99),
-        (170, 220, 50),
-        (253, 231, 37),
-    ],
-    dtype=np.float64,
-)
-_LUT = (
-    np.stack(
-        [
-            np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(_VIRIDIS)), _VIRIDIS[:, c])
-            for c in range(3)
-        ],
-        axis=1,
-    )
-    .round()
-    .astype(np.uint8)
-)
 
 _MODEL_CACHE: weakref.WeakKeyDictionary[keras.Model, dict[Hashable, Any]] = (
     weakref.WeakKeyDictionary()
@@ -65,12 +40,6 @@ def cached_for_model(model: keras.Model, key: Hashable, build: Callable[[], T]) 
         if key not in per_model:
             per_model[key] = build()
         return per_model[key]
-
-
-def colormap(values: np.ndarray) -> np.ndarray:
-    """Map values in 0..1 to viridis-like RGB uint8 (brighter = stronger), shape (..., 3)."""
-    idx = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64)) * 255 + 0.5, 0, 255)
-    return _LUT[idx.astype(np.uint8)]
 
 
 def _normalise(a: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray:

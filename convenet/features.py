@@ -21,7 +21,7 @@ from convenet.lru import BuildOnceLRU
 from convenet.models import Weights, get_model_spec, load_model, resolve
 from convenet.onnx_features import onnx_extractor
 
-POOLINGS = ("avg", "max", "gem", "flat")
+POOLINGS = ("avg", "max", "gem", "flat", "map")  # "map": the (h, w, c) feature map itself
 FLAT_MAX_DIM = 16_384  # a flat vector only for layers small enough to keep whole
 GEM_P = 3.0
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -80,7 +80,7 @@ def _pool_tensor(tensor: Any, pooling: str, layer: str) -> Any:
     import keras
 
     ops = keras.ops
-    if len(tensor.shape) == 2:
+    if len(tensor.shape) == 2 or pooling == "map":  # "map": where, not just how much (why_match)
         return tensor
     if pooling == "avg":
         return ops.mean(tensor, axis=(1, 2))

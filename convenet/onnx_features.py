@@ -5,10 +5,10 @@ and feature extraction never load it into the app. Keras stays for everything th
 gradients or layer internals (Model Explorer, Grad-CAM, feature visualization) and builds each
 graph once, in a separate process (``convenet.onnx_export``).
 
-Graphs live in the cache (``CONVENET_CACHE/onnx``), one per model and pooling (average, and GeM
-for the retrieval recipes), named after the model, its curated layers, the pooling and the
-weights' fingerprint, so new weights get a new graph. ``CONVENET_ONNX=0`` turns this off (Keras
-for everything).
+Graphs live in the cache (``CONVENET_CACHE/onnx``), one per model and pooling (average, GeM for
+the retrieval recipes, none for the feature maps that explain a match), named after the model,
+its curated layers, the pooling and the weights' fingerprint, so new weights get a new graph.
+``CONVENET_ONNX=0`` turns this off (Keras for everything).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("convenet")
 
 EXPORT_VERSION = 1  # bump when the export changes, so older cached graphs are not used
-POOLINGS = ("avg", "gem")  # the poolings the app stores; max and flat run through Keras
+# The poolings the app uses: average and GeM (stored features), "map" (unpooled feature maps,
+# for why two images match); max and flat run through Keras.
+POOLINGS = ("avg", "gem", "map")
 EXPORT_TIMEOUT_S = 900
 WEIGHTS_UNAVAILABLE_EXIT = 3  # the export process's answer when the weights cannot be had
 
@@ -108,7 +110,7 @@ class OnnxExtractor:
         self.outputs = dict(zip(spec.layer_names, outputs, strict=True))
 
     def run(self, batch: np.ndarray, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Pooled float32 features of a preprocessed batch, for the requested curated layers."""
+        """float32 features (pooled, or maps) of a preprocessed batch, for the requested layers."""
         values = self.session.run([self.outputs[name] for name in layers], {self.input: batch})
         return {
             name: np.asarray(value, np.float32) for name, value in zip(layers, values, strict=True)

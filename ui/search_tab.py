@@ -38,6 +38,7 @@ from ui.search_handlers import (
 )
 from ui.search_panels import View, build_panels
 from ui.side_by_side import build_side_by_side
+from ui.why_panel import WhyPanel
 
 TOP_K = 50
 ALL_CLASSES = "All classes"
@@ -227,6 +228,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 with gr.Column(min_width=160, scale=0):
                     csv_button = gr.DownloadButton("Results as CSV", size="sm")
                     json_button = gr.DownloadButton("Results as JSON", size="sm")
+            why = WhyPanel()
             with gr.Accordion("Dataset: click an image to make it the query", open=True):
                 category = gr.Dropdown([ALL_CLASSES], value=ALL_CLASSES, label="Show class")
                 dataset_images = gr.Gallery(
@@ -267,6 +269,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     )
     followers.append(build_panels(pg, view, search_after))
     followers.append(build_side_by_side(pg, state.default_dataset, view))
+    followers.append(why.connect(pg, view))
     for searched in searches:  # the panels' own clicks searched before their hooks existed
         for follow in followers:
             follow(searched)

@@ -19,9 +19,11 @@ from PIL import Image
 from convenet.images import load_image
 from convenet.models import get_model_spec, load_model, preprocess_for, weights_status
 from convenet.registry import DEFAULT_MODEL, MODELS
-from ui.common import AppState, friendly
+from convenet.why_match import MEANING, explain_pair
+from ui.api import uploaded_path
+from ui.common import AppState, default_layer, friendly
 
-TOOLS = ("search", "list_models", "explain_prediction", "show_channel")
+TOOLS = ("search", "list_models", "explain_prediction", "show_channel", "why_match")
 TOP_CLASSES = 5
 TOP_IMAGES = 9
 
@@ -186,6 +188,77 @@ def register_tools(state: AppState) -> None:
             ],
         }
 
+    @friendly
+    def why_match(
+        dataset: str = state.default_dataset,
+        model: str = DEFAULT_MODEL,
+        layer: str = default_layer(DEFAULT_MODEL),
+        query_index: int | None = 0,
+        query: gr.FileData = None,  # type: ignore[assignment]  # no Optional: MCP needs the plain file type
+        result_index: int = 1,
+        channels: int = 5,
+    ) -> dict:
+        """Show why one layer of a CNN finds two images alike: where their features agree, and
+        which channels carry the match.
+
+        Args:
+            dataset: the dataset, "stamps200" or "clipart200".
+            model: a model key from list_models, for example "efficientnet_lite0".
+            layer: one of the model's curated layers (see list_models).
+            query_index: the dataset image used as the query (0 to 199); ignored when `query`
+                is given.
+            query: your own image as the query (an uploaded file, or a data: URL for MCP
+                clients).
+            result_index: the dataset image to compare it with (0 to 199), for example the
+                `index` of a result of search.
+            channels: how many of the channels that add most to the match to list (1 to 20).
+
+        Returns:
+            `cosine`: the cosine similarity of the two images' average-pooled features, the
+            number a cosine search ranks by; `meaning`: what the colours mean;
+            `query_heatmap` and `result_heatmap`: PNGs of each image with its heatmap over it
+            (one colour scale for both; each map's mean is the cosine); `channels`: for each
+            top channel its `channel` number, its `share` of the cosine (the shares of all
+            channels add up to it), `feature_visualization` (a PNG where the app ships one,
+            else null) and `explorer_link` (that channel in the Model Explorer, relative to
+            the app's address).
+        """
+        spec = get_model_spec(model)
+        upload = None if query is None else uploaded_path(query)
+        pair = explain_pair(
+            pg,
+            dataset,
+            spec.key,
+            layer,
+            result_index,
+            query_index=None if upload else query_index,
+            query_image=upload,
+            channels=channels,
+        )
+        return {
+            "dataset": dataset,
+            "model": spec.key,
+            "layer": layer,
+            "query_index": None if upload else query_index,
+            "result_index": result_index,
+            "cosine": round(pair.explanation.cosine, 4),
+            "meaning": MEANING,
+            "query_heatmap": picture_file(pair.query_overlay, f"why-query-{spec.key}"),
+            "result_heatmap": picture_file(pair.result_overlay, f"why-result-{spec.key}"),
+            "channels": [
+                {
+                    "channel": channel.index,
+                    "share": round(channel.share, 4),
+                    "feature_visualization": None
+                    if channel.featurevis is None
+                    else picture_file(load_image(channel.featurevis), f"channel-{channel.index}"),
+                    "explorer_link": channel.link,
+                }
+                for channel in pair.channels
+            ],
+        }
+
     gr.api(list_models, api_name="list_models")
     gr.api(explain_prediction, api_name="explain_prediction", concurrency_id="heavy")
     gr.api(show_channel, api_name="show_channel", concurrency_id="featurevis")
+    gr.api(why_match, api_name="why_match", concurrency_id="search")
