@@ -16,6 +16,7 @@ from convenet.models import get_model_spec
 from convenet.playground import Playground, umap_available
 from convenet.recipes import RECIPES
 from ui.common import friendly, model_problem
+from ui.own_images import served_path
 from ui.search_handlers import (
     CLICK_BAR_JS,
     MAP_JS,
@@ -63,8 +64,8 @@ def projection_choices() -> list[tuple[str, str]]:
 
 
 def file_url(path: Any) -> str:
-    """A dataset image as the app serves it (its folder is one the server may read)."""
-    return f"gradio_api/file={path}"
+    """A dataset image as the app serves it (a session's own images: a cached copy)."""
+    return f"gradio_api/file={served_path(path)}"
 
 
 def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callable[[Any], None]:
