@@ -57,7 +57,9 @@ class Catalog:
     def get(self, name: str) -> DatasetSpec:
         """The dataset ``name`` as the current caller may see it; else a clear error."""
         if not isinstance(name, str):
-            raise ValueError(f"A dataset is named by text; choose one of: {', '.join(self.names())}")
+            raise ValueError(
+                f"A dataset is named by text; choose one of: {', '.join(self.names())}"
+            )
         owner = current_owner.get()
         with self._lock:
             spec = self._public.get(name)

@@ -27,9 +27,10 @@ from convenet.settings import SETTINGS, Settings
 # Square side of the stored images: the largest model input, so no model sees less than the
 # upload gave (each model crops the centre square and resizes, as for any image).
 STORED_SIZE = 299
-NO_CLASS = "no_class"
+NO_CLASS = "no class"  # the one folder of an unlabelled set (a caption under each image)
 ARCHIVES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".zst"})
 MB = 1024 * 1024
+MIN_IMAGES = 11  # a query and the 10 others that precision@10 ranks
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +42,7 @@ class Limits:
     max_file_bytes: int
     max_entries: int
     max_ratio: int
+    min_images: int = MIN_IMAGES
 
     @classmethod
     def from_settings(cls, settings: Settings = SETTINGS) -> Limits:
@@ -226,9 +228,12 @@ def _ingest(
         Image.fromarray(pixels).save(target, "JPEG", quality=90)
         total += size
         kept += 1
-    if kept == 0:
+    if kept < limits.min_images:
         detail = f" ({'; '.join(skipped[:3])})" if skipped else ""
-        raise UploadRefused(f"No usable image was found in the upload{detail}.")
+        found = f"only {kept} usable images were found" if kept else "no usable image was found"
+        raise UploadRefused(
+            f"A dataset needs at least {limits.min_images} images; {found}{detail}."
+        )
     if labelled and any(count < 2 for count in counters.values()):
         labelled = False  # a class of one image has nothing to match: search it unlabelled
         _merge_into_one_folder(dest)

@@ -75,6 +75,7 @@ class SearchResult:
     p_at_k: float | None
     weighted_score: float | None
     possible: int | None = None
+    labelled: bool = True  # False: the dataset has no classes, so nothing was scored
 
     @property
     def matches(self) -> int:
@@ -345,7 +346,7 @@ class Playground:
             )
         ]
         if query_label is None:
-            return SearchResult(None, hits, None, None)
+            return SearchResult(None, hits, None, None, labelled=query_image is not None)
         scores = query_scores(np.array(labels), query_label)
         possible = int(np.sum(folder.labels == folder.labels[query_index])) - 1
         return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"], possible)

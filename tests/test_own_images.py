@@ -16,7 +16,12 @@ from convenet.paths import PRECOMPUTED_DIR
 
 STAMPS = PRECOMPUTED_DIR / "stamps200" / "images"
 LIMITS = Limits(
-    max_images=30, max_total_bytes=2 << 20, max_file_bytes=1 << 20, max_entries=60, max_ratio=50
+    max_images=30,
+    max_total_bytes=2 << 20,
+    max_file_bytes=1 << 20,
+    max_entries=60,
+    max_ratio=50,
+    min_images=1,  # the minimum has a test of its own
 )
 
 
@@ -127,8 +132,11 @@ def test_limits_on_count_total_and_entries(tmp_path: Path) -> None:
 
 def test_nothing_usable_is_one_clear_refusal(tmp_path: Path) -> None:
     bad = make_zip(tmp_path / "b.zip", {"a.txt": b"x", "b.jpg": b"not a jpeg"})
-    with pytest.raises(UploadRefused, match=r"No usable image .*a\.txt \(not an image\)"):
+    with pytest.raises(UploadRefused, match=r"no usable image was found \(a\.txt \(not an image\)"):
         ingest([(bad, "b.zip")], tmp_path / "b", LIMITS)
+    few = make_zip(tmp_path / "f.zip", {f"{i}.jpg": d for i, (_, d) in enumerate(stamps(2, 5))})
+    with pytest.raises(UploadRefused, match="at least 11 images; only 10 usable images were"):
+        ingest([(few, "f.zip")], tmp_path / "f", Limits(**{**vars(LIMITS), "min_images": 11}))
     (tmp_path / "x.tar.gz").write_bytes(b"\x1f\x8b")
     with pytest.raises(UploadRefused, match="use .zip"):
         ingest([(tmp_path / "x.tar.gz", "x.tar.gz")], tmp_path / "x", LIMITS)

@@ -69,6 +69,7 @@ LIMITS_TEXT = (
 
 @dataclass
 class OwnImagesBox:
+    box: gr.Accordion
     files: gr.File
     button: gr.Button
     status: gr.Markdown
@@ -76,14 +77,16 @@ class OwnImagesBox:
 
 def build_own_images_box() -> OwnImagesBox:
     """The upload box, inside whatever layout calls it (the search tab's controls)."""
-    with gr.Accordion("Use your own images", open=False, elem_id="cn-own"):
+    with gr.Accordion("Use your own images", open=False, elem_id="cn-own") as box:
         gr.Markdown(
-            LIMITS_TEXT.format(
+            "<small>"
+            + LIMITS_TEXT.format(
                 images=SETTINGS.own_max_images,
                 file=SETTINGS.own_max_file_mb,
                 total=SETTINGS.own_max_total_mb,
                 idle=SETTINGS.own_idle_s // 60,
             )
+            + "</small>"
         )
         files = gr.File(
             label="Your .zip or images",
@@ -91,11 +94,11 @@ def build_own_images_box() -> OwnImagesBox:
             file_types=[".zip", "image"],
             type="filepath",
             elem_id="own-files",
-            height=140,
+            height=110,
         )
         button = gr.Button("Make them my dataset", variant="primary", elem_id="own-make")
-        status = gr.Markdown(elem_id="own-status")
-    return OwnImagesBox(files, button, status)
+    status = gr.Markdown(elem_id="own-status")  # stays in view when the box folds away
+    return OwnImagesBox(box, files, button, status)
 
 
 class OwnImages:
@@ -230,12 +233,12 @@ def wire_own_images(state: AppState, box: OwnImagesBox, tab: Any, demo: gr.Block
         name, made = own.make(files, model, getattr(request, "session_hash", None), on_progress)
         choices = dataset_choices(state.playground)
         updates = [gr.update(choices=choices, value=name) for _ in boxes]
-        return (*updates, status_markdown(made, model), None)
+        return (*updates, status_markdown(made, model), None, gr.Accordion(open=False))
 
     made = box.button.click(
         make_dataset,
         [box.files, tab.current_model],
-        [*boxes, box.status, box.files],
+        [*boxes, box.status, box.files, box.box],
         api_name="own_images",
         concurrency_id="own_images",
         concurrency_limit=1,

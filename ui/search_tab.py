@@ -138,7 +138,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             index = int(query_index or 0)
             query = {"query_index": index}
             query_picture = str(pg.dataset(dataset).paths[index])
-        k = int(k)
+        k = min(int(k), len(pg.dataset(dataset).paths) - (0 if upload else 1))  # small sets
         result = pg.search(
             dataset, model, layer, metric, k=k, recipe=recipe, progress=on_progress, **query
         )
