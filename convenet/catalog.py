@@ -71,6 +71,12 @@ class Catalog:
             raise ValueError(f"Unknown dataset {name!r}; choose one of: {', '.join(self.names())}")
         return spec
 
+    def touch(self, owner: str) -> None:
+        """Count ``owner`` as active now (its datasets stay while it works on them)."""
+        with self._lock:
+            if owner in self._owned:
+                self._last_used[owner] = time.monotonic()
+
     def drop_owner(self, owner: str) -> list[DatasetSpec]:
         """Forget every dataset of ``owner``; returns them so their files can be removed."""
         with self._lock:

@@ -118,6 +118,7 @@ class Edge:
 
     def files(self, refs: Any) -> None:
         """A list of uploads (any kind: the handler checks what is inside), or a refusal."""
+        refs = [refs] if _is_file_ref(refs) else refs
         if not isinstance(refs, list) or not 0 < len(refs) <= MAX_FILES:
             raise Refused(f"Send between 1 and {MAX_FILES} uploaded files.")
         for ref in refs:

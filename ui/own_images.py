@@ -109,6 +109,7 @@ class OwnImages:
         self.limits = Limits.from_settings()
         self._lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
+        self._busy: set[str] = set()  # sessions whose upload is being made: never idle
         remove_dead_apps()
 
     def make(self, files: list[str] | None, model: str, session: str | None, progress: Any) -> Any:
@@ -124,18 +125,22 @@ class OwnImages:
                     "Too many visitors are using their own images right now; please try again "
                     "in a few minutes."
                 )
+            self._busy.add(session)
         name = PREFIX + secrets.token_hex(4)
         home = session_folder(session) / name
         try:
             made = ingest([(Path(f), Path(f).name) for f in files], home / "images", self.limits)
-            spec = self._spec(name, home, made, session)
-            self.pg.catalog.add(spec)
+            self.pg.catalog.add(self._spec(name, home, made, session))
+            model_spec = get_model_spec(model)  # every curated layer comes from one pass
+            self.pg.features(name, model_spec.key, model_spec.layer_names[-1], progress)
         except BaseException:
-            shutil.rmtree(home, ignore_errors=True)
+            self.drop(session)
             raise
+        finally:
+            with self._lock:
+                self._busy.discard(session)
+                self.pg.catalog.touch(session)  # idle from now, not from the start
         self._start_sweeper()
-        model_spec = get_model_spec(model)  # every curated layer comes from one pass
-        self.pg.features(name, model_spec.key, model_spec.layer_names[-1], progress)
         log.info("A session made its own dataset of %d images", len(made.folder.paths))
         return name, made
 
@@ -172,6 +177,9 @@ class OwnImages:
         while True:
             time.sleep(every)
             for owner in self.pg.catalog.idle_owners(SETTINGS.own_idle_s):
+                with self._lock:
+                    if owner in self._busy:
+                        continue
                 self.drop(owner)
                 log.info("Removed a session's own images after %d s unused", SETTINGS.own_idle_s)
 
