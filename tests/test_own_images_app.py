@@ -204,7 +204,7 @@ def test_another_session_cannot_reach_them(app: AppProcess, zips: dict, own_dir:
         for image in images[:3]:  # Gradio's file route, with the real server path
             reply = request(app.url, "GET", f"/gradio_api/file={quote(str(image))}")
             assert reply.status == 403
-        assert owner.predict(dataset=name, query_index=3, api_name="/search")["results"]
+        assert owner.predict(dataset=name, query_index=3, k=5, api_name="/search")["results"]
     finally:
         owner.close()
         other.close()
@@ -245,6 +245,8 @@ def test_twenty_upload_and_leave_sessions_leave_no_files(
     assert wait_until(lambda: du(own_dir) + du(uploads) <= before + 256 * 1024, 40), (
         f"{before} bytes before, {du(own_dir) + du(uploads)} after 20 sessions"
     )
+    print(f"own images + uploads: {before} B before, own-images peak {peak} B, ", end="")
+    print(f"{du(own_dir) + du(uploads)} B after 20 sessions")
 
 
 def upload_path(app: AppProcess, path: Path) -> str:
