@@ -43,8 +43,18 @@ def app_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app(app_cache: Path, own_dir: Path) -> Iterator[AppProcess]:
-    env = {**LIMITS_ENV, "CONVENET_OWN_DIR": str(own_dir)}
+def pets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder on "this machine", served with CONVENET_IMAGES (app.py --images on a Space)."""
+    folder = tmp_path_factory.mktemp("pets")
+    for i, (cls, data) in enumerate(stamps(2, 6)):
+        (folder / cls).mkdir(exist_ok=True)
+        (folder / cls / f"{i}.jpg").write_bytes(data)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def app(app_cache: Path, own_dir: Path, pets: Path) -> Iterator[AppProcess]:
+    env = {**LIMITS_ENV, "CONVENET_OWN_DIR": str(own_dir), "CONVENET_IMAGES": f"pets={pets}"}
     with app_process(app_cache, extra_env=env) as started:
         yield started
 
@@ -124,6 +134,15 @@ def stamps_file(zips: dict) -> Path:
     path = zips["labelled"].parent / "query.jpg"
     path.write_bytes(stamps(1, 1)[0][1])
     return path
+
+
+def test_a_served_folder_is_a_dataset_with_features_from_the_start(
+    client: Client, app_cache: Path
+) -> None:
+    stored = list(app_cache.glob("features/pets-*/features/efficientnet_lite0.safetensors"))
+    assert len(stored) == 1  # computed at start, named by the folder's content hash
+    out = client.predict(dataset="pets", query_index=0, k=11, api_name="/search")
+    assert len(out["results"]) == 11 and out["possible"] == 5 and out["p_at_k"] is not None
 
 
 def test_hostile_entries_are_skipped_and_listed_in_one_message(
