@@ -56,7 +56,8 @@ def served_path(path: Path | str) -> str:
 
 def dataset_choices(pg: Playground) -> list[tuple[str, str]]:
     """The datasets the current session may choose, its own under a readable label."""
-    return [(pg.spec(name).title if pg.spec(name).owner else name, name) for name in pg.datasets()]
+    specs = [pg.spec(name) for name in pg.datasets()]
+    return [(spec.title if spec.owner else spec.name, spec.name) for spec in specs]
 
 
 LIMITS_TEXT = (
@@ -112,7 +113,9 @@ class OwnImages:
         self._busy: set[str] = set()  # sessions whose upload is being made: never idle
         remove_dead_apps()
 
-    def make(self, files: list[str] | None, model: str, session: str | None, progress: Any) -> Any:
+    def make(
+        self, files: list[str] | None, model: str, session: str | None, progress: Any
+    ) -> tuple[str, Ingested]:
         """Ingest the upload, register it for ``session``, compute every curated layer."""
         if not session:
             raise ValueError("Your own images need a browser session; open the app's page.")
