@@ -1,25 +1,39 @@
 """ConvNet Playground: ``python app.py`` locally, and the Hugging Face Space's entry point.
 
 Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Gradio reads them itself).
+``--images DIR [--name NAME]`` (repeatable; ``CONVENET_IMAGES`` on a Space) serves folders with
+one sub-folder per class as datasets next to the shipped ones.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 from convenet.memory import limit_arenas
 from convenet.settings import quiet_tensorflow
 from ui.app import CSS, HEAD, build_app
 from ui.common import AppState
+from ui.folders import compute_at_start, folder_datasets, parse_folder_args
 from ui.server import serve
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 limit_arenas()  # freed memory goes back to the system after a large upload
 quiet_tensorflow()  # before Keras is first imported (lazily, on the first model built)
 
-state = AppState()
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parse_folder_args(parser)
+    return parser.parse_known_args()[0]  # a Space or a test runner may pass its own
+
+
+folders = folder_datasets(_arguments().images)
+state = AppState(folders=folders)
+compute_at_start(state.playground, folders)
 demo = build_app(state)
 
 if __name__ == "__main__":
-    # allowed: the dataset images, nothing else
-    serve(demo, allowed=[str(state.source.root)], css=CSS, head=HEAD)
+    # allowed: the dataset images (the shipped ones and served folders), nothing else
+    allowed = [str(state.source.root), *(str(spec.root) for spec in folders)]
+    serve(demo, allowed=allowed, css=CSS, head=HEAD)

@@ -32,16 +32,33 @@ JPEG_QUALITY = 85
 _ALPHA_FLOOR = 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatasetSpec:
-    """Plain description of a dataset the app can offer; `root` holds one folder per class."""
+    """Plain description of a dataset the app can offer; `root` holds one folder per class.
+
+    The app lists exactly these entries (``convenet.catalog``): adding a dataset is one entry.
+    An unlabelled set keeps its images in one folder and is searched without scores.
+    ``fingerprint`` (a content hash, for folders served with ``--images``) becomes part of the
+    name its features are stored under, so a changed folder is never served stale features;
+    ``cache`` is where computed features go (None: the app's feature cache); ``owner`` is the
+    browser session a dataset belongs to (None: everyone's).
+    """
 
     name: str
     title: str
     description: str
-    licence: str
-    attribution: str
     root: Path
+    licence: str = "unknown"
+    attribution: str = ""
+    labelled: bool = True
+    fingerprint: str = ""
+    cache: Path | None = None
+    owner: str | None = None
+
+    @property
+    def store_name(self) -> str:
+        """The dataset's name in a feature store."""
+        return f"{self.name}-{self.fingerprint}" if self.fingerprint else self.name
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -107,16 +124,19 @@ def _is_image(path: Path) -> bool:
     )
 
 
-def scan_image_folder(root: Path) -> ImageFolder:
-    """Read a one-sub-folder-per-class layout; empty classes are errors, not silently dropped."""
+def scan_image_folder(root: Path, min_classes: int = 2) -> ImageFolder:
+    """Read a one-sub-folder-per-class layout; empty classes are errors, not silently dropped.
+
+    ``min_classes=1`` reads an unlabelled set (all its images in one sub-folder).
+    """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"image folder {root} does not exist or is not a directory")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(class_dirs) < 2:
+    if len(class_dirs) < min_classes:
         raise ValueError(
             f"image folder {root} has {len(class_dirs)} class sub-folder(s); "
-            "expected one sub-folder of images per class and at least 2 classes"
+            f"expected one sub-folder of images per class and at least {min_classes} classes"
         )
     paths: list[Path] = []
     labels: list[int] = []

@@ -40,6 +40,12 @@ class BuildOnceLRU(Generic[T]):
                     self._items.popitem(last=False)
             return value
 
+    def discard(self, doomed: Callable[[Hashable], bool]) -> None:
+        """Drop the kept values whose key ``doomed`` picks (what belonged to a deleted dataset)."""
+        with self._lock:
+            for key in [key for key in self._items if doomed(key)]:
+                del self._items[key]
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

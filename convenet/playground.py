@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from convenet.calibration import relative_similarity, scale_distances
-from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
+from convenet.catalog import Catalog, shipped
+from convenet.datasets import DatasetSpec, ImageFolder, scan_image_folder
 from convenet.errors import UnknownNameError
 from convenet.evaluation import chance_precision, per_query_precision, query_scores
 from convenet.features import PLAIN, View, extract_arrays
@@ -49,6 +50,10 @@ log = logging.getLogger("convenet")
 Progress = Callable[[int, int], None]
 SPACES_KEPT = 24  # recipe databases kept in memory, most recently used first
 MAP_MAX = 5000  # images on the map at most (a seeded sample beyond): t-SNE is O(n log n) slow
+UNLABELLED = (
+    "These images have no classes (they were not in one sub-folder per class), so there is "
+    "nothing to score; search and the map work, the scores need classes."
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,7 @@ class SearchResult:
     p_at_k: float | None
     weighted_score: float | None
     possible: int | None = None
+    labelled: bool = True  # False: the dataset has no classes, so nothing was scored
 
     @property
     def matches(self) -> int:
@@ -122,9 +128,16 @@ def ranked_hits(
 class Playground:
     """Everything the UI asks, answered from precomputed features where possible."""
 
-    def __init__(self, root: Path, cache_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        cache_root: Path | None = None,
+        datasets: list[DatasetSpec] | None = None,
+    ) -> None:
+        """``datasets`` defaults to the registered ones whose images ``root`` holds."""
         self.root = Path(root)
         self.cache_root = cache_root or cache_dir() / "features"
+        self.catalog = Catalog(shipped(self.root) if datasets is None else datasets)
         self._lock = threading.Lock()
         self._features: dict[tuple[str, str, str | None], dict[str, np.ndarray]] = {}
         self._compute_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
@@ -134,18 +147,18 @@ class Playground:
 
     # -- datasets ---------------------------------------------------------------------
     def datasets(self) -> list[str]:
-        """Datasets with images in the feature source: registered ones first, in their order."""
-        found = {p.parent.name for p in self.root.glob("*/images") if p.is_dir()}
-        return [name for name in DATASETS if name in found] + sorted(found - set(DATASETS))
+        """The catalog's datasets the current caller may choose, in the catalog's order."""
+        return self.catalog.names()
+
+    def spec(self, name: str) -> DatasetSpec:
+        return self.catalog.get(name)
 
     def _check_dataset(self, name: str) -> str:
-        known = self.datasets()
-        if name not in known:
-            raise UnknownNameError("dataset", name, known)
-        return name
+        return self.catalog.get(name).name
 
     def dataset(self, name: str) -> ImageFolder:
-        return _scan(self.root / self._check_dataset(name) / "images")
+        spec = self.catalog.get(name)
+        return _scan(spec.root, 2 if spec.labelled else 1)
 
     def check_index(self, name: str, index: int, what: str = "query_index") -> int:
         """``index`` if it names an image of the dataset; else a clear error."""
@@ -155,13 +168,25 @@ class Playground:
         return index
 
     def images_dir(self, name: str) -> Path:
-        return self.root / self._check_dataset(name) / "images"
+        return self.catalog.get(name).root
+
+    def _roots(self, spec: DatasetSpec) -> tuple[Path, ...]:
+        """Feature stores to read, in order: the feature source, then where it is computed."""
+        return (self.root, spec.cache or self.cache_root)
+
+    def forget(self, name: str) -> None:
+        """Drop what is held in memory for a dataset that is gone (a session's uploads)."""
+        with self._lock:
+            for cache in (self._features, self._compute_locks, self._quality, self._reference):
+                for key in [key for key in cache if key[0] == name]:
+                    del cache[key]
+        self._spaces.discard(lambda key: key[0] == name)
 
     # -- features ---------------------------------------------------------------------
     def _load_valid(
         self, root: Path, dataset: str, spec: ModelSpec, view: View
     ) -> dict[str, np.ndarray] | None:
-        path = feature_path(root, dataset, spec.key, view.variant)
+        path = feature_path(root, self.catalog.get(dataset).store_name, spec.key, view.variant)
         if not path.is_file():
             return None
         relpath = path.relative_to(root).as_posix()
@@ -182,9 +207,9 @@ class Playground:
         }
 
     def has_features(self, dataset: str, model: str) -> bool:
-        spec = get_model_spec(model)
+        spec, data = get_model_spec(model), self.catalog.get(dataset)
         return any(
-            feature_path(root, dataset, spec.key).is_file() for root in (self.root, self.cache_root)
+            feature_path(root, data.store_name, spec.key).is_file() for root in self._roots(data)
         )
 
     def can_compute(self, model: str) -> bool:
@@ -212,9 +237,10 @@ class Playground:
             with self._lock:
                 if key in self._features:
                     return self._features[key][layer]
-            loaded = self._load_valid(self.root, dataset, spec, view)
+            roots = self._roots(self.catalog.get(dataset))
+            loaded = self._load_valid(roots[0], dataset, spec, view)
             if loaded is None:
-                loaded = self._load_valid(self.cache_root, dataset, spec, view)
+                loaded = self._load_valid(roots[1], dataset, spec, view)
             if loaded is None or any(name not in loaded for name in spec.layer_names):
                 loaded = self._compute(dataset, spec, progress, view)
             with self._lock:
@@ -229,17 +255,25 @@ class Playground:
         A cache that cannot be written (read-only, disk full) costs persistence, not the
         answer: the features are kept in memory only, with a warning.
         """
+        data = self.catalog.get(dataset)
         features, meta = compute_folder(
-            self.images_dir(dataset), dataset, spec.key, spec.layer_names, view, progress=progress
+            data.root,
+            data.store_name,
+            spec.key,
+            spec.layer_names,
+            view,
+            progress=progress,
+            min_classes=2 if data.labelled else 1,
         )
+        target = self._roots(data)[1]
         try:
-            store_features(self.cache_root, dataset, spec.key, features, meta, view.variant)
+            store_features(target, data.store_name, spec.key, features, meta, view.variant)
         except OSError as exc:
             log.warning(
                 "Cannot store features of %s x %s in %s (%s); keeping them in memory only.",
                 dataset,
                 spec.title,
-                self.cache_root,
+                target,
                 exc,
             )
         # compute_folder scans the same folder as self.dataset(), so rows are in dataset order.
@@ -310,7 +344,8 @@ class Playground:
         elif query_index is not None:
             exclude = self.check_index(dataset, query_index)
             query_base = base[exclude : exclude + 1]
-            query_label = folder.classes[folder.labels[exclude]]
+            labelled = self.catalog.get(dataset).labelled
+            query_label = folder.classes[folder.labels[exclude]] if labelled else None
         else:
             raise ValueError("Give a query: a dataset image index or an image file.")
         left_out = None if exclude is None else np.array([exclude])
@@ -322,7 +357,7 @@ class Playground:
         )
         hits = ranked_hits(folder, ranking, similarity, query_label)
         if query_label is None:
-            return SearchResult(None, hits, None, None)
+            return SearchResult(None, hits, None, None, labelled=query_image is not None)
         scores = query_scores(np.array([hit.label for hit in hits]), query_label)
         possible = int(np.sum(folder.labels == folder.labels[query_index])) - 1
         return SearchResult(query_label, hits, scores["p_at_k"], scores["weighted_score"], possible)
@@ -366,6 +401,7 @@ class Playground:
         once stored, and the heatmap is the slowest view.
         """
         chosen = get_recipe(recipe)
+        self.check_labelled(dataset)
         models = tuple(spec.key for spec in MODELS.values() if self.has_features(dataset, spec.key))
         key = (dataset, metric, k, chosen.name, models)
         if key not in self._quality:
@@ -391,6 +427,7 @@ class Playground:
         self, dataset: str, query_index: int, metric: str, k: int = 10
     ) -> list[dict[str, Any]]:
         """This query's precision@k in every model and layer with features here."""
+        self.check_labelled(dataset)
         rows = []
         for spec in MODELS.values():
             if not self.has_features(dataset, spec.key):
@@ -407,6 +444,11 @@ class Playground:
                     }
                 )
         return rows
+
+    def check_labelled(self, dataset: str) -> None:
+        """Scores count results of the query's class: a set without classes has none to count."""
+        if not self.catalog.get(dataset).labelled:
+            raise ValueError(UNLABELLED)
 
     def chance(self, dataset: str) -> float:
         """precision@k a random ranking would get on this dataset."""
@@ -427,8 +469,8 @@ class Playground:
 
 
 @lru_cache(maxsize=16)
-def _scan(images_dir: Path) -> ImageFolder:
-    return scan_image_folder(images_dir)
+def _scan(images_dir: Path, min_classes: int) -> ImageFolder:
+    return scan_image_folder(images_dir, min_classes)
 
 
 @lru_cache(maxsize=64)

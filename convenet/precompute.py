@@ -51,9 +51,10 @@ def compute_folder(
     view: View = PLAIN,
     batch_size: int = 16,
     progress: Progress | None = None,
+    min_classes: int = 2,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """float16 features (in the folder's scan order) and the metadata that describes them."""
-    folder = scan_image_folder(images_dir)
+    folder = scan_image_folder(images_dir, min_classes)
     result = extract_features(
         model,
         folder.paths,

@@ -12,7 +12,6 @@ images folder and the convenet package at the same paths as this machine.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +21,8 @@ import numpy as np
 from convenet.features import View, extract_features
 from convenet.onnx_features import onnx_extractor
 from convenet.paths import REPO_DIR
+from convenet.settings import worker_environment
 from convenet.shards import Engine, Image, Shard
-
-PASSED_ENV = ("CONVENET_", "KERAS_", "HF_")  # settings the actors must share with the driver
 
 
 class Extractor:
@@ -42,13 +40,6 @@ class Extractor:
             self.model, paths, self.layers, self.view.pooling, len(paths), flip=self.view.flip
         )
         return {"text": np.array(lines, dtype=object), **found.features}
-
-
-def _actor_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key.startswith(PASSED_ENV)}
-    path = os.environ.get("PYTHONPATH")
-    env["PYTHONPATH"] = f"{REPO_DIR}{os.pathsep}{path}" if path else str(REPO_DIR)
-    return env
 
 
 def ray_engine(
@@ -91,7 +82,7 @@ def ray_engine(
                 batch_format="numpy",
                 concurrency=pool,
                 num_cpus=per_actor,
-                runtime_env={"env_vars": _actor_env()},
+                runtime_env={"env_vars": worker_environment(REPO_DIR)},
             )
             for batch in rows.iter_batches(batch_size=shard_size, batch_format="numpy"):
                 images = [tuple(str(line).split("\t", 1)) for line in batch["text"]]

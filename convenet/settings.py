@@ -10,6 +10,7 @@ environment variable: entry points (app.py, ``python -m convenet``, scripts) cal
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -39,6 +40,13 @@ class Settings:
     temp_ttl_s: int = 900  # uploads and generated files are deleted after this long
     temp_sweep_s: int = 60  # how often old temporary files are looked for
     trust_proxy: bool = bool(os.environ.get("SPACE_ID"))  # behind the Space's proxy
+    own_max_images: int = 500  # images in one "use your own images" upload
+    own_max_total_mb: int = 200  # their unpacked size, all together
+    own_max_file_mb: int = 20  # one image among them (unpacked)
+    own_max_entries: int = 2000  # entries in one zip, folders and skipped files included
+    own_max_ratio: int = 100  # unpacked / packed size of one zip entry (zip bombs)
+    own_sessions: int = 20  # sessions holding their own images at once
+    own_idle_s: int = 1800  # a session's own images are deleted after this long unused
 
 
 def _parse(raw: str, like: object) -> object:
@@ -65,6 +73,23 @@ def read_settings(environ: dict[str, str] | os._Environ = os.environ) -> Setting
                 f"CONVENET_{field.name.upper()}={raw!r} is not a positive whole number"
             ) from None
     return Settings(**chosen)
+
+
+def folder_datasets(environ: dict[str, str] | os._Environ = os.environ) -> list[tuple[str, str]]:
+    """``CONVENET_IMAGES``: folders served as datasets, ``[NAME=]DIR`` separated by ``os.pathsep``
+    (the Space's way of saying ``app.py --images DIR --name NAME``); (name or "", dir) pairs."""
+    entries = [e.strip() for e in environ.get("CONVENET_IMAGES", "").split(os.pathsep)]
+    return [
+        (name, folder) if folder else ("", name)
+        for name, _, folder in (e.partition("=") for e in entries if e)
+    ]
+
+
+def own_images_dir(environ: dict[str, str] | os._Environ = os.environ) -> Path:
+    """Where sessions' own images live (``CONVENET_OWN_DIR``). Never inside Gradio's upload
+    folder, which Gradio serves to anyone who names a path in it."""
+    default = Path(tempfile.gettempdir()) / f"convenet-own-{os.getuid()}"
+    return Path(environ.get("CONVENET_OWN_DIR") or default)
 
 
 SETTINGS = read_settings()
@@ -112,3 +137,17 @@ def hub_config() -> tuple[str, str, bool]:
 def quiet_tensorflow(environ: dict[str, str] | os._Environ = os.environ) -> None:
     """Hide TensorFlow's C++ start-up chatter; for entry points, before Keras is imported."""
     environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+PASSED_TO_WORKERS = ("CONVENET_", "KERAS_", "HF_")  # settings worker processes share with us
+
+
+def worker_environment(
+    code_dir: Path, environ: dict[str, str] | os._Environ = os.environ
+) -> dict[str, str]:
+    """What a worker on another process or node needs of our environment (Ray actors): our
+    settings, and ``code_dir`` first on its PYTHONPATH so it imports this checkout."""
+    env = {key: value for key, value in environ.items() if key.startswith(PASSED_TO_WORKERS)}
+    path = environ.get("PYTHONPATH")
+    env["PYTHONPATH"] = f"{code_dir}{os.pathsep}{path}" if path else str(code_dir)
+    return env

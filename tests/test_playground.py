@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from convenet.datasets import DatasetSpec
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
 from convenet.store import feature_path
@@ -102,26 +103,39 @@ def _small_root(tmp_path: Path, n_per_class: int = 3) -> Path:
     return root
 
 
+def tiny(root: Path) -> list[DatasetSpec]:
+    """The throw-away dataset's entry: the app lists what is registered, not what is on disk."""
+    return [
+        DatasetSpec(
+            name="tiny", title="Tiny", description="9 stamps", root=root / "tiny" / "images"
+        )
+    ]
+
+
 def test_features_are_computed_on_first_use_and_cached(tmp_path: Path) -> None:
     root = _small_root(tmp_path)
     cache = tmp_path / "cache"
     calls: list[int] = []
-    pg = Playground(root, cache)
+    pg = Playground(root, cache, tiny(root))
     feats = pg.features("tiny", "efficientnet_lite0", "top_conv", lambda d, t: calls.append(d))
     assert feats.shape == (9, 1280) and calls[-1] == 9
     assert feature_path(cache, "tiny", "efficientnet_lite0").is_file()
-    again = Playground(root, cache).features("tiny", "efficientnet_lite0", "top_conv")
+    again = Playground(root, cache, tiny(root)).features("tiny", "efficientnet_lite0", "top_conv")
     np.testing.assert_array_equal(feats, again)
 
 
 def test_corrupt_cached_file_is_recomputed_not_served(tmp_path: Path) -> None:
     root = _small_root(tmp_path)
     cache = tmp_path / "cache"
-    good = Playground(root, cache).features("tiny", "efficientnet_lite0", "top_conv").copy()
+    good = (
+        Playground(root, cache, tiny(root))
+        .features("tiny", "efficientnet_lite0", "top_conv")
+        .copy()
+    )
     path = feature_path(cache, "tiny", "efficientnet_lite0")
     data = bytearray(path.read_bytes())
     data[-100:] = b"\x7f" * 100  # garbage in the numbers: the checksum must catch it
     path.write_bytes(bytes(data))
-    fresh = Playground(root, cache).features("tiny", "efficientnet_lite0", "top_conv")
+    fresh = Playground(root, cache, tiny(root)).features("tiny", "efficientnet_lite0", "top_conv")
     np.testing.assert_allclose(fresh, good, rtol=1e-2, atol=1e-2)
     assert not np.any(fresh == np.float16(np.frombuffer(b"\x7f\x7f", np.float16)[0]))

@@ -8,6 +8,7 @@ from ui.api import register_api
 from ui.common import AppState
 from ui.explorer_tab import build_explorer_tab
 from ui.guard import Edge, GuardedBlocks
+from ui.own_images import wire_own_images
 from ui.search_tab import build_search_tab
 from ui.server import app_built_at_launch
 from ui.tools import hide_internal_events, register_tools
@@ -142,6 +143,7 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
                 search_tab = build_search_tab(state, demo)
             with gr.Tab("Model Explorer", id="explorer") as explorer_tab:
                 build_explorer_tab(state, search_tab, tabs, explorer_tab)
+        wire_own_images(state, search_tab.own, search_tab, demo)
         register_api(state)
         register_tools(state)
     hide_internal_events(demo)

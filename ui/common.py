@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import gradio as gr
 from gradio import utils as gradio_utils
 
+from convenet.datasets import DatasetSpec
 from convenet.errors import UnknownNameError, WeightsUnavailableError
 from convenet.hub import FeatureSource, resolve_feature_source
 from convenet.images import ImageLoadError
@@ -64,10 +65,16 @@ class AppState:
     removes the unused ones; one folder per process, so apps sharing it never clash.
     """
 
-    def __init__(self, source: FeatureSource | None = None) -> None:
+    def __init__(
+        self, source: FeatureSource | None = None, folders: list[DatasetSpec] | None = None
+    ) -> None:
+        """``folders``: datasets served from folders on this machine (``app.py --images``)."""
         self.source = source or resolve_feature_source()
         self.playground = Playground(self.source.root)
+        for spec in folders or []:
+            self.playground.catalog.add(spec)
         self.default_dataset = self.playground.datasets()[0]
+        self.dataset_boxes: list[gr.Dropdown] = []  # every tab's dataset choice, kept in step
         folder = Path(gradio_utils.get_upload_folder()) / f"result-tiles-{os.getpid()}"
         self.tiles = TileCache(folder)
 
@@ -133,6 +140,13 @@ def image_upload(label: str, height: int) -> gr.Image:
         sources=["upload", "clipboard"],
         height=height,
     )
+
+
+def dataset_dropdown(state: AppState, **kwargs: Any) -> gr.Dropdown:
+    """A tab's dataset choice, from the one dataset list; a session's own images join it."""
+    box = gr.Dropdown(state.playground.datasets(), value=state.default_dataset, **kwargs)
+    state.dataset_boxes.append(box)
+    return box
 
 
 def metric_choices() -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ from convenet.models import get_model_spec, load_model, preprocess_for, weights_
 from convenet.registry import DEFAULT_MODEL, MODELS, ModelSpec
 from ui.common import (
     AppState,
+    dataset_dropdown,
     friendly,
     image_upload,
     layer_choices,
@@ -432,7 +433,7 @@ def build_explorer_tab(state: AppState, search_tab: SearchTab, tabs: gr.Tabs, ta
         with gr.Column(scale=3):
             gr.Markdown("### Image to explore")
             with gr.Row():
-                dataset = gr.Dropdown(pg.datasets(), value=state.default_dataset, label="Dataset")
+                dataset = dataset_dropdown(state, label="Dataset")
                 index = gr.Number(value=0, precision=0, minimum=0, label="Image number")
             images = gr.Gallery(
                 label="Click an image to explore it",

@@ -22,6 +22,7 @@ from typing import Any
 import gradio as gr
 from gradio import utils as gradio_utils
 
+from convenet.catalog import current_owner
 from convenet.images import ImageLoadError, check_image_file
 from convenet.settings import SETTINGS
 
@@ -30,6 +31,7 @@ log = logging.getLogger("convenet")
 NOT_AVAILABLE = "That file is not available to this app; please upload the image again."
 FILE_COMPONENTS = (gr.Image, gr.File)
 MAX_PATH_CHARS = 1024
+MAX_FILES = SETTINGS.own_max_images  # files in one multi-file upload
 
 
 class Refused(gr.Error):
@@ -68,7 +70,13 @@ def _api_type(block: Any) -> str:
 
 
 def input_kind(block: Any) -> str:
-    """What a component accepts from a client: a file, a whole number, a number, or anything."""
+    """What a component accepts from a client: a file, a whole number, a number, or anything.
+
+    A multi-file box ("files") takes archives and images that the handler opens itself, one
+    by one within its limits (``convenet.own_images``); the edge checks that each is an upload.
+    """
+    if isinstance(block, gr.File) and block.file_count != "single":
+        return "files"
     if isinstance(block, FILE_COMPONENTS):
         return "file"
     if isinstance(block, gr.Number):
@@ -108,8 +116,16 @@ class Edge:
         # Read at each call: Gradio reads GRADIO_TEMP_DIR at call time too.
         return Path(gradio_utils.get_upload_folder()).resolve()
 
-    def file(self, ref: Any) -> None:
-        """An uploaded (or the app's own) image that decodes within budget, or a refusal."""
+    def files(self, refs: Any) -> None:
+        """A list of uploads (any kind: the handler checks what is inside), or a refusal."""
+        refs = [refs] if _is_file_ref(refs) else refs
+        if not isinstance(refs, list) or not 0 < len(refs) <= MAX_FILES:
+            raise Refused(f"Send between 1 and {MAX_FILES} uploaded files.")
+        for ref in refs:
+            self.uploaded(ref)
+
+    def uploaded(self, ref: Any) -> Path:
+        """The path of a file this app received as an upload, or a refusal."""
         if not _is_file_ref(ref):
             raise Refused("Send an image as an uploaded file (gradio_client.handle_file).")
         path, url = ref.get("path"), ref.get("url")
@@ -124,6 +140,11 @@ class Edge:
             raise Refused(NOT_AVAILABLE)
         if not resolved.is_file():
             raise Refused(NOT_AVAILABLE)
+        return resolved
+
+    def file(self, ref: Any) -> None:
+        """An uploaded (or the app's own) image that decodes within budget, or a refusal."""
+        resolved = self.uploaded(ref)
         name = ref.get("orig_name") if isinstance(ref.get("orig_name"), str) else resolved.name
         try:
             check_image_file(resolved, short(Path(name).name or "the image"))
@@ -135,7 +156,7 @@ class Edge:
         for item in _walk(raw):
             if isinstance(item, str) and len(item) > SETTINGS.max_text_chars:
                 raise Refused(f"{label}: text is limited to {SETTINGS.max_text_chars} characters.")
-            if _is_file_ref(item) and kind != "file":
+            if _is_file_ref(item) and kind not in ("file", "files"):
                 raise Refused(f"{label} does not take a file.")
             if isinstance(item, float) and not math.isfinite(item):
                 raise Refused(f"{label} must be a finite number.")
@@ -143,6 +164,8 @@ class Edge:
             return raw
         if kind == "file":
             self.file(raw)
+        elif kind == "files":
+            self.files(raw)
         elif kind == "integer":
             whole = isinstance(raw, int) or (isinstance(raw, float) and raw.is_integer())
             if isinstance(raw, bool) or not whole:
@@ -204,6 +227,8 @@ class GuardedBlocks(gr.Blocks):
         clicked = isinstance(data, dict) and "index" in data and "value" in data
         if self.edge is not None and not clicked and _wants_click(fn.fn):
             raise Refused("This call answers a click on the page; it cannot be made alone.")
+        # The session this call is for: a session's own datasets exist for its calls only.
+        owner = current_owner.set(kwargs.get("session_hash"))
         try:
             return await super().process_api(block_fn, *args, **kwargs)
         except gr.Error:
@@ -213,3 +238,5 @@ class GuardedBlocks(gr.Blocks):
             raise gr.Error(
                 "Something went wrong on our side; please try again.", print_exception=False
             ) from None
+        finally:
+            current_owner.reset(owner)

@@ -49,6 +49,8 @@ def summary_markdown(result: SearchResult, k: int) -> str:
 
     A raw "16/50" reads as failure when only 19 other images of the class exist.
     """
+    if not result.labelled:
+        return f"**Top {k} results** (these images have no classes, so nothing is scored)."
     if result.query_label is None:
         return f"**Your image** · top {k} results (an upload has no class, so nothing is scored)."
     top = min(P_AT, k)

@@ -13,9 +13,10 @@ from typing import Any
 import gradio as gr
 
 from convenet.models import get_model_spec
-from convenet.playground import Playground, umap_available
+from convenet.playground import UNLABELLED, Playground, umap_available
 from convenet.recipes import RECIPES
 from ui.common import friendly, model_problem
+from ui.own_images import served_path
 from ui.search_handlers import (
     CLICK_BAR_JS,
     MAP_JS,
@@ -63,8 +64,8 @@ def projection_choices() -> list[tuple[str, str]]:
 
 
 def file_url(path: Any) -> str:
-    """A dataset image as the app serves it (its folder is one the server may read)."""
-    return f"gradio_api/file={path}"
+    """A dataset image as the app serves it (a session's own images: a cached copy)."""
+    return f"gradio_api/file={served_path(path)}"
 
 
 def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callable[[Any], None]:
@@ -75,6 +76,8 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callab
 
     @friendly
     def quality_view(dataset: str, metric: str, recipe: str) -> str:
+        if not pg.spec(dataset).labelled:
+            return f"<p>{UNLABELLED}</p>"
         grid = pg.quality(dataset, metric, P_AT, recipe=recipe)
         return heatmap_html(grid, pg.chance(dataset), P_AT)
 
@@ -114,6 +117,8 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callab
         """This query's P@10 everywhere; an upload has no class, which is said, not hidden."""
         if upload:
             return "", UPLOAD_NOT_SCORED
+        if not pg.spec(dataset).labelled:
+            return "", UNLABELLED
         index = int(query_index or 0)
         rows = pg.compare(dataset, index, metric, P_AT)
         return (

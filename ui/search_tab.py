@@ -19,6 +19,7 @@ from ui.common import (
     EXAMPLES_DIR,
     AppState,
     corresponding_layer,
+    dataset_dropdown,
     default_layer,
     friendly,
     image_upload,
@@ -28,6 +29,7 @@ from ui.common import (
     model_problem,
     progress_callback,
 )
+from ui.own_images import OwnImagesBox, build_own_images_box
 from ui.search_handlers import (
     caption,
     export_files,
@@ -70,6 +72,8 @@ class SearchTab:
     current_model: gr.State
     current_layer: gr.State
     search_after: Callable[[Any], None]
+    open_dataset: Callable[[Any], None]
+    own: OwnImagesBox
 
 
 def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
@@ -135,7 +139,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             index = int(query_index or 0)
             query = {"query_index": index}
             query_picture = str(pg.dataset(dataset).paths[index])
-        k = int(k)
+        k = min(int(k), len(pg.dataset(dataset).paths) - (0 if upload else 1))  # small sets
         result = pg.search(
             dataset, model, layer, metric, k=k, recipe=recipe, progress=on_progress, **query
         )
@@ -173,7 +177,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     with gr.Row(elem_id="cn-search-row"):
         with gr.Column(scale=1, min_width=280, elem_id="cn-side"):
             with gr.Column(elem_id="cn-controls"):
-                dataset = gr.Dropdown(pg.datasets(), value=state.default_dataset, label="Dataset")
+                dataset = dataset_dropdown(state, label="Dataset")
+                own = build_own_images_box()
                 model = gr.Dropdown(
                     state.model_choices(),
                     value=DEFAULT_MODEL,
@@ -312,14 +317,19 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             api_name="restore_view",
         )
     )
-    search_after(
-        dataset.input(
-            lambda name: (*show_dataset(name, ALL_CLASSES), 0),
-            dataset,
-            [category, dataset_images, visible, query_index],
-            api_name="dataset_images",
+
+    def open_dataset(trigger: Callable[..., Any], **named: Any) -> None:
+        """When ``trigger`` (an event method) has chosen a dataset: show its images, search."""
+        search_after(
+            trigger(
+                lambda name: (*show_dataset(name, ALL_CLASSES), 0),
+                dataset,
+                [category, dataset_images, visible, query_index],
+                **named,
+            )
         )
-    )
+
+    open_dataset(dataset.input, api_name="dataset_images")
     category.input(
         show_dataset,
         [dataset, category],
@@ -362,7 +372,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     if examples is not None:  # clicking an example fills the upload box: search with it
         search_after(examples.load_input_event)
     return SearchTab(
-        dataset, model, layer, metric, query_index, current_model, current_layer, search_after
+        *[dataset, model, layer, metric, query_index, current_model, current_layer],
+        *[search_after, open_dataset, own],
     )
 
 

@@ -62,7 +62,8 @@ def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Any:
         shown: list[Any] = []
         for configuration in (left, right):
             model, layer = parse(configuration)
-            result = pg.search(dataset, model, layer, metric, k=SIDE_K, **query)
+            k = min(SIDE_K, len(pg.dataset(dataset).paths) - 1)  # a small own set
+            result = pg.search(dataset, model, layer, metric, k=k, **query)
             known = result.query_label is not None
             tiles = [
                 (
