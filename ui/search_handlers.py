@@ -195,12 +195,17 @@ def map_html(
     urls: list[str],
     query: int | None,
     hits: list[int],
+    rows: np.ndarray | None = None,
 ) -> str:
     """The dataset as points: hover shows the image and its class, a click makes it the query.
 
-    The query is a large diamond and its top results are ringed; an uploaded query (no point of
-    its own in a t-SNE or UMAP map) sits at the mean position of its 3 nearest dataset images.
+    ``rows``: the dataset images that ``points`` and ``urls`` stand for (all when None; a large
+    dataset shows a sample, and the key says so). The query is a large diamond and its top
+    results are ringed; a query without a point of its own (an upload, or an image outside the
+    sample) sits at the mean position of its 3 nearest images on the map.
     """
+    rows = np.arange(len(points)) if rows is None else np.asarray(rows)
+    position = {int(row): j for j, row in enumerate(rows)}
     lo, hi = points.min(axis=0), points.max(axis=0)
     xy = 4 + (points - lo) / np.where(hi - lo > 0, hi - lo, 1.0) * 92
     xy[:, 1] = 100 - xy[:, 1]  # y grows upwards, as in a chart
@@ -209,21 +214,23 @@ def map_html(
         f"<circle class='cn-pt' cx='{x:.2f}' cy='{y:.2f}' r='{1.6 if i in ringed else 1.1}' "
         f"fill='{rgb(int(labels[i]))}' stroke='{'black' if i in ringed else 'none'}' "
         f"stroke-width='0.4' data-index='{i}' data-class='{html.escape(classes[labels[i]])}' "
-        f"data-src='{html.escape(urls[i])}'></circle>"
-        for i, (x, y) in enumerate(xy)
+        f"data-src='{html.escape(urls[j])}'></circle>"
+        for j, (i, (x, y)) in enumerate(zip(rows.tolist(), xy, strict=True))
     ]
-    if query is not None:
-        x, y = xy[query]
-        colour = rgb(int(labels[query]))
+    shown = [position[h] for h in hits if h in position][:3]
+    if query is not None and query in position:
+        x, y = xy[position[query]]
     else:
-        x, y = xy[hits[:3]].mean(axis=0) if hits else (50.0, 50.0)
-        colour = "white"
+        x, y = xy[shown].mean(axis=0) if shown else (50.0, 50.0)
+    colour = "white" if query is None else rgb(int(labels[query]))
     query_key = (
         "◆ the query · ringed: its top results"
-        if query is not None
-        else "◆ your image, placed at the mean position of its 3 nearest dataset images "
-        "· ringed: its top results"
+        if query is not None and query in position
+        else f"◆ {'your image' if query is None else 'the query (not in the sample)'}, placed at "
+        "the mean position of its 3 nearest images on the map · ringed: its top results"
     )
+    if len(rows) < len(labels):
+        query_key += f" · a sample of {len(rows):,} of the {len(labels):,} images"
     diamond = f"{x:.2f},{y - 3:.2f} {x + 3:.2f},{y:.2f} {x:.2f},{y + 3:.2f} {x - 3:.2f},{y:.2f}"
     marker = (
         f"<polygon class='cn-query' points='{diamond}' fill='{colour}' stroke='black' "

@@ -94,8 +94,10 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callab
         folder = pg.dataset(dataset)
         points = pg.projection(dataset, model, layer, method)
         query = None if upload else pg.check_index(dataset, int(query_index or 0), "Query")
-        urls = [file_url(path) for path in folder.paths]
-        return map_html(points, folder.labels, folder.classes, urls, query, list(hits or []))
+        rows = pg.map_rows(dataset)
+        urls = [file_url(folder.paths[row]) for row in rows]
+        hits = list(hits or [])
+        return map_html(points, folder.labels, folder.classes, urls, query, hits, rows)
 
     def redraw_map(drawn: bool, *inputs: Any) -> Any:
         """Keep a map that is on screen in step with the query; draw nothing until asked."""
