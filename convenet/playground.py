@@ -49,6 +49,7 @@ from convenet.vector_index import VectorIndex, index_of, index_path, load_index,
 log = logging.getLogger("convenet")
 Progress = Callable[[int, int], None]
 SPACES_KEPT = 24  # recipe databases kept in memory, most recently used first
+QUALITY_MAX = 5000  # images in the overview at most: leave-one-out over all pairs is O(n^2)
 MAP_MAX = 5000  # images on the map at most (a seeded sample beyond): t-SNE is O(n log n) slow
 UNLABELLED = (
     "These images have no classes (they were not in one sub-folder per class), so there is "
@@ -402,6 +403,12 @@ class Playground:
         """
         chosen = get_recipe(recipe)
         self.check_labelled(dataset)
+        size = len(self.dataset(dataset).paths)
+        if size > QUALITY_MAX:
+            raise ValueError(
+                f"The overview ranks every image against every other, too slow for {size:,} "
+                f"images (at most {QUALITY_MAX:,}); search, the map and compare work."
+            )
         models = tuple(spec.key for spec in MODELS.values() if self.has_features(dataset, spec.key))
         key = (dataset, metric, k, chosen.name, models)
         if key not in self._quality:

@@ -118,3 +118,12 @@ def test_map_shows_a_seeded_sample_of_a_large_dataset(monkeypatch: pytest.Monkey
     assert list(pg.map_rows("stamps200")) == list(rows)  # the same sample every time
     points = pg.projection("stamps200", "efficientnet_lite0", "top_conv", "pca")
     assert points.shape == (50, 2)
+
+
+def test_the_overview_refuses_a_set_too_large_to_rank_all_pairs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pg = Playground(PRECOMPUTED_DIR)
+    monkeypatch.setattr(playground_module, "QUALITY_MAX", 100)
+    with pytest.raises(ValueError, match="too slow for 200 images"):
+        pg.quality("stamps200", "cosine")
