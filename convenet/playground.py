@@ -24,6 +24,7 @@ from convenet.datasets import DATASETS, ImageFolder, scan_image_folder
 from convenet.evaluation import per_query_precision, query_scores
 from convenet.features import PLAIN, View, extract_arrays
 from convenet.images import ImageSource, load_image
+from convenet.inspector import ModelInspector
 from convenet.lru import BuildOnceLRU
 from convenet.metrics import METRICS
 from convenet.models import get_model_spec, weights_status
@@ -133,6 +134,10 @@ class Playground:
 
     def images_dir(self, name: str) -> Path:
         return self.root / self._check_dataset(name) / "images"
+
+    def inspect(self, model: str) -> ModelInspector:
+        """The Model Explorer's view of one model (checks the name; loads nothing yet)."""
+        return ModelInspector(get_model_spec(model), self)
 
     # -- features ---------------------------------------------------------------------
     def _load_valid(

@@ -8,6 +8,7 @@ from convenet.featurevis_gallery import (
     interesting_channels,
     precomputed_featurevis_path,
     shipped_channels,
+    top_activating_images,
 )
 
 
@@ -48,3 +49,13 @@ def test_shipped_channels_lists_pictures_by_number(tmp_path, monkeypatch):
     assert shipped_channels("m", "conv") == [3, 12]
     assert shipped_channels("m", "other") == []
     assert precomputed_featurevis_path("m", "conv", 3) == folder / "3.webp"
+
+
+def test_top_activating_images() -> None:
+    features = np.random.default_rng(5).normal(size=(50, 8))
+    top = top_activating_images(features, 3, k=9)
+    assert list(top) == list(np.argsort(features[:, 3])[::-1][:9])
+    with pytest.raises(ValueError, match="channel 8 out of range"):
+        top_activating_images(features, 8)
+    with pytest.raises(ValueError, match="n_images, channels"):
+        top_activating_images(features[0], 0)

@@ -132,7 +132,7 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Semantic Search", id="search"):
                 search_tab = build_search_tab(state, demo)
             with gr.Tab("Model Explorer", id="explorer") as explorer_tab:
-                build_explorer_tab(state, search_tab, tabs, explorer_tab)
+                build_explorer_tab(state, search_tab, tabs, explorer_tab, demo)
         register_api(state)
         register_tools(state)
     hide_internal_events(demo)
