@@ -6,6 +6,7 @@ import gradio as gr
 
 from ui.api import register_api
 from ui.common import AppState
+from ui.explorer_channel import EXPLORER_CSS
 from ui.explorer_tab import build_explorer_tab
 from ui.guard import Edge, GuardedBlocks
 from ui.search_tab import build_search_tab
@@ -44,7 +45,8 @@ HEAD = """
 })();
 </script>
 """
-CSS = """
+CSS = (
+    """
 /* Grey helper text dark enough to read (WCAG AA contrast on white). */
 .info-text, .or, footer .show-api, footer .built-with, footer .settings {
   color: #4b5563 !important;
@@ -110,6 +112,8 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
     grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }
 }
 """
+    + EXPLORER_CSS
+)
 
 INTRO = """
 # ConvNet Playground

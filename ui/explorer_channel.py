@@ -19,6 +19,29 @@ from convenet.playground import Playground
 from convenet.registry import DEFAULT_MODEL, MODELS
 from ui.common import friendly, layer_choices, model_problem, progress_callback
 
+EXPLORER_CSS = """
+/* The channel grid and the top images grow with their pictures: nothing behind a scroll bar. */
+#explorer-channel-grid .grid-wrap, #explorer-top-images .grid-wrap {
+  height: auto !important; min-height: 0 !important; max-height: none !important;
+  overflow: visible !important; }
+#explorer-channel-grid .grid-container {
+  grid-template-columns: repeat(auto-fill, minmax(120px, 1fr)) !important; }
+#explorer-top-images .grid-container {
+  grid-template-columns: repeat(3, minmax(0, 1fr)) !important; max-width: 480px; }
+/* Small pictures drawn as large as their box: filters and maps without smoothing. */
+#explorer-featurevis img, #explorer-filters img {
+  width: 100% !important; height: 100% !important; object-fit: contain; }
+#explorer-filters img, #explorer-maps img { image-rendering: pixelated; }
+.cn-cls-blocks { display: flex; flex-wrap: wrap; gap: 8px 32px; font-size: 0.85em; }
+.cn-cls { flex: 1 1 260px; max-width: 460px; }
+.cn-cls-row { display: grid; grid-template-columns: 8em 1fr 3.5em; align-items: center;
+  gap: 6px; margin: 2px 0; }
+.cn-cls-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.cn-cls-track { background: #eef0f3; height: 0.9em; border-radius: 2px; }
+.cn-cls-fill { display: block; height: 100%; background: #3b6fb6; border-radius: 2px; }
+.cn-cls-value { text-align: right; font-variant-numeric: tabular-nums; }
+"""
+
 CHANNEL_HINT = (
     "Click a channel above (or type a number and press **Show channel**) to open its page."
 )
@@ -122,14 +145,14 @@ def class_bars_html(means: dict[str, dict[str, float]]) -> str:
         for name, value in sorted(per_class.items(), key=lambda kv: -kv[1]):
             width = max(0.0, value) / peak * 100
             rows.append(
-                "<div class='cn-bar'><span class='cn-bar-name'>"
-                f"{html.escape(name)}</span><span class='cn-bar-track'><span class='cn-bar-fill' "
+                "<div class='cn-cls-row'><span class='cn-cls-name'>"
+                f"{html.escape(name)}</span><span class='cn-cls-track'><span class='cn-cls-fill' "
                 f"style='width:{width:.1f}%'></span></span>"
-                f"<span class='cn-bar-value'>{value:.2f}</span></div>"
+                f"<span class='cn-cls-value'>{value:.2f}</span></div>"
             )
-        blocks.append(f"<div class='cn-bars'><b>{html.escape(dataset)}</b>{''.join(rows)}</div>")
+        blocks.append(f"<div class='cn-cls'><b>{html.escape(dataset)}</b>{''.join(rows)}</div>")
     label = "role='img' aria-label='mean activation of the channel per class'"
-    return f"<div class='cn-bar-blocks' {label}>{''.join(blocks)}</div>"
+    return f"<div class='cn-cls-blocks' {label}>{''.join(blocks)}</div>"
 
 
 def channel_link(model: str, layer: str, channel: int) -> str:

@@ -29,6 +29,7 @@ from ui.search_tab import SearchTab
 MODEL_HEADERS = ["model", "summary", "parameters", "depth (layers)", "input size", "weights"]
 LAYER_HEADERS = ["index", "name", "type", "output shape", "parameters", "trainable"]
 
+
 INTRO = """
 Look inside one model, layer by layer. Choose a layer to see its **channels**: each picture is
 optimised to make one channel fire; click one for its page. **Filters** are the layer's weights;
@@ -66,6 +67,7 @@ def build_explorer_tab(
             label="Layer",
             info="Curated layers first, then every other convolution layer",
             allow_custom_value=True,  # any layer picked in the layer table
+            elem_id="explorer-layer",
         )
     model_notice = gr.Markdown(elem_id="explorer-notice")
     layer_md = gr.Markdown()
@@ -128,7 +130,7 @@ def build_explorer_tab(
         bars_html = gr.HTML(elem_id="explorer-class-bars")
     gr.Markdown("### Filters")
     filter_image = gr.Image(
-        label="Filters", interactive=False, format="png", elem_id="explorer-filters"
+        label="Filters", interactive=False, format="png", height=480, elem_id="explorer-filters"
     )
     filter_md = gr.Markdown()
     gr.Markdown("### Image to explore")
