@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from convenet.featurevis_gallery import FEATUREVIS_DIR
 from convenet.memory import limit_arenas
 from ui.app import CSS, HEAD, build_app
 from ui.common import AppState
@@ -19,5 +20,5 @@ state = AppState()
 demo = build_app(state)
 
 if __name__ == "__main__":
-    # allowed: the dataset images, nothing else
-    serve(demo, allowed=[str(state.source.root)], css=CSS, head=HEAD)
+    # allowed: the dataset images and the shipped channel pictures, nothing else
+    serve(demo, allowed=[str(state.source.root), str(FEATUREVIS_DIR)], css=CSS, head=HEAD)

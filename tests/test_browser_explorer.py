@@ -32,6 +32,16 @@ def grid_images(page: Page):
     return page.locator("#explorer-channel-grid button.thumbnail-item img")
 
 
+def drawn(page: Page, box: str) -> None:
+    """The picture in ``box`` has loaded (scrolled to first: the page loads images lazily)."""
+    page.locator(box).scroll_into_view_if_needed(timeout=SLOW_MS)
+    picture = page.locator(f"{box} img")
+    expect(picture).to_have_js_property("complete", True, timeout=SLOW_MS)
+    page.wait_for_function(
+        "el => el.naturalWidth > 0", arg=picture.element_handle(), timeout=SLOW_MS
+    )
+
+
 def open_explorer(page: Page, url: str, query: str = "") -> None:
     page.goto(url.rstrip("/") + query)
     if not query:
@@ -79,10 +89,11 @@ def test_a_channel_click_opens_its_page_and_its_link_restores_it(page: Page, app
 
 
 def check_channel_page(page: Page, layer: str, channel: int) -> None:
-    expect(page.locator("#explorer-featurevis img")).to_be_visible(timeout=SLOW_MS)
     expect(page.get_by_text(f"Channel {channel} of {layer}")).to_be_visible(timeout=SLOW_MS)
+    drawn(page, "#explorer-featurevis")
     tops = page.locator("#explorer-top-images img")
     expect(tops).to_have_count(9, timeout=SLOW_MS)
+    page.locator("#explorer-top-images").scroll_into_view_if_needed()
     box = page.locator("#explorer-top-images").bounding_box()
     last = tops.nth(8).bounding_box()
     # All nine inside their box, none hidden behind a scroll bar.
@@ -92,9 +103,9 @@ def check_channel_page(page: Page, layer: str, channel: int) -> None:
 
 def test_top_conv_filters_are_not_a_flat_block(page: Page, app_url: str):
     open_explorer(page, app_url, f"/?tab=explorer&model={MODEL}&layer=top_conv")
-    picture = page.locator("#explorer-filters img")
-    expect(picture).to_have_js_property("complete", True, timeout=SLOW_MS)
     expect(page.get_by_text("1x1 kernels only mix channels")).to_be_visible(timeout=SLOW_MS)
+    drawn(page, "#explorer-filters")
+    picture = page.locator("#explorer-filters img")
     pixels = np.asarray(Image.open(io.BytesIO(picture.screenshot())).convert("RGB"), float)
     h, w = pixels.shape[:2]
     centre = pixels[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].reshape(-1, 3)
@@ -107,10 +118,10 @@ def test_inversion_rebuilds_an_uploaded_image(page: Page, app_url: str, photo_fi
     expect(grid_images(page).first).to_be_visible(timeout=SLOW_MS)
     upload = page.locator(".block", has_text="Or use your own image").last
     upload.locator("input[type=file]").set_input_files(photo_file)
-    expect(page.locator("#explorer-maps img")).to_be_visible(timeout=SLOW_MS)
+    expect(page.get_by_text("Your image · stem_conv")).to_be_visible(timeout=SLOW_MS)
     page.locator("#explorer-invert-button").click()
-    rebuilt = page.locator("#explorer-inverted img")
-    expect(rebuilt).to_have_js_property("naturalWidth", 224, timeout=SLOW_MS)
+    drawn(page, "#explorer-inverted")
+    expect(page.locator("#explorer-inverted img")).to_have_js_property("naturalWidth", 224)
     expect(page.get_by_text("rebuilt from stem_conv").first).to_be_visible()
     expect(page.get_by_text("Your image, rebuilt")).to_be_visible()
     shoot(page, "11_inversion")
@@ -123,8 +134,8 @@ def test_channel_page_and_activations_fit_their_boxes(page: Page, app_url: str, 
     channel = shipped_channels(MODEL, layer)[0]
     open_explorer(page, app_url, f"/?tab=explorer&model={MODEL}&layer={layer}&channel={channel}")
     check_channel_page(page, layer, channel)
+    drawn(page, "#explorer-maps")
     maps = page.locator("#explorer-maps img")
-    expect(maps).to_have_js_property("complete", True, timeout=SLOW_MS)
     box, img = page.locator("#explorer-maps").bounding_box(), maps.bounding_box()
     assert box and img and img["width"] <= box["width"] + 1 and img["height"] <= box["height"] + 1
     shoot(page, f"12_explorer_{width}")

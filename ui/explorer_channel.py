@@ -26,6 +26,9 @@ EXPLORER_CSS = """
   overflow: visible !important; }
 #explorer-channel-grid .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(120px, 1fr)) !important; }
+@media (max-width: 720px) {  /* a phone: four channels a row, not two */
+  #explorer-channel-grid .grid-container {
+    grid-template-columns: repeat(auto-fill, minmax(80px, 1fr)) !important; } }
 #explorer-top-images .grid-container {
   grid-template-columns: repeat(3, minmax(0, 1fr)) !important; max-width: 480px; }
 /* Small pictures drawn as large as their box: filters and maps without smoothing. */
