@@ -35,6 +35,7 @@ EXPLORER_CSS = """
 #explorer-featurevis img, #explorer-filters img {
   width: 100% !important; height: 100% !important; object-fit: contain; }
 #explorer-filters img, #explorer-maps img { image-rendering: pixelated; }
+#explorer-channel-link a { color: #1d4ed8 !important; }  /* AA contrast on the grey group */
 .cn-cls-blocks { display: flex; flex-wrap: wrap; gap: 8px 32px; font-size: 0.85em; }
 .cn-cls { flex: 1 1 260px; max-width: 460px; }
 .cn-cls-row { display: grid; grid-template-columns: 8em 1fr 3.5em; align-items: center;
