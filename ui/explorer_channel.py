@@ -199,24 +199,33 @@ CHANNEL_URL_JS = """
 
 
 def restore_channel(request: gr.Request) -> tuple[Any, ...]:
-    """Open ``?tab=explorer&model=&layer=&channel=`` on that channel's page; else change nothing."""
+    """Show ``?tab=explorer&model=&layer=&channel=``: the tab, model, layer and channel, and the
+    link itself for ``from_link``; any other address changes nothing.
+
+    Only components are written here: Gradio counts any write to a State as a change, which
+    would start the Explorer (and TensorFlow) for every visitor.
+    """
     params = dict(request.query_params) if request else {}
     if params.get("tab") != "explorer":
-        return (gr.skip(),) * 7
+        return (gr.skip(),) * 5
     key = params.get("model", DEFAULT_MODEL)
     key = key if key in MODELS and not model_problem(key) else DEFAULT_MODEL
-    layer = params.get("layer", "")
-    layer = layer if layer else MODELS[key].layer_names[0]
+    layer = params.get("layer", "") or MODELS[key].layer_names[0]
     try:
         channel = max(as_int(int(params.get("channel", "")), "Channel"), 0)
-        wanted = True
+        named = str(channel)
     except ValueError:
-        channel, wanted = 0, False
+        channel, named = 0, ""
     layers = gr.update(choices=layer_choices(key), value=layer)
-    return gr.Tabs(selected="explorer"), key, layers, key, channel, wanted, True
+    return gr.Tabs(selected="explorer"), key, layers, channel, f"{key}/{layer}/{named}"
+
+
+def from_link(link: str, model: str) -> tuple[str, bool, bool]:
+    """(current model, whether to open the channel page, open the tab) for a restored link."""
+    return model, not link.endswith("/"), True
 
 
 @friendly
-def open_wanted_page(wanted: bool, token: int) -> tuple[bool, Any]:
+def open_wanted_page(wanted: bool, token: int) -> tuple[bool, int]:
     """After a restored layer's views, open the channel page the link named (once)."""
-    return False, (token + 1 if wanted else gr.skip())
+    return False, token + 1 if wanted else token

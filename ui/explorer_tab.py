@@ -128,6 +128,7 @@ def build_explorer_tab(
                 )
                 top_md = gr.Markdown()
         bars_html = gr.HTML(elem_id="explorer-class-bars")
+    restored_link = gr.Textbox(visible=False)  # model/layer/channel of a link opened on load
     gr.Markdown("### Filters")
     filter_image = gr.Image(
         label="Filters", interactive=False, format="png", height=480, elem_id="explorer-filters"
@@ -304,7 +305,7 @@ def build_explorer_tab(
         **heavy,
     ).success(lambda n: n + 1, channel_token, channel_token, **private)
     dataset.input(  # an open channel page follows the dataset
-        lambda link, n: n + 1 if link else gr.skip(),
+        lambda link, n: n + 1 if link else n,
         [link_md, channel_token],
         channel_token,
         **private,
@@ -312,8 +313,11 @@ def build_explorer_tab(
     demo.load(
         ch.restore_channel,
         None,
-        [tabs, model, layer, current_model, channel, wanted_page, opened],
+        [tabs, model, layer, channel, restored_link],
         api_name="restore_channel",
+    )
+    restored_link.change(
+        ch.from_link, [restored_link, model], [current_model, wanted_page, opened], **private
     ).success(h.explorer_models, None, models_table, **private)
     invert_button.click(
         partial(h.invert, pg),
