@@ -59,6 +59,8 @@ def test_choosing_a_layer_shows_its_channel_grid_without_a_button(page: Page, ap
     assert shipped_channels(MODEL, first) and shipped_channels(MODEL, other)
     open_explorer(page, app_url)
     expect(grid_images(page)).to_have_count(len(shipped_channels(MODEL, first)), timeout=SLOW_MS)
+    # No channel page opens by itself: only a click, the button or a link open one.
+    expect(page.locator("#explorer-channel-link")).not_to_contain_text("Link to this channel")
     choose_layer(page, other)
     captions = page.locator("#explorer-channel-grid button.thumbnail-item")
     want = [f"channel {c}" for c in shipped_channels(MODEL, other)]
