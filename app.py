@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from convenet.featurevis_gallery import FEATUREVIS_DIR
 from convenet.memory import limit_arenas
 from convenet.settings import quiet_tensorflow
 from ui.app import CSS, HEAD, build_app
@@ -34,6 +35,6 @@ compute_at_start(state.playground, folders)
 demo = build_app(state)
 
 if __name__ == "__main__":
-    # allowed: the dataset images (the shipped ones and served folders), nothing else
-    allowed = [str(state.source.root), *(str(spec.root) for spec in folders)]
+    # allowed: the dataset images (shipped and served folders), the shipped channel pictures
+    allowed = [str(state.source.root), str(FEATUREVIS_DIR), *(str(spec.root) for spec in folders)]
     serve(demo, allowed=allowed, css=CSS, head=HEAD)

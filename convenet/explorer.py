@@ -24,7 +24,9 @@ Preprocess = Callable[[np.ndarray], np.ndarray]
 T = TypeVar("T")
 
 CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
-FILTER_MIN_PX = 24  # smallest on-screen side of one filter patch
+FILTER_MIN_PX = 48  # smallest side of one filter patch: 3x3 kernels as crisp 16 px cells
+WEIGHT_CELL_PX = 4  # side of one weight in a 1x1 layer's input x output heatmap
+WEIGHTS_SHOWN = 96  # outputs (rows) and inputs (columns) drawn of a 1x1 layer's matrix
 MAP_MIN_PX = 64  # smallest on-screen side of one feature map
 
 _MODEL_CACHE: weakref.WeakKeyDictionary[keras.Model, dict[Hashable, Any]] = (
@@ -148,9 +150,65 @@ def filter_kind(layer: keras.layers.Layer) -> str:
     """What a layer's filter picture shows, in words for the page."""
     if isinstance(layer, keras.layers.Conv2D) and layer.kernel.shape[2] == 3:
         return "each in colour, as the RGB pattern it matches"
-    if tuple(layer.kernel_size) == (1, 1):
-        return "1x1 kernels: they only mix channels, so there is no spatial pattern to see"
-    return "each averaged over its input channels (bright = large weight)"
+    if is_pointwise(layer):
+        return (
+            "1x1 kernels only mix channels, so this is the weight matrix: one row per output "
+            "channel, one column per input channel, each row scaled on its own (red = positive, "
+            "blue = negative)"
+        )
+    return "each averaged over its input channels and scaled on its own (bright = large weight)"
+
+
+def is_pointwise(layer: keras.layers.Layer) -> bool:
+    """A plain 1x1 convolution: its weights are a matrix, not spatial patterns."""
+    return (
+        type(layer) is keras.layers.Conv2D
+        and tuple(layer.kernel_size) == (1, 1)
+        and layer.kernel.shape[2] != 3
+    )
+
+
+# Diverging blue-white-red (coolwarm's ends): the sign of a weight matters, not only its size.
+_DIVERGING = np.array([(59, 76, 192), (221, 221, 221), (180, 4, 38)], dtype=np.float64)
+
+
+def diverging(values: np.ndarray) -> np.ndarray:
+    """Map values in -1..1 to blue (negative), light grey (0) and red (positive) RGB uint8."""
+    x = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64)), -1, 1) + 1  # 0..2
+    low, frac = np.minimum(x.astype(int), 1), x - np.minimum(x.astype(int), 1)
+    rgb = _DIVERGING[low] * (1 - frac[..., None]) + _DIVERGING[low + 1] * frac[..., None]
+    return np.round(rgb).astype(np.uint8)
+
+
+def strongest_connections(kernel: np.ndarray, n: int = 8) -> list[tuple[int, int, float]]:
+    """(input, output, weight) of the n largest-magnitude weights of an (in, out) matrix."""
+    flat = np.argsort(-np.abs(kernel), axis=None, kind="stable")[:n]
+    rows, cols = np.unravel_index(flat, kernel.shape)
+    return [(int(i), int(o), float(kernel[i, o])) for i, o in zip(rows, cols, strict=True)]
+
+
+def _axis_labels(image: np.ndarray, rows: int, cols: int, cell: int) -> np.ndarray:
+    """Margins with channel numbers every 16 cells: output down the left, input along the top."""
+    margin_left, margin_top = 30, 14
+    canvas = Image.new("RGB", (image.shape[1] + margin_left, image.shape[0] + margin_top), "white")
+    canvas.paste(Image.fromarray(image), (margin_left, margin_top))
+    draw = ImageDraw.Draw(canvas)
+    for c in range(0, cols, 16):
+        draw.text((margin_left + c * cell, 1), str(c), fill=(0, 0, 0))
+    for r in range(0, rows, 16):
+        draw.text((2, margin_top + r * cell), str(r), fill=(0, 0, 0))
+    return np.asarray(canvas)
+
+
+def pointwise_heatmap(layer: keras.layers.Layer) -> tuple[np.ndarray, np.ndarray]:
+    """A 1x1 layer's weights as an output x input heatmap (each row scaled by its largest
+    magnitude, so every output channel's pattern reads) and the full (in, out) matrix."""
+    matrix = layer.kernel.numpy()[0, 0]  # (in, out)
+    shown = matrix[:WEIGHTS_SHOWN, :WEIGHTS_SHOWN].T  # rows: outputs
+    peak = np.abs(shown).max(axis=1, keepdims=True)
+    cells = diverging(np.where(peak > 0, shown / np.where(peak > 0, peak, 1), 0.0))
+    cells = cells.repeat(WEIGHT_CELL_PX, axis=0).repeat(WEIGHT_CELL_PX, axis=1)
+    return _axis_labels(cells, *shown.shape, WEIGHT_CELL_PX), matrix
 
 
 def filter_grid(
@@ -159,8 +217,10 @@ def filter_grid(
     """Weights of a conv layer as an image grid; returns (uint8 HxWx3 grid, filters in layer).
 
     A 3-channel kernel is drawn in colour; deeper kernels show the mean over input channels
-    (depthwise: each channel) through the colormap. bgr_input=True flips colour for caffe-style
-    models (Keras VGG16/ResNet50) whose first layer reads BGR.
+    (depthwise: each channel) through the colormap, each tile numbered. A 1x1 layer is drawn
+    as its weight matrix (pointwise_heatmap): a mean of 1x1 kernels would be one flat colour.
+    bgr_input=True flips colour for caffe-style models (Keras VGG16/ResNet50) whose first layer
+    reads BGR.
     """
     layer = _get_layer(model, layer_name)
     if not isinstance(layer, CONV_TYPES):
@@ -170,8 +230,12 @@ def filter_grid(
         )
     if max_filters < 1:
         raise ValueError(f"max_filters must be >= 1, got {max_filters}")
+    if is_pointwise(layer):
+        grid, matrix = pointwise_heatmap(layer)
+        return grid, matrix.shape[1]
     tiles = _filter_tiles(layer, bgr_input)
-    return _tile_grid([_upsample(t, FILTER_MIN_PX) for t in tiles[:max_filters]]), len(tiles)
+    shown = [_label(_upsample(t, FILTER_MIN_PX), str(i)) for i, t in enumerate(tiles[:max_filters])]
+    return _tile_grid(shown, gap=2), len(tiles)
 
 
 def activation_model(model: keras.Model, layer_names: Sequence[str]) -> keras.Model:
@@ -364,13 +428,3 @@ def predict_top_k(
     probs = scores if is_probability else _softmax(scores)
     top = np.argsort(-probs, kind="stable")[: max(k, 0)]
     return [(class_names[i], float(probs[i])) for i in top]
-
-
-def top_activating_images(features: np.ndarray, channel: int, k: int = 9) -> np.ndarray:
-    """Indices of the k rows (dataset images) with the highest pooled activation for a channel."""
-    features = np.asarray(features)
-    if features.ndim != 2:
-        raise ValueError(f"features must be (n_images, channels), got shape {features.shape}")
-    if not 0 <= channel < features.shape[1]:
-        raise ValueError(f"channel {channel} out of range for {features.shape[1]} channels")
-    return np.argsort(-features[:, channel], kind="stable")[: max(k, 0)]

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -254,3 +255,106 @@ def visualize_channel_cached(
     Image.fromarray(image).save(tmp, format="PNG")
     os.replace(tmp, path)  # atomic: a concurrent reader never sees half a PNG
     return image
+
+
+class _LayerInversion:
+    """A compiled Adam descent step that pulls an image's layer activations towards a target,
+    under the same image prior as the feature visualization (1/f Fourier spectrum, decorrelated
+    colour, sigmoid) and small jitter, so the result is an image the layer cannot tell apart."""
+
+    def __init__(self, model: keras.Model, layer_name: str, size: int):
+        self._features = activation_model(model, [layer_name])
+        self._scale = tf.constant(_spectrum_scale(size))
+        target = self._features.outputs[0].shape
+        if len(target) != 4:
+            raise ValueError(
+                f"Layer '{layer_name}' outputs shape {tuple(target[1:])}, not feature maps; "
+                "choose a convolutional layer"
+            )
+        height, width, channels = (size if d is None else d for d in target[1:])
+        params = tf.TensorSpec([2, 3, size, size // 2 + 1], tf.float32)
+        scalar = tf.TensorSpec([], tf.float32)
+        signature = [params, params, params, scalar, tf.TensorSpec([2], tf.int32)]
+        signature += [tf.TensorSpec([1, height, width, channels], tf.float32)]
+        signature += [tf.TensorSpec([3, 3], tf.float32), tf.TensorSpec([3], tf.float32), scalar]
+        self.step = tf.function(self._step, input_signature=signature).get_concrete_function()
+
+    def image(self, params: tf.Tensor) -> tf.Tensor:
+        return _to_rgb(params, self._scale)
+
+    def _step(
+        self,
+        params: tf.Tensor,
+        m: tf.Tensor,
+        v: tf.Tensor,
+        t: tf.Tensor,
+        seed: tf.Tensor,
+        target: tf.Tensor,
+        matrix: tf.Tensor,
+        bias: tf.Tensor,
+        lr: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Adam on the relative squared error between the image's and the target's activations."""
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            shift = tf.random.stateless_uniform([2], seed, -1, 2, dtype=tf.int32)
+            x = tf.roll(self.image(params), shift, axis=[1, 2]) * 255.0  # jitter: no pixel grid
+            acts = self._features.call(tf.tensordot(x, matrix, axes=1) + bias, training=False)
+            # A shift of at most 1 px moves a strided layer's maps by under one cell: the
+            # target stays put, and the jitter only keeps the pixel grid out of the picture.
+            loss = tf.reduce_sum(tf.square(acts - target)) / tf.reduce_sum(tf.square(target))
+        grad = tape.gradient(loss, params)
+        m = _ADAM_B1 * m + (1 - _ADAM_B1) * grad
+        v = _ADAM_B2 * v + (1 - _ADAM_B2) * tf.square(grad)
+        m_hat, v_hat = m / (1 - _ADAM_B1**t), v / (1 - _ADAM_B2**t)
+        return params - lr * m_hat / (tf.sqrt(v_hat) + _ADAM_EPS), m, v, loss
+
+
+def invert_layer(
+    model: keras.Model,
+    layer_name: str,
+    image: np.ndarray,
+    preprocess: Preprocess,
+    steps: int = 200,
+    lr: float = 0.05,
+    seed: int = 0,
+    time_limit_s: float | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[np.ndarray, int, float]:
+    """What a layer keeps of an image: an image whose activations at the layer match the
+    original's, found by gradient descent from grey noise (Mahendran & Vedaldi's inversion with
+    Lucid's priors). Early layers give the photo back; late ones keep parts, not their look.
+
+    ``image`` is uint8/float HxWx3 RGB at the model's input size. Stops after ``steps`` or
+    ``time_limit_s``; returns (uint8 image, steps done, final relative error).
+    """
+    image = np.asarray(image, dtype=np.float32)
+    size = image.shape[0]
+    if image.ndim != 3 or image.shape[1] != size or image.shape[2] != 3:
+        raise ValueError(f"Expected a square HxWx3 RGB image, got shape {image.shape}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    inversion = cached_for_model(
+        model,
+        ("inversion", layer_name, size),
+        lambda: _LayerInversion(model, layer_name, size),
+    )
+    matrix, bias = (tf.constant(a) for a in _affine_preprocess(preprocess))
+    x0 = tf.tensordot(tf.constant(image[None]), matrix, axes=1) + bias
+    target = inversion._features.call(x0, training=False)
+    rng = np.random.default_rng(seed)
+    params = tf.constant(rng.normal(0, _SPEC_STD, (2, 3, size, size // 2 + 1)), tf.float32)
+    m = v = tf.zeros_like(params)
+    lr_t, loss = tf.constant(lr, tf.float32), tf.constant(np.nan)
+    start, done = time.monotonic(), 0
+    for i in range(steps):
+        t = tf.constant(i + 1, tf.float32)
+        seed_t = tf.constant([seed, i], tf.int32)
+        params, m, v, loss = inversion.step(params, m, v, t, seed_t, target, matrix, bias, lr_t)
+        done = i + 1
+        if progress is not None:
+            progress(done / steps)
+        if time_limit_s is not None and time.monotonic() - start > time_limit_s:
+            break
+    picture = np.round(inversion.image(params).numpy()[0] * 255).astype(np.uint8)
+    return picture, done, float(loss.numpy())

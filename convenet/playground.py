@@ -26,6 +26,7 @@ from convenet.errors import UnknownNameError
 from convenet.evaluation import chance_precision, per_query_precision, query_scores
 from convenet.features import PLAIN, View, extract_arrays
 from convenet.images import ImageSource, load_image
+from convenet.inspector import ModelInspector
 from convenet.lru import BuildOnceLRU
 from convenet.metrics import METRICS
 from convenet.models import get_model_spec, weights_status
@@ -182,6 +183,10 @@ class Playground:
                 for key in [key for key in cache if key[0] == name]:
                     del cache[key]
         self._spaces.discard(lambda key: key[0] == name)
+
+    def inspect(self, model: str) -> ModelInspector:
+        """The Model Explorer's view of one model (checks the name; loads nothing yet)."""
+        return ModelInspector(get_model_spec(model), self)
 
     # -- features ---------------------------------------------------------------------
     def _load_valid(

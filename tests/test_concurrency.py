@@ -10,14 +10,14 @@ import pytest
 
 SLOW = {
     "heavy": ("quality", "projection", "compare", "side_by_side", "explain_prediction"),
-    "featurevis": ("featurevis", "show_channel"),
+    "featurevis": ("featurevis", "show_channel", "invert"),
     "explorer": (
         "explorer_layers",
         "filters",
         "activations",
         "predictions",
         "gradcam",
-        "channel_top_images",
+        "channel_page",
     ),
 }
 

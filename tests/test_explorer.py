@@ -74,12 +74,15 @@ def test_conv_layers(tiny: keras.Model, mobilenet: keras.Model) -> None:
 def test_filter_grid_first_layer_is_rgb_patches(tiny: keras.Model) -> None:
     grid, n = explorer.filter_grid(tiny, "conv1")
     assert n == 4 and grid.dtype == np.uint8
-    assert grid.shape == (2 * 24 + 1, 2 * 24 + 1, 3)  # 3x3 kernels shown 8x, 2x2 grid
-    assert (grid[24] == 255).all() and (grid[:, 24] == 255).all()  # 1 px white gaps
+    assert grid.shape == (2 * 48 + 2, 2 * 48 + 2, 3)  # 3x3 kernels shown 16x, 2x2 grid
+    assert (grid[48:50] == 255).all() and (grid[:, 48:50] == 255).all()  # 2 px white gaps
     kernel = keras.ops.convert_to_numpy(tiny.get_layer("conv1").kernel)[..., 1]
     expected = np.round((kernel - kernel.min()) / np.ptp(kernel) * 255)
-    patch = grid[:24, 25:49][::8, ::8]  # second filter, one pixel per kernel tap
-    np.testing.assert_allclose(patch, expected, atol=1)
+    patch = grid[:48, 50:98][8::16, 8::16]  # second filter, the centre of each kernel tap
+    uncovered = np.ones((3, 3), dtype=bool)
+    uncovered[0, 0] = False  # the filter's number is written over its first tap
+    np.testing.assert_allclose(patch[uncovered], expected[uncovered], atol=1)
+    assert (patch[0, 0] != expected[0, 0]).any()  # ... so the grid is labelled
 
 
 def test_filter_grid_bgr_flag_flips_colour(tiny: keras.Model) -> None:
@@ -92,13 +95,45 @@ def test_filter_grid_bgr_flag_flips_colour(tiny: keras.Model) -> None:
 @pytest.mark.parametrize("name", ["dw", "sep"])
 def test_filter_grid_depthwise_shows_each_channel(tiny: keras.Model, name: str) -> None:
     grid, n = explorer.filter_grid(tiny, name)
-    assert n == 4 and grid.shape == (49, 49, 3) and grid.dtype == np.uint8
+    assert n == 4 and grid.shape == (98, 98, 3) and grid.dtype == np.uint8
 
 
-def test_filter_grid_caps_filters_and_enlarges_1x1(mobilenet: keras.Model) -> None:
+def test_filter_grid_draws_1x1_layers_as_a_weight_matrix(mobilenet: keras.Model) -> None:
     grid, n = explorer.filter_grid(mobilenet, "Conv_1", max_filters=64)
     assert n == 1280
-    assert grid.shape == (8 * 25 - 1, 8 * 25 - 1, 3)  # 64 patches of 24 px
+    # 96 outputs x 96 inputs of 4 px each, after a 14 px top and 30 px left margin of numbers.
+    assert grid.shape == (14 + 96 * 4, 30 + 96 * 4, 3)
+    assert grid[14:, 30:].std() > 20  # a readable matrix, not one flat colour
+
+
+def test_pointwise_heatmap_rows_are_outputs_scaled_on_their_own() -> None:
+    inputs = keras.Input((4, 4, 5))
+    conv = keras.layers.Conv2D(2, 1, use_bias=False, name="mix")
+    model = keras.Model(inputs, conv(inputs))
+    kernel = np.zeros((1, 1, 5, 2), np.float32)
+    kernel[0, 0, :, 0] = [0.1, -0.1, 0.0, 0.05, 0.0]  # output 0: small weights
+    kernel[0, 0, :, 1] = [0.0, 0.0, 9.0, 0.0, -9.0]  # output 1: large ones
+    conv.set_weights([kernel])
+    grid, matrix = explorer.pointwise_heatmap(model.get_layer("mix"))
+    np.testing.assert_array_equal(matrix, kernel[0, 0])
+    cell = explorer.WEIGHT_CELL_PX
+    cells = grid[14:, 30:][cell // 2 :: cell, cell // 2 :: cell]  # one pixel per weight
+    assert cells.shape == (2, 5, 3)
+    red, grey, blue = (180, 4, 38), (221, 221, 221), (59, 76, 192)
+    assert [tuple(c) for c in cells[0]] == [red, blue, grey, tuple(cells[0, 3]), grey]
+    assert [tuple(c) for c in cells[1]] == [grey, grey, red, grey, blue]
+    assert explorer.strongest_connections(matrix, 2) == [(2, 1, 9.0), (4, 1, -9.0)]
+
+
+def test_diverging_colours_sign_and_size() -> None:
+    got = explorer.diverging(np.array([-1.0, -0.5, 0.0, 1.0, 7.0]))
+    assert [tuple(c) for c in got] == [
+        (59, 76, 192),
+        (140, 148, 206),
+        (221, 221, 221),
+        (180, 4, 38),
+        (180, 4, 38),
+    ]
 
 
 def test_filter_grid_rejects_other_layers(tiny: keras.Model) -> None:
@@ -264,13 +299,3 @@ def test_predict_top_k_keeps_probabilities(tiny: keras.Model) -> None:
     np.testing.assert_allclose([p for _, p in top], probs[order], rtol=1e-6)
     with pytest.raises(ValueError, match="2 class names for 3 model outputs"):
         explorer.predict_top_k(tiny, image, _scaled, ["a", "b"])
-
-
-def test_top_activating_images() -> None:
-    features = np.random.default_rng(5).normal(size=(50, 8))
-    top = explorer.top_activating_images(features, 3, k=9)
-    assert list(top) == list(np.argsort(features[:, 3])[::-1][:9])
-    with pytest.raises(ValueError, match="channel 8 out of range"):
-        explorer.top_activating_images(features, 8)
-    with pytest.raises(ValueError, match="n_images, channels"):
-        explorer.top_activating_images(features[0], 0)

@@ -11,6 +11,13 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from convenet.featurevis_gallery import (
+    FEATUREVIS_SIZE,
+    FEATUREVIS_STEPS,
+    class_means,
+    precomputed_featurevis_path,
+    shipped_channels,
+)
 from convenet.imagenet import class_names
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
@@ -108,15 +115,21 @@ def test_layer_info_resets_an_out_of_range_channel(client: Client) -> None:
     assert number["value"] == 0 and number["info"] == "0 to 31"
 
 
-@pytest.mark.parametrize(
-    ("layer", "filters", "shown", "tile"),
-    [("stem_conv", 32, 32, 24), ("top_conv", 1280, 64, 24)],
-)
-def test_filters(client: Client, layer: str, filters: int, shown: int, tile: int) -> None:
-    image, text = client.predict("efficientnet_lite0", layer, api_name="/filters")
-    assert text.startswith(f"{filters} filters (showing {shown})")
-    side = grid_side(shown, tile)
-    assert image_size(image) == (side, side)
+def test_filters(client: Client) -> None:
+    image, text = client.predict("efficientnet_lite0", "stem_conv", api_name="/filters")
+    assert text.startswith("32 filters (showing 32), each in colour")
+    assert image_size(image) == (6 * 50 - 2, 6 * 50 - 2)  # 6x6 tiles of 48 px, 2 px gaps
+
+
+def test_1x1_filters_are_a_weight_matrix_with_the_strongest_connections(client: Client) -> None:
+    image, text = client.predict("efficientnet_lite0", "top_conv", api_name="/filters")
+    assert text.startswith("1280 filters (96 of 1280 outputs x 96 of 320 inputs)")
+    pairs = re.findall(r"in (\d+) → out (\d+) \(([+-][\d.]+)\)", text)
+    assert len(pairs) == 8
+    with Image.open(path_of(image)) as picture:
+        pixels = np.asarray(picture.convert("RGB"), dtype=float)
+    assert pixels.shape == (14 + 96 * 4, 30 + 96 * 4, 3)
+    assert pixels[14:, 30:].std() > 20  # not one flat block
 
 
 def test_dataset_images(client: Client) -> None:
@@ -183,30 +196,61 @@ def test_featurevis_on_demand_and_precomputed(client: Client) -> None:
     image, text = client.predict(
         "efficientnet_lite0", "block2b_project_conv", 3, 16, api_name="/featurevis"
     )
-    assert image_size(image) == (128, 128) and "16 steps" in text
-    shipped = sorted((PRECOMPUTED_DIR / "featurevis" / "efficientnet_lite0").glob("*/*.png"))
-    assert shipped, "run scripts/precompute_featurevis.py: the gallery ships with the app"
-    layer, channel = shipped[0].parent.name, int(shipped[0].stem)
-    image, text = client.predict("efficientnet_lite0", layer, channel, 96, api_name="/featurevis")
+    assert image_size(image) == (FEATUREVIS_SIZE, FEATUREVIS_SIZE) and "16 steps" in text
+    layer = "stem_conv"
+    channel = shipped_channels("efficientnet_lite0", layer)[0]
+    image, text = client.predict(
+        "efficientnet_lite0", layer, channel, FEATUREVIS_STEPS, api_name="/featurevis"
+    )
     assert "precomputed" in text
-    with Image.open(path_of(image)) as got, Image.open(shipped[0]) as want:
+    shipped = precomputed_featurevis_path("efficientnet_lite0", layer, channel)
+    with Image.open(path_of(image)) as got, Image.open(shipped) as want:
         assert np.array_equal(np.asarray(got.convert("RGB")), np.asarray(want.convert("RGB")))
 
 
-def test_channel_top_images_follow_the_stored_features(client: Client) -> None:
-    channel = 7
-    items, text = client.predict(
-        DATASET, "efficientnet_lite0", "top_conv", channel, api_name="/channel_top_images"
+def test_channel_grid_lists_the_shipped_pictures(client: Client) -> None:
+    layer = "block4c_expand_conv"
+    items, text = client.predict("efficientnet_lite0", layer, api_name="/channel_grid")
+    channels = shipped_channels("efficientnet_lite0", layer)
+    assert [item["caption"] for item in items] == [f"channel {c}" for c in channels]
+    assert f"{len(channels)} channels of **{layer}**" in text
+    items, text = client.predict("efficientnet_lite0", "block1a_dwconv", api_name="/channel_grid")
+    assert items == [] and "Show channel" in text
+
+
+def test_channel_page_follows_the_stored_features(client: Client) -> None:
+    layer, channel = "top_conv", 7
+    picture, vis_text, items, top_text, bars, link = client.predict(
+        "efficientnet_lite0", layer, channel, DATASET, api_name="/channel_page"
     )
-    assert len(items) == 9 and f"channel {channel}" in text
+    assert len(items) == 9 and f"channel {channel}" in top_text
     shown = [float(re.search(r"· (-?[\d.]+)$", item["caption"]).group(1)) for item in items]
-    feats = Playground(PRECOMPUTED_DIR).features(DATASET, "efficientnet_lite0", "top_conv")
-    expected = np.sort(feats[:, channel])[::-1][:9]
-    np.testing.assert_allclose(shown, expected, atol=0.006)
-    items, text = client.predict(
-        DATASET, "efficientnet_lite0", "block1a_dwconv", 0, api_name="/channel_top_images"
+    pg = Playground(PRECOMPUTED_DIR)
+    feats = pg.features(DATASET, "efficientnet_lite0", layer)
+    np.testing.assert_allclose(shown, np.sort(feats[:, channel])[::-1][:9], atol=0.006)
+    folder = pg.dataset(DATASET)
+    means = class_means(feats, folder.labels, len(folder.classes))[:, channel]
+    rows = re.findall(r"cn-cls-name'>([^<]+)</span>.*?cn-cls-value'>(-?[\d.]+)<", bars)
+    assert len(rows) == sum(len(pg.dataset(d).classes) for d in pg.datasets())
+    assert dict(rows[: len(folder.classes)]) == {
+        name: f"{m:.2f}" for name, m in zip(folder.classes, means, strict=True)
+    }
+    want = f"?tab=explorer&model=efficientnet_lite0&layer={layer}&channel={channel}"
+    assert f"]({want})" in link
+    shipped = channel in shipped_channels("efficientnet_lite0", layer)
+    assert (picture is not None) == shipped
+    assert ("precomputed" if shipped else "computing") in vis_text
+
+
+def test_inversion_shows_the_original_and_what_the_layer_keeps(client: Client) -> None:
+    original, rebuilt, text = client.predict(
+        "efficientnet_lite0", "stem_conv", DATASET, 5, None, api_name="/invert"
     )
-    assert items == [] and "curated layer" in text
+    assert image_size(original) == image_size(rebuilt) == (224, 224)
+    assert "image 5" in text and "rebuilt from **stem_conv**" in text and "up to 30 s" in text
+    with Image.open(path_of(original)) as a, Image.open(path_of(rebuilt)) as b:
+        want, got = np.asarray(a, dtype=float), np.asarray(b.convert("RGB"), dtype=float)
+    assert np.abs(got - want).mean() < np.abs(128.0 - want).mean()  # the photo comes back
 
 
 def test_use_layer_in_search(client: Client) -> None:
@@ -236,10 +280,11 @@ def test_use_layer_in_search(client: Client) -> None:
         ("/featurevis", ["efficientnet_lite0", "stem_conv", 32, 16], "Channel 32 is out of range"),
         ("/featurevis", ["efficientnet_lite0", "predictions", 0, 16], "not feature maps"),
         (
-            "/channel_top_images",
-            [DATASET, "efficientnet_lite0", "stem_conv", 32],
-            "channel 32 out of range",
+            "/channel_page",
+            ["efficientnet_lite0", "stem_conv", 32, DATASET],
+            "Channel 32 is out of range",
         ),
+        ("/invert", ["efficientnet_lite0", "predictions", DATASET, 0, None], "not feature maps"),
         (
             "/gradcam",
             ["efficientnet_lite0", DATASET, 0, None, 1000],

@@ -122,3 +122,34 @@ def test_cache_round_trip(
     loaded = featurevis.visualize_channel_cached(*args, size=32, steps=2, progress=seen.append)
     np.testing.assert_array_equal(loaded, made)
     assert loaded.dtype == np.uint8 and seen == [1.0]
+
+
+def test_inversion_matches_the_layer_and_resembles_the_image(small: keras.Model) -> None:
+    """An early layer keeps almost everything: the rebuilt image's activations match the
+    original's, and the picture is closer to it than grey is."""
+    y, x = np.mgrid[:32, :32]
+    image = np.stack([y * 8, x * 8, np.full((32, 32), 128)], axis=-1).astype(np.float32)
+    seen: list[float] = []
+    rebuilt, steps, error = featurevis.invert_layer(
+        small, "c1", image, _tf_style, steps=120, progress=seen.append
+    )
+    assert rebuilt.shape == (32, 32, 3) and rebuilt.dtype == np.uint8
+    assert steps == 120 and len(seen) == 120 and seen[-1] == 1.0
+    assert error < 0.2
+    (want,) = layer_activations(small, ["c1"], image, _tf_style)
+    (got,) = layer_activations(small, ["c1"], rebuilt.astype(np.float32), _tf_style)
+    grey = np.full_like(image, 128.0)
+    (grey_acts,) = layer_activations(small, ["c1"], grey, _tf_style)
+    assert np.abs(got - want).mean() < 0.5 * np.abs(grey_acts - want).mean()
+    inner = np.s_[2:-2, 2:-2]  # the 3x3 conv sees borders less
+    assert np.abs(rebuilt[inner] - image[inner]).mean() < np.abs(grey[inner] - image[inner]).mean()
+
+
+def test_inversion_stops_at_its_time_limit(small: keras.Model) -> None:
+    image = np.full((32, 32, 3), 100.0, np.float32)
+    _, steps, _ = featurevis.invert_layer(
+        small, "c2", image, _tf_style, steps=10_000, time_limit_s=0
+    )
+    assert steps == 1
+    with pytest.raises(ValueError, match="not feature maps"):
+        featurevis.invert_layer(small, "fc", image, _tf_style, steps=2)

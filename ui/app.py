@@ -6,6 +6,7 @@ import gradio as gr
 
 from ui.api import register_api
 from ui.common import AppState
+from ui.explorer_channel import EXPLORER_CSS
 from ui.explorer_tab import build_explorer_tab
 from ui.guard import Edge, GuardedBlocks
 from ui.own_images import wire_own_images
@@ -46,7 +47,8 @@ HEAD = """
 })();
 </script>
 """
-CSS = """
+CSS = (
+    """
 /* Grey helper text dark enough to read (WCAG AA contrast on white). */
 .info-text, .or, footer .show-api, footer .built-with, footer .settings {
   color: #4b5563 !important;
@@ -120,6 +122,8 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
     grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }
 }
 """
+    + EXPLORER_CSS
+)
 
 INTRO = """
 # ConvNet Playground
@@ -142,7 +146,7 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
             with gr.Tab("Semantic Search", id="search"):
                 search_tab = build_search_tab(state, demo)
             with gr.Tab("Model Explorer", id="explorer") as explorer_tab:
-                build_explorer_tab(state, search_tab, tabs, explorer_tab)
+                build_explorer_tab(state, search_tab, tabs, explorer_tab, demo)
         wire_own_images(state, search_tab.own, search_tab, demo)
         register_api(state)
         register_tools(state)

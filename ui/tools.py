@@ -16,9 +16,10 @@ import numpy as np
 from gradio import utils as gradio_utils
 from PIL import Image
 
+from convenet.imagenet import class_names
 from convenet.images import load_image
-from convenet.models import get_model_spec, load_model, preprocess_for, weights_status
-from convenet.registry import DEFAULT_MODEL, MODELS
+from convenet.models import weights_status
+from convenet.registry import DEFAULT_MODEL, MODELS, get_model_spec
 from convenet.why_match import MEANING, explain_pair
 from ui.api import uploaded_path
 from ui.common import AppState, default_layer, friendly
@@ -49,13 +50,11 @@ def register_tools(state: AppState) -> None:
     """Add the tools besides ``/search`` (see ui.api)."""
     pg = state.playground
 
-    def chosen_image(model: str, dataset: str, query_index: int | None, query: Any) -> np.ndarray:
-        """The uploaded image (already checked at the edge), else the dataset's image."""
-        size = get_model_spec(model).input_size
-        if query is not None:
-            return load_image(Path(query["path"] if isinstance(query, dict) else query.path), size)
-        index = pg.check_index(dataset, 0 if query_index is None else query_index)
-        return load_image(pg.dataset(dataset).paths[index], size)
+    def query_path(query: Any) -> Path | None:
+        """The uploaded file (already checked at the edge), if any."""
+        if query is None:
+            return None
+        return Path(query["path"] if isinstance(query, dict) else query.path)
 
     @friendly
     def list_models() -> list[dict]:
@@ -104,25 +103,21 @@ def register_tools(state: AppState) -> None:
             of the image with the Grad-CAM heatmap over it (bright = where the evidence for
             that class lies, at the model's last convolution layer).
         """
-        from convenet.explorer import conv_layers, gradcam, predict_top_k
-        from convenet.imagenet import class_names
-
-        spec = get_model_spec(model)
-        image = chosen_image(spec.key, dataset, query_index, query)
-        keras_model, preprocess = load_model(spec.key), preprocess_for(spec.key)
-        names = class_names()
-        top = predict_top_k(keras_model, image, preprocess, [str(i) for i in range(1000)], 5)
-        if class_index is not None and not 0 <= class_index < len(names):
-            raise ValueError(f"class_index must be a whole number from 0 to {len(names) - 1}")
-        last = conv_layers(keras_model)[-1]
-        overlay, used = gradcam(keras_model, image, preprocess, class_index, layer_name=last)
+        inspector = pg.inspect(model)
+        image, _ = inspector.image(dataset, query_index, query_path(query))
+        top = inspector.predictions(image, TOP_CLASSES)
+        overlay, used, last = inspector.gradcam(image, class_index)
         return {
             "top5": [
-                {"class": names[int(i)], "class_index": int(i), "probability": round(p, 4)}
-                for i, p in top
+                {
+                    "class": p.name,
+                    "class_index": p.class_index,
+                    "probability": round(p.probability, 4),
+                }
+                for p in top
             ],
-            "explained": {"class": names[used], "class_index": used, "layer": last},
-            "gradcam": picture_file(overlay, f"gradcam-{spec.key}"),
+            "explained": {"class": class_names()[used], "class_index": used, "layer": last},
+            "gradcam": picture_file(overlay, f"gradcam-{inspector.spec.key}"),
         }
 
     @friendly
@@ -147,44 +142,21 @@ def register_tools(state: AppState) -> None:
             highest average activation of the channel, each with `image`, `class` and
             `activation`.
         """
-        from convenet.explorer import top_activating_images
-        from convenet.featurevis import visualize_channel_cached
-        from convenet.featurevis_gallery import (
-            FEATUREVIS_SIZE,
-            FEATUREVIS_STEPS,
-            precomputed_featurevis_path,
-        )
-
-        spec = get_model_spec(model)
-        if layer not in spec.layer_names:
-            raise ValueError(f"layer must be one of {spec.title}'s: {', '.join(spec.layer_names)}")
-        feats = pg.features(dataset, spec.key, layer)
-        if not 0 <= channel < feats.shape[1]:
-            raise ValueError(f"channel must be a whole number from 0 to {feats.shape[1] - 1}")
-        shipped = precomputed_featurevis_path(spec.key, layer, channel)
-        if shipped.is_file():
-            picture = load_image(shipped)
-        else:
-            picture = visualize_channel_cached(
-                spec.key,
-                load_model(spec.key),
-                layer,
-                channel,
-                preprocess_for(spec.key),
-                size=FEATUREVIS_SIZE,
-                steps=FEATUREVIS_STEPS,
-            )
-        folder, images_dir = pg.dataset(dataset), pg.images_dir(dataset)
-        best = top_activating_images(feats, channel, TOP_IMAGES)
+        inspector = pg.inspect(model)
+        top = inspector.top_images(dataset, layer, channel, TOP_IMAGES)
+        picture, _ = inspector.feature_visualization(layer, channel)
+        images_dir = pg.images_dir(dataset)
         return {
-            "feature_visualization": picture_file(picture, f"channel-{spec.key}-{channel}"),
+            "feature_visualization": picture_file(
+                picture, f"channel-{inspector.spec.key}-{channel}"
+            ),
             "top_images": [
                 {
-                    "image": folder.paths[i].relative_to(images_dir).as_posix(),
-                    "class": folder.classes[folder.labels[i]],
-                    "activation": round(float(feats[i, channel]), 4),
+                    "image": t.path.relative_to(images_dir).as_posix(),
+                    "class": t.label,
+                    "activation": round(t.activation, 4),
                 }
-                for i in best
+                for t in top
             ],
         }
 

@@ -1,0 +1,90 @@
+"""ModelInspector: the Explorer's checks and answers, on EfficientNet-Lite0 and the shipped data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convenet.featurevis_gallery import class_means
+from convenet.inspector import ModelInspector, as_int
+from convenet.paths import PRECOMPUTED_DIR
+from convenet.playground import Playground
+
+DATASET = "stamps200"
+
+
+@pytest.fixture(scope="module")
+def pg() -> Playground:
+    return Playground(PRECOMPUTED_DIR)
+
+
+@pytest.fixture(scope="module")
+def lite0(pg: Playground) -> ModelInspector:
+    return pg.inspect("EfficientNet-Lite0")  # titles work as well as keys
+
+
+def test_inspect_names_the_valid_models(pg: Playground) -> None:
+    with pytest.raises(ValueError, match="Unknown model 'nope'"):
+        pg.inspect("nope")
+
+
+@pytest.mark.parametrize("value", [1.5, "3", True, None])
+def test_as_int_refuses_anything_but_whole_numbers(value: object) -> None:
+    with pytest.raises(ValueError, match="Channel must be a whole number"):
+        as_int(value, "Channel")
+    assert as_int(4.0, "Channel") == 4
+
+
+def test_channel_and_layer_checks(lite0: ModelInspector) -> None:
+    assert lite0.spec.key == "efficientnet_lite0" and not lite0.bgr_input
+    assert lite0.check_channel("stem_conv", 31) == 31
+    with pytest.raises(ValueError, match="Channel 32 is out of range.*0 to 31"):
+        lite0.check_channel("stem_conv", 32)
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        lite0.channel_count("nope")
+    with pytest.raises(ValueError, match="not feature maps"):
+        lite0.channel_count("predictions")
+    with pytest.raises(ValueError, match="needs a curated layer"):
+        lite0.top_images(DATASET, "block1a_dwconv", 0)
+    summary = lite0.layer_summary("top_conv")
+    assert (summary.kind, summary.shape, summary.channels, summary.curated) == (
+        "Conv2D",
+        "7x7x1280",
+        1280,
+        True,
+    )
+
+
+def test_top_images_and_class_means_follow_the_stored_features(
+    pg: Playground, lite0: ModelInspector
+) -> None:
+    feats = pg.features(DATASET, "efficientnet_lite0", "top_conv")
+    top = lite0.top_images(DATASET, "top_conv", 7)
+    assert [t.index for t in top] == list(np.argsort(-feats[:, 7], kind="stable")[:9])
+    assert top[0].activation == pytest.approx(feats[:, 7].max())
+    means = lite0.class_activation("top_conv", 7)
+    assert list(means) == pg.datasets()
+    folder = pg.dataset(DATASET)
+    want = class_means(feats, folder.labels, len(folder.classes))[:, 7]
+    np.testing.assert_allclose(list(means[DATASET].values()), want, rtol=1e-6)
+    assert list(means[DATASET]) == folder.classes
+
+
+def test_predictions_have_unique_names_and_gradcam_explains_one(
+    lite0: ModelInspector,
+) -> None:
+    image, what = lite0.image(DATASET, 5, None)
+    assert image.shape == (224, 224, 3) and what.startswith(f"{DATASET} image 5")
+    top = lite0.predictions(image)
+    assert len(top) == 5 and len({p.name for p in top}) == 5
+    assert [p.probability for p in top] == sorted((p.probability for p in top), reverse=True)
+    overlay, used, layer = lite0.gradcam(image, top[1].class_index)
+    assert used == top[1].class_index and layer == "top_conv" and overlay.shape == image.shape
+
+
+def test_inversion_is_cached(lite0: ModelInspector) -> None:
+    image, _ = lite0.image(DATASET, 3, None)
+    first = lite0.invert("stem_conv", image)
+    assert first.image.shape == (224, 224, 3) and first.steps >= 1
+    again = lite0.invert("stem_conv", image)
+    assert again.image is first.image and again.seconds == first.seconds  # kept, not redone

@@ -1,0 +1,231 @@
+"""The Model Explorer's channel views: the grid a layer opens with, a channel's page (feature
+visualization, top images, mean activation per class, a link), and restoring such a link.
+
+Module-level handlers like ``ui.explorer_handlers``; the layout binds the Playground.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import gradio as gr
+import numpy as np
+
+from convenet.inspector import FEATUREVIS_STEPS, TOP_IMAGES, as_int
+from convenet.playground import Playground
+from convenet.registry import DEFAULT_MODEL, MODELS
+from ui.common import friendly, layer_choices, model_problem, progress_callback
+
+EXPLORER_CSS = """
+/* The channel grid and the top images grow with their pictures: nothing behind a scroll bar. */
+#explorer-channel-grid .grid-wrap, #explorer-top-images .grid-wrap {
+  height: auto !important; min-height: 0 !important; max-height: none !important;
+  overflow: visible !important; }
+#explorer-channel-grid .grid-container {
+  grid-template-columns: repeat(auto-fill, minmax(120px, 1fr)) !important; }
+@media (max-width: 720px) {  /* a phone: four channels a row, not two */
+  #explorer-channel-grid .grid-container {
+    grid-template-columns: repeat(auto-fill, minmax(80px, 1fr)) !important; } }
+#explorer-top-images .grid-container {
+  grid-template-columns: repeat(3, minmax(0, 1fr)) !important; max-width: 480px; }
+/* Small pictures drawn as large as their box: filters and maps without smoothing. */
+#explorer-featurevis img, #explorer-filters img {
+  width: 100% !important; height: 100% !important; object-fit: contain; }
+#explorer-filters img, #explorer-maps img { image-rendering: pixelated; }
+#explorer-channel-link a { color: #1d4ed8 !important; }  /* AA contrast on the grey group */
+.cn-cls-blocks { display: flex; flex-wrap: wrap; gap: 8px 32px; font-size: 0.85em; }
+.cn-cls { flex: 1 1 260px; max-width: 460px; }
+.cn-cls-row { display: grid; grid-template-columns: 8em 1fr 3.5em; align-items: center;
+  gap: 6px; margin: 2px 0; }
+.cn-cls-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.cn-cls-track { background: #eef0f3; height: 0.9em; border-radius: 2px; }
+.cn-cls-fill { display: block; height: 100%; background: #3b6fb6; border-radius: 2px; }
+.cn-cls-value { text-align: right; font-variant-numeric: tabular-nums; }
+"""
+
+CHANNEL_HINT = (
+    "Click a channel above (or type a number and press **Show channel**) to open its page."
+)
+
+
+@friendly
+def channel_grid(
+    pg: Playground, model: str, layer: str
+) -> tuple[list[tuple[str, str]], list[int], str]:
+    """The layer's shipped channel pictures, shown the moment the layer is chosen."""
+    shown = pg.inspect(model).gallery(layer)
+    items = [(str(path), f"channel {c}") for path, c in shown]
+    if items:
+        text = (
+            f"{len(items)} channels of **{layer}** that fire most on some class of the "
+            "shipped datasets, each as the picture that makes it fire most. Click one."
+        )
+    else:
+        text = (
+            f"No channel pictures ship for **{layer}**: type a channel number below and press "
+            "**Show channel** to compute one (several seconds)."
+        )
+    return items, [c for _, c in shown], text
+
+
+@friendly
+def pick_channel(channels: list[int], evt: gr.SelectData) -> int:
+    index = as_int(getattr(evt, "index", None), "Channel")
+    if not 0 <= index < len(channels or []):
+        raise ValueError("Click one of the channel pictures")
+    return channels[index]
+
+
+def _about(layer: str, channel: int) -> str:
+    return f"Channel {channel} of {layer}: a picture optimised to make this channel fire"
+
+
+@friendly
+def featurevis(
+    pg: Playground,
+    model: str,
+    layer: str,
+    channel: Any,
+    steps: Any,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[np.ndarray, str]:
+    start = time.monotonic()
+    picture, shipped = pg.inspect(model).feature_visualization(
+        layer, channel, steps, lambda done: progress(done, desc="Optimising the picture")
+    )
+    about = _about(layer, as_int(channel, "Channel"))
+    if shipped:
+        return picture, f"{about} (precomputed)."
+    return picture, f"{about} ({as_int(steps, 'Steps')} steps, {time.monotonic() - start:.0f} s)."
+
+
+@friendly
+def featurevis_if_missing(
+    pg: Playground, model: str, layer: str, channel: Any, progress: gr.Progress = gr.Progress()
+) -> tuple[Any, Any]:
+    """The channel page's picture when none ships: computed on demand, with progress."""
+    inspector = pg.inspect(model)
+    channel = inspector.check_channel(layer, channel)
+    if channel in inspector.shipped_channels(layer):
+        return gr.skip(), gr.skip()
+    return featurevis(pg, model, layer, channel, FEATUREVIS_STEPS, progress)
+
+
+@friendly
+def channel_top_images(
+    pg: Playground,
+    dataset: str,
+    model: str,
+    layer: str,
+    channel: Any,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[list[tuple[str, str]], str]:
+    inspector = pg.inspect(model)
+    if layer not in inspector.spec.layer_names:
+        try:
+            inspector.check_curated(layer, "The images that excite a channel")
+        except ValueError as e:
+            return [], str(e)
+    top = inspector.top_images(
+        dataset, layer, channel, TOP_IMAGES, progress_callback(progress, "Extracting features")
+    )
+    items = [(str(t.path), f"{t.label} · {t.activation:.2f}") for t in top]
+    text = (
+        f"The {len(items)} {dataset} images with the highest average activation of channel "
+        f"{as_int(channel, 'Channel')} in {layer} (number: that activation)."
+    )
+    return items, text
+
+
+def class_bars_html(means: dict[str, dict[str, float]]) -> str:
+    """Mean activation per class as small horizontal bars, one block per dataset."""
+    peak = max((abs(v) for d in means.values() for v in d.values()), default=0.0) or 1.0
+    blocks = []
+    for dataset, per_class in means.items():
+        rows = []
+        for name, value in sorted(per_class.items(), key=lambda kv: -kv[1]):
+            width = max(0.0, value) / peak * 100
+            rows.append(
+                "<div class='cn-cls-row'><span class='cn-cls-name'>"
+                f"{html.escape(name)}</span><span class='cn-cls-track'><span class='cn-cls-fill' "
+                f"style='width:{width:.1f}%'></span></span>"
+                f"<span class='cn-cls-value'>{value:.2f}</span></div>"
+            )
+        blocks.append(f"<div class='cn-cls'><b>{html.escape(dataset)}</b>{''.join(rows)}</div>")
+    label = "role='img' aria-label='mean activation of the channel per class'"
+    return f"<div class='cn-cls-blocks' {label}>{''.join(blocks)}</div>"
+
+
+def channel_link(model: str, layer: str, channel: int) -> str:
+    return "?" + urlencode({"tab": "explorer", "model": model, "layer": layer, "channel": channel})
+
+
+@friendly
+def channel_page(
+    pg: Playground,
+    model: str,
+    layer: str,
+    channel: Any,
+    dataset: str,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[Any, ...]:
+    """A channel's page at once: its shipped picture (or none yet), top images, class bars, link."""
+    inspector = pg.inspect(model)
+    channel = inspector.check_channel(layer, channel)
+    shipped = channel in inspector.shipped_channels(layer)
+    picture = inspector.feature_visualization(layer, channel)[0] if shipped else None
+    vis_text = f"{_about(layer, channel)}{' (precomputed)' if shipped else ' (computing…)'}."
+    items, top_text = channel_top_images(pg, dataset, model, layer, channel, progress)
+    bars = ""
+    if layer in inspector.spec.layer_names:
+        bars = class_bars_html(inspector.class_activation(layer, channel))
+    link = channel_link(inspector.spec.key, layer, channel)
+    link_md = f"Link to this channel: [{html.escape(link)}]({link})"
+    return picture, vis_text, items, top_text, bars, link_md
+
+
+CHANNEL_URL_JS = """
+(model, layer, channel) => {
+  const url = new URL(window.location.href);
+  const params = {tab: "explorer", model, layer, channel: String(channel)};
+  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+  window.history.replaceState(null, "", url);
+  return [];
+}
+"""
+
+
+def restore_channel(request: gr.Request) -> tuple[Any, ...]:
+    """Show ``?tab=explorer&model=&layer=&channel=``: the tab, model, layer and channel, and the
+    link itself for ``from_link``; any other address changes nothing.
+
+    Only components are written here: Gradio counts any write to a State as a change, which
+    would start the Explorer (and TensorFlow) for every visitor.
+    """
+    params = dict(request.query_params) if request else {}
+    if params.get("tab") != "explorer":
+        return (gr.skip(),) * 5
+    key = params.get("model", DEFAULT_MODEL)
+    key = key if key in MODELS and not model_problem(key) else DEFAULT_MODEL
+    layer = params.get("layer", "") or MODELS[key].layer_names[0]
+    try:
+        channel = max(as_int(int(params.get("channel", "")), "Channel"), 0)
+        named = str(channel)
+    except ValueError:
+        channel, named = 0, ""
+    layers = gr.update(choices=layer_choices(key), value=layer)
+    return gr.Tabs(selected="explorer"), key, layers, channel, f"{key}/{layer}/{named}"
+
+
+def from_link(link: str, model: str) -> tuple[str, bool, bool]:
+    """(current model, whether to open the channel page, open the tab) for a restored link."""
+    return model, not link.endswith("/"), True
+
+
+@friendly
+def open_wanted_page(wanted: bool, token: int) -> tuple[bool, int]:
+    """After a restored layer's views, open the channel page the link named (once)."""
+    return False, token + 1 if wanted else token

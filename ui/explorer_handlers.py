@@ -1,0 +1,223 @@
+"""What the Model Explorer's events do: module-level functions over a ModelInspector.
+
+Each takes the Playground first (the layout binds it) and plain values after, so it can be read
+and tested on its own; the inspector checks names and ranges, these only word the answers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from convenet.imagenet import class_names
+from convenet.inspector import (
+    INVERSION_TIME_LIMIT_S,
+    as_int,
+)
+from convenet.models import get_model_spec, weights_status
+from convenet.playground import Playground
+from convenet.registry import MODELS
+from ui.common import friendly, layer_choices, model_problem
+from ui.explorer_channel import CHANNEL_HINT
+from ui.search_tab import layer_update
+
+STATUS_WORDS = {
+    "bundled": "bundled (works offline)",
+    "cached": "cached (downloaded before)",
+    "download": "downloads on first use",
+    "missing": "missing (package not installed)",
+}
+
+
+def model_rows() -> list[list[Any]]:
+    """One row per model, simplest first, with what it is and whether it works offline."""
+    return [
+        [
+            spec.title,
+            spec.summary,
+            f"{spec.params / 1e6:.1f}M",
+            spec.depth,
+            f"{spec.input_size}x{spec.input_size}",
+            STATUS_WORDS[weights_status(spec)],
+        ]
+        for spec in MODELS.values()
+    ]
+
+
+@friendly
+def explorer_models() -> list[list[Any]]:
+    return model_rows()
+
+
+@friendly
+def curated_layers(model: str, layer: str | None, current: str, token: int) -> tuple[Any, ...]:
+    """The registry's layers of a model whose weights can be had, before it loads.
+
+    A model that cannot load here is not shown at all: the views keep the current model,
+    under its own name, and one sentence says why.
+    """
+    spec = get_model_spec(model)
+    if spec.key == current:  # a dropdown may send its event twice
+        return current, gr.skip(), gr.skip(), current, gr.skip()
+    problem = model_problem(spec.key)
+    if problem:
+        return current, gr.skip(), problem, current, gr.skip()
+    value = layer if layer in spec.layer_names else spec.layer_names[0]
+    choices = gr.update(choices=layer_choices(spec.key), value=value)
+    return spec.key, choices, "", spec.key, token + 1
+
+
+@friendly
+def explorer_layers(pg: Playground, model: str, layer: str | None) -> Any:
+    """Curated layers plus every other conv layer; loading the model surfaces weight errors."""
+    inspector = pg.inspect(model)
+    choices = inspector.layer_choices()
+    value = layer if layer in {name for _, name in choices} else inspector.spec.layer_names[0]
+    return gr.update(choices=choices, value=value)
+
+
+@friendly
+def layer_table(pg: Playground, model: str, text: str | None) -> list[list[Any]]:
+    """Every layer of the model; ``text`` keeps rows whose name or type contains it."""
+    return [
+        [
+            r["index"],
+            r["name"],
+            r["type"],
+            r["output_shape"],
+            r["parameters"],
+            "yes" if r["trainable"] else "no",
+        ]
+        for r in pg.inspect(model).layer_table(text or "")
+    ]
+
+
+@friendly
+def pick_layer_row(evt: gr.SelectData) -> str:
+    row = getattr(evt, "row_value", None) or []
+    if len(row) < 2:
+        raise ValueError("Click a row of the layer table to choose its layer")
+    return row[1]
+
+
+@friendly
+def layer_info(pg: Playground, model: str, layer: str, channel: Any) -> tuple[Any, ...]:
+    """What the layer is, the channel range for it, and a cleared channel page."""
+    about = pg.inspect(model).layer_summary(layer)
+    text = (
+        f"**{layer}** · {about.kind} · output {about.shape} · {about.channels} channels · "
+        f"{about.description}"
+    )
+    try:
+        keep = as_int(channel, "Channel")
+    except ValueError:
+        keep = 0
+    n = about.channels
+    number = gr.update(value=keep if 0 <= keep < n else 0, info=f"0 to {n - 1}")
+    return text, number, None, CHANNEL_HINT, [], "", "", ""
+
+
+@friendly
+def filters(pg: Playground, model: str, layer: str) -> tuple[np.ndarray, str]:
+    grid, text, strongest = pg.inspect(model).filters(layer)
+    if strongest:
+        pairs = ", ".join(f"in {i} → out {o} ({w:+.2f})" for i, o, w in strongest)
+        text += f" Strongest connections: {pairs}."
+    return grid, text
+
+
+@friendly
+def show_dataset(pg: Playground, dataset: str) -> tuple[list[tuple[str, str]], int, None]:
+    folder = pg.dataset(dataset)
+    items = [
+        (str(p), folder.classes[label])
+        for p, label in zip(folder.paths, folder.labels, strict=True)
+    ]
+    return items, 0, None
+
+
+@friendly
+def pick_image(evt: gr.SelectData) -> tuple[int, None]:
+    return as_int(getattr(evt, "index", None), "Image number"), None
+
+
+@friendly
+def activations(
+    pg: Playground, model: str, layer: str, dataset: str, index: Any, upload: str | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    inspector = pg.inspect(model)
+    image, what = inspector.image(dataset, index, upload and Path(upload))
+    grid, overlay, order = inspector.activations(layer, image)
+    n = inspector.channel_count(layer)
+    text = (
+        f"{what} · **{layer}**: the {len(order)} most active of {n} channels, strongest "
+        "first, each scaled on its own (bright = strong; the corner number is the channel). "
+        f"Strongest: {', '.join(str(c) for c in order[:8])}. Right: the mean of all "
+        "channels over the image, where the layer as a whole responds."
+    )
+    return grid, overlay, text
+
+
+@friendly
+def invert(
+    pg: Playground,
+    model: str,
+    layer: str,
+    dataset: str,
+    index: Any,
+    upload: str | None,
+    progress: gr.Progress = gr.Progress(),
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """What the layer keeps of the image: the original and its reconstruction side by side."""
+    inspector = pg.inspect(model)
+    image, what = inspector.image(dataset, index, upload and Path(upload))
+    result = inspector.invert(
+        layer, image, lambda done: progress(done, desc="Reconstructing from the layer")
+    )
+    text = (
+        f"{what}, rebuilt from **{layer}**'s activations alone ({result.steps} steps, "
+        f"{result.seconds:.0f} s; activations matched to {result.relative_error:.0%} error). "
+        "Early layers give the photo back; late layers keep the parts they recognise and lose "
+        f"their exact look. Takes up to {INVERSION_TIME_LIMIT_S:.0f} s; repeats are instant."
+    )
+    return image, result.image, text
+
+
+@friendly
+def predictions(
+    pg: Playground, model: str, dataset: str, index: Any, upload: str | None
+) -> tuple[dict[str, float], Any]:
+    inspector = pg.inspect(model)
+    image, _ = inspector.image(dataset, index, upload and Path(upload))
+    top = inspector.predictions(image)
+    choices = [(f"{p.name} ({p.probability:.0%})", p.class_index) for p in top]
+    return {p.name: p.probability for p in top}, gr.update(choices=choices, value=choices[0][1])
+
+
+@friendly
+def gradcam_view(
+    pg: Playground, model: str, dataset: str, index: Any, upload: str | None, class_index: Any
+) -> tuple[np.ndarray, str]:
+    inspector = pg.inspect(model)
+    image, what = inspector.image(dataset, index, upload and Path(upload))
+    overlay, used, last_conv = inspector.gradcam(image, class_index)
+    text = (
+        f"{what}: Grad-CAM for **{class_names()[used]}** at {last_conv} — bright areas are "
+        "where the evidence for this class lies."
+    )
+    return overlay, text
+
+
+@friendly
+def use_in_search(model: str, layer: str) -> tuple[str, Any, str, str, gr.Tabs]:
+    spec = get_model_spec(model)
+    if layer not in spec.layer_names:
+        raise ValueError(
+            f"Semantic Search uses the curated layers of {spec.title}, whose features are "
+            f"stored for every dataset: {', '.join(spec.layer_names)}. {layer!r} is not one "
+            "of them; pick one of those first."
+        )
+    return spec.key, layer_update(spec.key, layer), spec.key, layer, gr.Tabs(selected="search")
