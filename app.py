@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from convenet.featurevis_gallery import FEATUREVIS_DIR
+from convenet.explain.featurevis_gallery import FEATUREVIS_DIR
 from convenet.memory import limit_arenas
 from convenet.settings import quiet_tensorflow
 from ui.app import CSS, HEAD, build_app

@@ -8,7 +8,7 @@ their range) over repeated passes (3; --quick: 2); the naive baseline is timed p
 FLOP ceiling is a float32 matrix product measured in the same run (numpy, all cores); the
 network's cost per image counts the multiply-adds of its convolutions (2 FLOP each).
 
-The batched path is convenet.features.extract_features: 16 images per forward pass, every
+The batched path is convenet.search.features.extract_features: 16 images per forward pass, every
 curated layer pooled inside the graph of one multi-output model, one single-threaded batch per
 core side by side while a thread decodes the next (``streams=1``, one batch at a time on every
 core, is measured too). The naive baseline is what a
@@ -36,10 +36,10 @@ from benchmarks.common import (  # noqa: E402
     report,
     stamps_images,
 )
-from convenet.features import extract_arrays, extract_features  # noqa: E402
-from convenet.images import load_batch, load_image  # noqa: E402
-from convenet.models import get_model_spec, load_model, preprocess_for  # noqa: E402
-from convenet.registry import ModelSpec  # noqa: E402
+from convenet.data.images import load_batch, load_image  # noqa: E402
+from convenet.models.loading import get_model_spec, load_model, preprocess_for  # noqa: E402
+from convenet.models.registry import ModelSpec  # noqa: E402
+from convenet.search.features import extract_arrays, extract_features  # noqa: E402
 
 
 def spread(names: tuple[str, ...], count: int) -> list[str]:
@@ -105,7 +105,7 @@ def conv_gflop(spec: ModelSpec) -> float:
     """
     import onnx
 
-    from convenet.onnx_features import graph_path, weights_id
+    from convenet.search.onnx_features import graph_path, weights_id
 
     graph = onnx.load(str(graph_path(spec, weights_id(spec))))
     graph.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1  # one image

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np  # noqa: E402
 
 from benchmarks.common import Report, parser, report, rss_mib  # noqa: E402
+from convenet.data.store import read_feature_file  # noqa: E402
 from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
-from convenet.ranking import rank  # noqa: E402
-from convenet.store import read_feature_file  # noqa: E402
-from convenet.vector_index import (  # noqa: E402
+from convenet.search.ranking import rank  # noqa: E402
+from convenet.search.vector_index import (  # noqa: E402
     ADD_CHUNK,
     NPROBE,
     VectorIndex,

@@ -41,11 +41,11 @@ from benchmarks.common import (  # noqa: E402
     time_calls,
     upload_images,
 )
-from convenet.images import load_image  # noqa: E402
-from convenet.models import get_model_spec, load_model, preprocess_for  # noqa: E402
+from convenet.data.images import load_image  # noqa: E402
+from convenet.data.store import feature_path, read_feature_meta  # noqa: E402
+from convenet.models.loading import get_model_spec, load_model, preprocess_for  # noqa: E402
 from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
 from convenet.playground import Playground  # noqa: E402
-from convenet.store import feature_path, read_feature_meta  # noqa: E402
 
 FEATURE_FILE = feature_path(PRECOMPUTED_DIR, DATASET, MODEL)
 

@@ -1,4 +1,4 @@
-"""Ranking time for one query: convenet.ranking.rank vs scipy cdist + a full argsort.
+"""Ranking time for one query: convenet.search.ranking.rank vs scipy cdist + a full argsort.
 
     python benchmarks/bench_ranking.py [--quick]
 
@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 from scipy.spatial.distance import cdist  # noqa: E402
 
 from benchmarks.common import Figure, Report, parser, report  # noqa: E402
-from convenet.ranking import rank  # noqa: E402
+from convenet.search.ranking import rank  # noqa: E402
 
 DIM = 1280
 K = 50

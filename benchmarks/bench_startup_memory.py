@@ -39,7 +39,7 @@ from benchmarks.common import (  # noqa: E402
     rss_mib,
     upload_images,
 )
-from convenet.models import get_model_spec  # noqa: E402
+from convenet.models.loading import get_model_spec  # noqa: E402
 
 EAGER = "import keras  # the baseline: TensorFlow + Keras at start, as the app did before\n"
 

@@ -31,7 +31,7 @@ class DrawEveryTile:
     """The baseline: a PIL tile per hit, which Gradio then encodes for the gallery."""
 
     def tile(self, path: str, similarity: float, match: bool | None) -> object:
-        from convenet.plots import result_tile
+        from convenet.explain.plots import result_tile
 
         return result_tile(path, similarity, match)
 
@@ -44,7 +44,7 @@ def main() -> None:
         os.environ.setdefault("CONVENET_HUB_OFFLINE", "1")
         from gradio.state_holder import SessionState
 
-        from convenet.plots import TileCache
+        from convenet.explain.plots import TileCache
         from ui.app import build_app
         from ui.common import AppState
 

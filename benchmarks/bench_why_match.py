@@ -3,8 +3,8 @@
     python benchmarks/bench_why_match.py [--quick]
 
 (a) Python API, every offline model (EfficientNet-Lite0/1/2) and every curated layer, the model
-    warm (its ONNX session open; the first call per model is not counted): explain_pair for a
-    dataset pair (query i of stamps200 and its first result at that layer), which decodes both
+    warm (its ONNX session open; the first call per model is not counted): Playground.why_match
+    for a dataset pair (query i of stamps200 and its first result at that layer), which decodes both
     images, runs one forward pass for the two, splits the cosine by position and by channel and
     draws both overlays. Baseline, interleaved: Playground.search for the same query (top 50,
     cosine), the cost of one plain search.
@@ -31,10 +31,9 @@ from benchmarks.common import (  # noqa: E402
     parser,
     report,
 )
-from convenet.models import get_model_spec  # noqa: E402
+from convenet.models.loading import get_model_spec  # noqa: E402
 from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
 from convenet.playground import Playground  # noqa: E402
-from convenet.why_match import explain_pair  # noqa: E402
 
 METRIC = "cosine"
 K = 50
@@ -60,7 +59,7 @@ def python_api(run: Report, pg: Playground, per_layer: int) -> None:
     for model in OFFLINE_MODELS:
         spec = get_model_spec(model)
         start = time.perf_counter()
-        explain_pair(pg, DATASET, model, spec.layer_names[0], 1, query_index=0)
+        pg.why_match(DATASET, model, spec.layer_names[0], 1, query_index=0)
         print(
             f"  {spec.title}: first explanation (ONNX session; not counted) "
             f"{time.perf_counter() - start:.2f} s"
@@ -70,15 +69,17 @@ def python_api(run: Report, pg: Playground, per_layer: int) -> None:
             for n in range(per_layer):
                 query = (37 * n + 11 * len(why)) % size  # a spread of queries, a new pair each time
                 result = first_result(pg, model, layer, query)
-                why.append(seconds(explain_pair, pg, DATASET, model, layer, result, query))
+                why.append(seconds(pg.why_match, DATASET, model, layer, result, query))
                 search.append(
                     seconds(pg.search, DATASET, model, layer, METRIC, query_index=query, k=K)
                 )
-        run.add(f"why_{model}", f"{spec.title}, 8 layers: explain_pair (dataset pair)", why)
+        run.add(f"why_{model}", f"{spec.title}, 8 layers: Playground.why_match (dataset pair)", why)
         run.add(f"search_{model}", f"{spec.title}, 8 layers: Playground.search, top {K}", search)
         everything_why += why
         everything_search += search
-    run.add("why_python", "all 3 models x 8 layers: explain_pair (dataset pair)", everything_why)
+    run.add(
+        "why_python", "all 3 models x 8 layers: Playground.why_match (dataset pair)", everything_why
+    )
     run.add(
         "search_python", f"all 3 models x 8 layers: Playground.search, top {K}", everything_search
     )

@@ -75,7 +75,7 @@ def percentile(samples: list[float], q: float) -> float:
 
 def stamps_images() -> list[Path]:
     """The 200 images of the shipped stamps200 dataset, in the dataset's order."""
-    from convenet.datasets import scan_image_folder
+    from convenet.data.datasets import scan_image_folder
 
     return list(scan_image_folder(PRECOMPUTED_DIR / DATASET / "images").paths)
 
@@ -120,8 +120,8 @@ def keras_only() -> Iterator[None]:
 
 def ensure_onnx_graph(model: str = MODEL) -> None:
     """Export the model's ONNX graph into the user's cache unless it is there (imports Keras)."""
-    from convenet import onnx_features
-    from convenet.models import get_model_spec
+    from convenet.models.loading import get_model_spec
+    from convenet.search import onnx_features
 
     spec = get_model_spec(model)
     weights = onnx_features.weights_id(spec)

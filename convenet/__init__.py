@@ -1,7 +1,8 @@
 """ConvNet Playground core: pretrained CNN layers as image-similarity engines.
 
-Data flows one way: registry -> images -> features -> ranking -> UI. Nothing in
-this package imports Gradio, so the command line and tests use it directly.
+Data flows one way, through the packages in this order: models -> data -> search ->
+explain -> the facades (playground, inspector) -> UI. Nothing in this package imports
+Gradio, so the command line and tests use it directly.
 """
 
 __version__ = "0.1.0"

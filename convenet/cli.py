@@ -14,17 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from convenet.data.images import ImageLoadError
 from convenet.errors import UnknownNameError, WeightsUnavailableError
-from convenet.features import POOLINGS
-from convenet.images import ImageLoadError
-from convenet.metrics import METRICS
+from convenet.models.registry import MODELS, ModelSpec
 from convenet.paths import PRECOMPUTED_DIR
-from convenet.recipes import RECIPES
-from convenet.registry import MODELS, ModelSpec
-from convenet.vector_index import NPROBE
+from convenet.search.features import POOLINGS
+from convenet.search.metrics import METRICS
+from convenet.search.recipes import RECIPES
+from convenet.search.vector_index import NPROBE
 
 if TYPE_CHECKING:
-    from convenet.recipes import Recipe, Views
+    from convenet.search.recipes import Recipe, Views
 
 
 def _progress_bar(description: str) -> Callable[[int, int], None]:
@@ -43,7 +43,7 @@ def _progress_bar(description: str) -> Callable[[int, int], None]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from convenet.models import weights_status
+    from convenet.models.loading import weights_status
 
     rows = [
         {
@@ -98,7 +98,7 @@ def _computed_views(
     spec: ModelSpec, paths: Sequence[Path], recipes: Sequence[Recipe], layers: Sequence[str]
 ) -> Views:
     """Every view the recipes read, extracted from the images (one pass per view)."""
-    from convenet.features import extract_features
+    from convenet.search.features import extract_features
 
     found = {
         view: extract_features(
@@ -115,9 +115,9 @@ def _computed_views(
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from convenet.datasets import scan_image_folder
-    from convenet.models import get_model_spec
-    from convenet.recipes import RECIPES, evaluate_recipe, layers_read
+    from convenet.data.datasets import scan_image_folder
+    from convenet.models.loading import get_model_spec
+    from convenet.search.recipes import RECIPES, evaluate_recipe, layers_read
 
     spec = get_model_spec(args.model)
     layers = _choices(args.layer, spec.layer_names, "layer", f" for model {spec.title}")
@@ -159,12 +159,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from convenet.calibration import relative_similarity, scale_distances
-    from convenet.datasets import scan_image_folder
-    from convenet.models import get_model_spec
+    from convenet.data.datasets import scan_image_folder
+    from convenet.models.loading import get_model_spec
     from convenet.playground import SearchResult, ranked_hits
-    from convenet.ranking import rank
-    from convenet.recipes import (
+    from convenet.search.calibration import relative_similarity, scale_distances
+    from convenet.search.ranking import rank
+    from convenet.search.recipes import (
         base_vectors,
         database_vectors,
         get_recipe,
@@ -207,11 +207,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_precompute(args: argparse.Namespace) -> int:
-    from convenet.datasets import DATASETS, get_dataset
-    from convenet.features import View
-    from convenet.models import get_model_spec, weights_status
-    from convenet.precompute import precompute_folder
-    from convenet.recipes import RECIPE_VIEWS
+    from convenet.data.datasets import DATASETS, get_dataset
+    from convenet.models.loading import get_model_spec, weights_status
+    from convenet.search.features import View
+    from convenet.search.precompute import precompute_folder
+    from convenet.search.recipes import RECIPE_VIEWS
 
     if args.out:
         return _precompute_shards(args)
@@ -247,9 +247,9 @@ def cmd_precompute(args: argparse.Namespace) -> int:
 
 def _precompute_shards(args: argparse.Namespace) -> int:
     """``--out``: stream a folder of any size into resumable shards (local or on Ray)."""
-    from convenet.features import View
-    from convenet.models import get_model_spec
-    from convenet.shards import precompute_shards
+    from convenet.models.loading import get_model_spec
+    from convenet.search.features import View
+    from convenet.search.shards import precompute_shards
 
     if not args.images:
         raise ValueError("--out goes with --images (a folder to stream into shards)")
@@ -274,8 +274,8 @@ def _precompute_shards(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from convenet.shards import layer_chunks
-    from convenet.vector_index import EXACT_MAX, INDEX_METRICS, build_index, save_index
+    from convenet.search.shards import layer_chunks
+    from convenet.search.vector_index import EXACT_MAX, INDEX_METRICS, build_index, save_index
 
     metrics = _choices(args.metric, INDEX_METRICS, "metric")
     exact_max = EXACT_MAX if args.exact_max is None else args.exact_max
@@ -284,9 +284,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         about = {"shards": str(Path(args.shards).resolve()), "layer": args.layer}
         targets = {m: Path(args.shards) / "index" / f"{args.layer}.{m}.faiss" for m in metrics}
     else:
-        from convenet.models import get_model_spec
+        from convenet.models.loading import get_model_spec
         from convenet.playground import Playground
-        from convenet.vector_index import index_path
+        from convenet.search.vector_index import index_path
 
         spec = get_model_spec(args.model)
         spec.layer(args.layer)
@@ -305,7 +305,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from convenet.datasets import import_hub_dataset, import_image_folder, safe_name
+    from convenet.data.datasets import import_hub_dataset, import_image_folder, safe_name
 
     if safe_name(args.name) != args.name:
         raise ValueError(f"--name {args.name!r}: use letters, digits, - and _ only")
@@ -334,7 +334,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from convenet.hub import push
+    from convenet.data.hub import push
 
     url = push(Path(args.root), args.repo_id, private=args.private)
     print(f"pushed {args.root} to {url}")
@@ -342,7 +342,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from convenet.hub import hub_settings, pull
+    from convenet.data.hub import hub_settings, pull
 
     repo_id, revision, _ = hub_settings()
     path = pull(args.repo_id or repo_id, args.revision or revision)

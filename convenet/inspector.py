@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from convenet.featurevis_gallery import (
+from convenet.data.images import ImageSource, load_image
+from convenet.explain.featurevis_gallery import (
     FEATUREVIS_SIZE,
     FEATUREVIS_STEPS,
     class_means,
@@ -24,11 +25,10 @@ from convenet.featurevis_gallery import (
     shipped_channels,
     top_activating_images,
 )
-from convenet.imagenet import class_names
-from convenet.images import ImageSource, load_image
 from convenet.lru import BuildOnceLRU
-from convenet.models import load_model, preprocess_for
-from convenet.registry import ModelSpec
+from convenet.models.imagenet import class_names
+from convenet.models.loading import load_model, preprocess_for
+from convenet.models.registry import ModelSpec
 
 if TYPE_CHECKING:
     from convenet.playground import Playground
@@ -100,7 +100,8 @@ class ModelInspector:
     # -- what the model is --------------------------------------------------------------
     @property
     def model(self) -> Any:
-        """The loaded Keras model (cached by convenet.models; loads TensorFlow on first use)."""
+        """The loaded Keras model (cached by convenet.models.loading; loads TensorFlow on first
+        use)."""
         return load_model(self.spec.key)
 
     @property
@@ -117,7 +118,7 @@ class ModelInspector:
 
     def layer_choices(self) -> list[tuple[str, str]]:
         """Curated layers with their position, then every other conv layer in model order."""
-        from convenet.explorer import conv_layers
+        from convenet.explain.explorer import conv_layers
 
         n = len(self.spec.layers)
         curated = [
@@ -133,7 +134,7 @@ class ModelInspector:
 
     def layer_table(self, text: str = "") -> list[dict]:
         """Every layer; ``text`` keeps rows whose name or type contains it (any case)."""
-        from convenet.explorer import layer_table
+        from convenet.explain.explorer import layer_table
 
         wanted = text.strip().lower()
         return [
@@ -188,7 +189,7 @@ class ModelInspector:
     # -- weights ------------------------------------------------------------------------
     def filters(self, layer: str) -> tuple[np.ndarray, str, list[tuple[int, int, float]]]:
         """(picture, what it shows, strongest input->output connections of a 1x1 layer)."""
-        from convenet.explorer import (
+        from convenet.explain.explorer import (
             CONV_TYPES,
             WEIGHTS_SHOWN,
             filter_grid,
@@ -237,7 +238,7 @@ class ModelInspector:
         self, layer: str, image: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """(labelled grid of the strongest maps, mean-activation overlay, their channels)."""
-        from convenet.explorer import activation_grid, mean_activation_overlay
+        from convenet.explain.explorer import activation_grid, mean_activation_overlay
 
         self.channel_count(layer)
         grid, order = activation_grid(
@@ -247,7 +248,7 @@ class ModelInspector:
 
     def predictions(self, image: np.ndarray, k: int = TOP_CLASSES) -> list[Prediction]:
         """Top-k ImageNet classes, names made unique so a label never hides another."""
-        from convenet.explorer import predict_top_k
+        from convenet.explain.explorer import predict_top_k
 
         indices = [str(i) for i in range(1000)]
         top = predict_top_k(self.model, image, self.preprocess, indices, k)
@@ -261,7 +262,7 @@ class ModelInspector:
 
     def gradcam(self, image: np.ndarray, class_index: Any = None) -> tuple[np.ndarray, int, str]:
         """(overlay, class explained, layer) at the last convolution layer."""
-        from convenet.explorer import conv_layers, gradcam
+        from convenet.explain.explorer import conv_layers, gradcam
 
         wanted = None if class_index in (None, "") else as_int(class_index, "Class")
         last = conv_layers(self.model)[-1]
@@ -269,9 +270,9 @@ class ModelInspector:
         return overlay, used, last
 
     def invert(self, layer: str, image: np.ndarray, progress: Fraction | None = None) -> Inversion:
-        """What the layer keeps of the image (convenet.featurevis.invert_layer), bounded by
+        """What the layer keeps of the image (convenet.explain.featurevis.invert_layer), bounded by
         INVERSION_TIME_LIMIT_S and cached per (model, layer, image)."""
-        from convenet.featurevis import invert_layer
+        from convenet.explain.featurevis import invert_layer
 
         self.channel_count(layer)
         digest = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
@@ -319,7 +320,7 @@ class ModelInspector:
         shipped = precomputed_featurevis_path(self.spec.key, layer, channel)
         if steps == FEATUREVIS_STEPS and shipped.is_file():
             return load_image(shipped), True
-        from convenet.featurevis import visualize_channel_cached
+        from convenet.explain.featurevis import visualize_channel_cached
 
         image = visualize_channel_cached(
             self.spec.key,

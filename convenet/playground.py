@@ -3,7 +3,8 @@
 Features come from the resolved feature source (the Hub dataset or the embedded
 ``precomputed/``), then from the local cache, and are computed on first use when the model's
 weights can be had. A file that fails its checksum is never served. Searches and the quality
-grid take a retrieval recipe (``convenet.recipes``); ``plain`` is the classic single-layer search.
+grid take a retrieval recipe (``convenet.search.recipes``); ``plain`` is the classic single-layer
+search.
 """
 
 from __future__ import annotations
@@ -19,21 +20,24 @@ from typing import Any
 
 import numpy as np
 
-from convenet.calibration import relative_similarity, scale_distances
-from convenet.catalog import Catalog, shipped
-from convenet.datasets import DatasetSpec, ImageFolder, scan_image_folder
+from convenet.data.catalog import Catalog, shipped
+from convenet.data.datasets import DatasetSpec, ImageFolder, scan_image_folder
+from convenet.data.images import ImageSource, load_image
+from convenet.data.store import feature_path, read_feature_file, verify_file
 from convenet.errors import UnknownNameError
-from convenet.evaluation import chance_precision, per_query_precision, query_scores
-from convenet.features import PLAIN, View, extract_arrays
-from convenet.images import ImageSource, load_image
+from convenet.explain.why_match import PairExplanation, explain_pair
 from convenet.inspector import ModelInspector
 from convenet.lru import BuildOnceLRU
-from convenet.metrics import METRICS
-from convenet.models import get_model_spec, weights_status
+from convenet.models.loading import get_model_spec, weights_status
+from convenet.models.registry import MODELS, ModelSpec
 from convenet.paths import cache_dir
-from convenet.precompute import compute_folder, store_features
-from convenet.ranking import Ranking, rank
-from convenet.recipes import (
+from convenet.search.calibration import relative_similarity, scale_distances
+from convenet.search.evaluation import chance_precision, per_query_precision, query_scores
+from convenet.search.features import PLAIN, View, extract_arrays
+from convenet.search.metrics import METRICS
+from convenet.search.precompute import compute_folder, store_features
+from convenet.search.ranking import Ranking, rank
+from convenet.search.recipes import (
     Recipe,
     Views,
     base_vectors,
@@ -43,9 +47,7 @@ from convenet.recipes import (
     leave_one_out,
     query_vectors,
 )
-from convenet.registry import MODELS, ModelSpec
-from convenet.store import feature_path, read_feature_file, verify_file
-from convenet.vector_index import VectorIndex, index_of, index_path, load_index, uses_index
+from convenet.search.vector_index import VectorIndex, index_of, index_path, load_index, uses_index
 
 log = logging.getLogger("convenet")
 Progress = Callable[[int, int], None]
@@ -183,6 +185,28 @@ class Playground:
                 for key in [key for key in cache if key[0] == name]:
                     del cache[key]
         self._spaces.discard(lambda key: key[0] == name)
+
+    def why_match(
+        self,
+        dataset: str,
+        model: str,
+        layer: str,
+        result_index: int,
+        query_index: int | None = None,
+        query_image: ImageSource | None = None,
+        channels: int = 5,
+    ) -> PairExplanation:
+        """Why the layer finds dataset image ``result_index`` like the query: a dataset image
+        (``query_index``) or an outside one (``query_image``)."""
+        paths = self.dataset(dataset).paths
+        result = paths[self.check_index(dataset, result_index, "result_index")]
+        if query_image is not None:
+            query: ImageSource = query_image
+        elif query_index is not None:
+            query = paths[self.check_index(dataset, query_index)]
+        else:
+            raise ValueError("Give a query: a dataset image index or an image file.")
+        return explain_pair(model, layer, query, result, channels)
 
     def inspect(self, model: str) -> ModelInspector:
         """The Model Explorer's view of one model (checks the name; loads nothing yet)."""

@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from convenet.datasets import (  # noqa: E402
+from convenet.data.datasets import (  # noqa: E402
     DATASETS,
     fit_thumbnail,
     flatten,

@@ -23,16 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from convenet.models.registry import MODELS  # noqa: E402
 from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
 from convenet.playground import Playground  # noqa: E402
-from convenet.recipes import (  # noqa: E402
+from convenet.search.recipes import (  # noqa: E402
     CHOICE_FILE,
     Expansion,
     Recipe,
     build_recipes,
     evaluate_recipe,
 )
-from convenet.registry import MODELS  # noqa: E402
 
 DATASETS = ("stamps200", "clipart200")
 NEIGHBORS = (1, 2, 3, 5, 7, 10, 15)

@@ -1,4 +1,4 @@
-"""Print the curated-layer data for convenet/registry.py from each Keras model's structure.
+"""Print the curated-layer data for convenet/models/registry.py from each Keras model's structure.
 
 Run once when adding a model: builds the architecture without weights (no download), picks the
 first conv, the last conv and six evenly spaced conv layers between them, and prints plain data

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from convenet.settings import quiet_tensorflow  # noqa: E402
 
-quiet_tensorflow()  # before convenet.featurevis imports Keras
-from convenet.featurevis import visualize_channel  # noqa: E402
-from convenet.featurevis_gallery import (  # noqa: E402
+quiet_tensorflow()  # before convenet.explain.featurevis imports Keras
+from convenet.explain.featurevis import visualize_channel  # noqa: E402
+from convenet.explain.featurevis_gallery import (  # noqa: E402
     FEATUREVIS_SIZE,
     FEATUREVIS_STEPS,
     WEBP_QUALITY,
@@ -38,10 +38,10 @@ from convenet.featurevis_gallery import (  # noqa: E402
     interesting_channels,
     precomputed_featurevis_path,
 )
-from convenet.models import load_model, preprocess_for  # noqa: E402
+from convenet.models.loading import load_model, preprocess_for  # noqa: E402
+from convenet.models.registry import MODELS  # noqa: E402
 from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
 from convenet.playground import Playground  # noqa: E402
-from convenet.registry import MODELS  # noqa: E402
 
 OFFLINE_MODELS = [key for key, spec in MODELS.items() if spec.offline]
 DEFAULT_PER_LAYER = {"efficientnet_lite0": 16}  # every other model: 8

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-from convenet.metrics import METRICS
+from convenet.search.metrics import METRICS
 from tests.app_server import REPO, call_http, running_app
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convenet.featurevis_gallery import shipped_channels
+from convenet.explain.featurevis_gallery import shipped_channels
 from tests.test_browser import CHROMIUM, WAIT_MS, shoot
 
 if not CHROMIUM.exists():  # test_browser already skips this module's imports when missing

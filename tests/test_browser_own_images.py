@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.app_server import app_process
+from tests.data.test_own_images import make_zip, stamps
 from tests.test_browser import WAIT_MS, assert_images_load, open_app, shoot, thumbnails
-from tests.test_own_images import make_zip, stamps
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

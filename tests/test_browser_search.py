@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from convenet.registry import MODELS
+from convenet.models.registry import MODELS
 from tests.test_browser import WAIT_MS, open_app, shoot, thumbnails
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

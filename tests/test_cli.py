@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from convenet.cli import build_parser, main
-from convenet.metrics import METRICS
+from convenet.data.store import feature_path, load_manifest, read_feature_file, verify_root
+from convenet.models.registry import MODELS
 from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
-from convenet.recipes import RECIPE_VIEWS, RECIPES
-from convenet.registry import MODELS
-from convenet.store import feature_path, load_manifest, read_feature_file, verify_root
+from convenet.search.metrics import METRICS
+from convenet.search.recipes import RECIPE_VIEWS, RECIPES
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

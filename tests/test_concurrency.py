@@ -11,6 +11,7 @@ import pytest
 SLOW = {
     "heavy": ("quality", "projection", "compare", "side_by_side", "explain_prediction"),
     "featurevis": ("featurevis", "show_channel", "invert"),
+    "why": ("why_match", "why_panel"),
     "explorer": (
         "explorer_layers",
         "filters",

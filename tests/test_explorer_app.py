@@ -11,17 +11,17 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from convenet.featurevis_gallery import (
+from convenet.explain.featurevis_gallery import (
     FEATUREVIS_SIZE,
     FEATUREVIS_STEPS,
     class_means,
     precomputed_featurevis_path,
     shipped_channels,
 )
-from convenet.imagenet import class_names
+from convenet.models.imagenet import class_names
+from convenet.models.registry import MODELS
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
-from convenet.registry import MODELS
 from tests.app_server import running_app
 
 pytestmark = pytest.mark.slow

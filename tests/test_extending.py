@@ -16,10 +16,8 @@ import numpy as np
 import pytest
 
 from convenet.cli import main
-from convenet.models import load_model, package_weights, weights_status
-from convenet.paths import PRECOMPUTED_DIR
-from convenet.playground import Playground
-from convenet.registry import (
+from convenet.models.loading import load_model, package_weights, weights_status
+from convenet.models.registry import (
     MODELS,
     ModelSpec,
     PackageFile,
@@ -27,6 +25,8 @@ from convenet.registry import (
     get_model_spec,
     register_model,
 )
+from convenet.paths import PRECOMPUTED_DIR
+from convenet.playground import Playground
 
 KEY = "tiny_test_net"
 

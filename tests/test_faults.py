@@ -24,11 +24,12 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from convenet import playground, store
-from convenet.datasets import scan_image_folder
+from convenet import playground
+from convenet.data import store
+from convenet.data.datasets import scan_image_folder
+from convenet.data.store import feature_path, read_feature_file, record_in_manifest, verify_file
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
-from convenet.store import feature_path, read_feature_file, record_in_manifest, verify_file
 from tests.app_server import AppProcess, app_process
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from convenet import settings
+from convenet.models.registry import get_model_spec
 from convenet.paths import REPO_DIR
-from convenet.registry import get_model_spec
 from convenet.settings import Settings, read_settings
 from ui.common import friendly
 from ui.guard import NOT_AVAILABLE, Edge, Refused, input_kind

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convenet.featurevis_gallery import class_means
+from convenet.explain.featurevis_gallery import class_means
 from convenet.inspector import ModelInspector, as_int
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground

@@ -20,7 +20,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from convenet.metrics import METRICS
+from convenet.search.metrics import METRICS
 from tests.app_server import AppProcess, app_process
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ import pytest
 from gradio_client import Client, handle_file
 
 from tests.app_server import AppProcess, app_process
+from tests.data.test_own_images import make_zip, noise_png, stamps
 from tests.http_calls import call, request
-from tests.test_own_images import make_zip, noise_png, stamps
 
 pytestmark = pytest.mark.slow
 IDLE_S = 20

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convenet.datasets import DatasetSpec
+from convenet.data.datasets import DatasetSpec
+from convenet.data.store import feature_path
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
-from convenet.store import feature_path
 
 pytestmark = pytest.mark.slow
 

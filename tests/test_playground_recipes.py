@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convenet.models import get_model_spec
+from convenet.data.store import feature_path
+from convenet.models.loading import get_model_spec
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
-from convenet.ranking import rank_all
-from convenet.recipes import RECIPE_VIEWS, RECIPES, leave_one_out
-from convenet.store import feature_path
+from convenet.search.ranking import rank_all
+from convenet.search.recipes import RECIPE_VIEWS, RECIPES, leave_one_out
 
 pytestmark = pytest.mark.slow
 MODEL = "efficientnet_lite0"

@@ -8,7 +8,7 @@ from gradio_client import Client
 
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
-from convenet.recipes import RECIPES
+from convenet.search.recipes import RECIPES
 from tests.app_server import running_app
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ import pytest
 
 from convenet.cli import main
 from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
-from tests.test_hub import REPO, FakeHub
+from tests.data.test_hub import REPO, FakeHub
 
 STAMPS = PRECOMPUTED_DIR / "stamps200" / "images"
 
@@ -96,7 +96,7 @@ def test_index_of_a_sharded_run_and_of_a_store_dataset(tmp_path: Path) -> None:
     args = ["--images", str(images), "--out", str(out), "--layers", "top_conv"]
     assert main(["precompute", *args, "--model", "efficientnet_lite0", "--shard-size", "3"]) == 0
     assert main(["index", "--shards", str(out), "--layer", "top_conv"]) == 0
-    from convenet.vector_index import load_index
+    from convenet.search.vector_index import load_index
 
     index, about = load_index(out / "index" / "top_conv.cosine.faiss")
     assert (index.kind, index.n, about["layer"]) == ("exact", 8, "top_conv")

@@ -12,15 +12,15 @@ from typing import Any, TypeVar
 import gradio as gr
 from gradio import utils as gradio_utils
 
-from convenet.datasets import DatasetSpec
+from convenet.data.datasets import DatasetSpec
+from convenet.data.hub import FeatureSource, resolve_feature_source
+from convenet.data.images import ImageLoadError
 from convenet.errors import UnknownNameError, WeightsUnavailableError
-from convenet.hub import FeatureSource, resolve_feature_source
-from convenet.images import ImageLoadError
-from convenet.metrics import METRIC_LABELS, METRICS
-from convenet.models import get_model_spec, load_model, weights_status
+from convenet.explain.plots import TileCache
+from convenet.models.loading import load_model, weights_status
+from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_model_spec
 from convenet.playground import Playground
-from convenet.plots import TileCache
-from convenet.registry import DEFAULT_MODEL, MODELS, ModelSpec
+from convenet.search.metrics import METRIC_LABELS, METRICS
 
 log = logging.getLogger("convenet")
 F = TypeVar("F", bound=Callable[..., Any])

@@ -15,8 +15,8 @@ import gradio as gr
 import numpy as np
 
 from convenet.inspector import FEATUREVIS_STEPS, TOP_IMAGES, as_int
+from convenet.models.registry import DEFAULT_MODEL, MODELS
 from convenet.playground import Playground
-from convenet.registry import DEFAULT_MODEL, MODELS
 from ui.common import friendly, layer_choices, model_problem, progress_callback
 
 EXPLORER_CSS = """

@@ -12,14 +12,14 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from convenet.imagenet import class_names
 from convenet.inspector import (
     INVERSION_TIME_LIMIT_S,
     as_int,
 )
-from convenet.models import get_model_spec, weights_status
+from convenet.models.imagenet import class_names
+from convenet.models.loading import weights_status
+from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import Playground
-from convenet.registry import MODELS
 from ui.common import friendly, layer_choices, model_problem
 from ui.explorer_channel import CHANNEL_HINT
 from ui.search_tab import layer_update

@@ -20,7 +20,7 @@ from convenet.inspector import (
     TOP_CLASSES,
     TOP_IMAGES,
 )
-from convenet.registry import DEFAULT_MODEL, MODELS
+from convenet.models.registry import DEFAULT_MODEL, MODELS
 from ui import explorer_channel as ch
 from ui import explorer_handlers as h
 from ui.common import AppState, dataset_dropdown, image_upload, layer_choices

@@ -14,10 +14,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from convenet.catalog import folder_spec
-from convenet.datasets import DatasetSpec
+from convenet.data.catalog import folder_spec
+from convenet.data.datasets import DatasetSpec
+from convenet.models.registry import DEFAULT_MODEL, MODELS
 from convenet.playground import Playground
-from convenet.registry import DEFAULT_MODEL, MODELS
 from convenet.settings import folder_datasets as env_folders
 
 

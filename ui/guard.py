@@ -22,8 +22,8 @@ from typing import Any
 import gradio as gr
 from gradio import utils as gradio_utils
 
-from convenet.catalog import current_owner
-from convenet.images import ImageLoadError, check_image_file
+from convenet.data.catalog import current_owner
+from convenet.data.images import ImageLoadError, check_image_file
 from convenet.settings import SETTINGS
 
 log = logging.getLogger("convenet")
@@ -73,7 +73,7 @@ def input_kind(block: Any) -> str:
     """What a component accepts from a client: a file, a whole number, a number, or anything.
 
     A multi-file box ("files") takes archives and images that the handler opens itself, one
-    by one within its limits (``convenet.own_images``); the edge checks that each is an upload.
+    by one within its limits (``convenet.data.own_images``); the edge checks that each is an upload.
     """
     if isinstance(block, gr.File) and block.file_count != "single":
         return "files"

@@ -1,7 +1,7 @@
 """ "Use your own images": a visitor's zip or image files become a dataset of their session only.
 
-The core does the hostile part (``convenet.own_images.ingest``) and the isolation
-(``convenet.catalog``: a dataset with an owner exists only for calls of that session, and the
+The core does the hostile part (``convenet.data.own_images.ingest``) and the isolation
+(``convenet.data.catalog``: a dataset with an owner exists only for calls of that session, and the
 edge names the session of every call). Here: the box, one handler, and the clean-up. A session's
 files live under ``CONVENET_OWN_DIR``, outside Gradio's upload folder (which Gradio serves to
 anyone who names a path in it), and are deleted when the page is closed or after
@@ -25,9 +25,9 @@ import gradio as gr
 from gradio import processing_utils
 from gradio import utils as gradio_utils
 
-from convenet.datasets import DatasetSpec
-from convenet.models import get_model_spec
-from convenet.own_images import Ingested, Limits, ingest
+from convenet.data.datasets import DatasetSpec
+from convenet.data.own_images import Ingested, Limits, ingest
+from convenet.models.registry import get_model_spec
 from convenet.playground import Playground
 from convenet.settings import SETTINGS, own_images_dir
 from ui.common import AppState, friendly, progress_callback

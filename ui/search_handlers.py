@@ -16,10 +16,10 @@ import gradio as gr
 import numpy as np
 from gradio import utils as gradio_utils
 
-from convenet.calibration import SIMILARITY_MEANING
+from convenet.explain.plots import BAR_COLOURS, class_colour
+from convenet.models.registry import MODELS
 from convenet.playground import SearchResult
-from convenet.plots import BAR_COLOURS, class_colour
-from convenet.registry import MODELS
+from convenet.search.calibration import SIMILARITY_MEANING
 
 P_AT = 10  # the k of the overview heatmap and the comparison: the one number shared by all views
 

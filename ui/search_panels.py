@@ -12,9 +12,9 @@ from typing import Any
 
 import gradio as gr
 
-from convenet.models import get_model_spec
+from convenet.models.registry import get_model_spec
 from convenet.playground import UNLABELLED, Playground, umap_available
-from convenet.recipes import RECIPES
+from convenet.search.recipes import RECIPES
 from ui.common import friendly, model_problem
 from ui.own_images import served_path
 from ui.search_handlers import (

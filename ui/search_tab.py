@@ -9,10 +9,9 @@ from typing import Any
 
 import gradio as gr
 
-from convenet.metrics import METRIC_DESCRIPTIONS
-from convenet.models import get_model_spec
-from convenet.recipes import RECIPES
-from convenet.registry import MODELS
+from convenet.models.registry import MODELS, get_model_spec
+from convenet.search.metrics import METRIC_DESCRIPTIONS
+from convenet.search.recipes import RECIPES
 from ui.common import (
     DEFAULT_METRIC,
     DEFAULT_MODEL,

@@ -11,10 +11,10 @@ from typing import Any
 
 import gradio as gr
 
-from convenet.models import get_model_spec, weights_status
+from convenet.explain.plots import result_tile
+from convenet.models.loading import weights_status
+from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import Playground
-from convenet.plots import result_tile
-from convenet.registry import MODELS
 from ui.common import friendly
 from ui.search_handlers import caption, summary_markdown
 from ui.search_panels import View

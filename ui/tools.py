@@ -16,13 +16,14 @@ import numpy as np
 from gradio import utils as gradio_utils
 from PIL import Image
 
-from convenet.imagenet import class_names
-from convenet.images import load_image
-from convenet.models import weights_status
-from convenet.registry import DEFAULT_MODEL, MODELS, get_model_spec
-from convenet.why_match import MEANING, explain_pair
+from convenet.data.images import load_image
+from convenet.explain.why_match import MEANING
+from convenet.models.imagenet import class_names
+from convenet.models.loading import weights_status
+from convenet.models.registry import DEFAULT_MODEL, MODELS, get_model_spec
 from ui.api import uploaded_path
 from ui.common import AppState, default_layer, friendly
+from ui.why_panel import WHY_GROUP
 
 TOOLS = ("search", "list_models", "explain_prediction", "show_channel", "why_match")
 TOP_CLASSES = 5
@@ -197,8 +198,7 @@ def register_tools(state: AppState) -> None:
         """
         spec = get_model_spec(model)
         upload = None if query is None else uploaded_path(query)
-        pair = explain_pair(
-            pg,
+        pair = pg.why_match(
             dataset,
             spec.key,
             layer,
@@ -233,4 +233,4 @@ def register_tools(state: AppState) -> None:
     gr.api(list_models, api_name="list_models")
     gr.api(explain_prediction, api_name="explain_prediction", concurrency_id="heavy")
     gr.api(show_channel, api_name="show_channel", concurrency_id="featurevis")
-    gr.api(why_match, api_name="why_match", concurrency_id="search")
+    gr.api(why_match, api_name="why_match", **WHY_GROUP)

@@ -1,9 +1,9 @@
 """Why do these match? The query and one result side by side, each with where the layer's
 features agree with the other image, and the channels that carry the match.
 
-A thin layer over ``convenet.why_match``. The panel is built where the results are (``WhyPanel``)
-and wired once the search tab's controls exist (``connect``); after it has been shown once it
-follows every new search, explaining the first result again.
+A thin layer over ``convenet.explain.why_match``. The panel is built where the results are
+(``WhyPanel``) and wired once the search tab's controls exist (``connect``); after it has been shown
+once it follows every new search, explaining the first result again.
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from convenet.metrics import METRIC_LABELS
-from convenet.models import get_model_spec
+from convenet.explain.why_match import MEANING, PairExplanation
+from convenet.models.registry import get_model_spec
 from convenet.playground import Playground
-from convenet.why_match import MEANING, PairExplanation, explain_pair
+from convenet.search.metrics import METRIC_LABELS
 from ui.common import friendly
 from ui.search_panels import View
+
+# Explanations have two workers of their own: the first one of a model builds its ONNX session
+# (seconds), and that must not hold a search's worker.
+WHY_GROUP: dict[str, Any] = {"concurrency_id": "why", "concurrency_limit": 2}
 
 CHANNELS_SHOWN = 6
 THUMB_PX = 72
@@ -160,8 +164,8 @@ class WhyPanel:
             query: dict[str, Any] = (
                 {"query_image": Path(upload)} if upload else {"query_index": int(query_index or 0)}
             )
-            pair = explain_pair(
-                pg, dataset, model, layer, result_index, channels=CHANNELS_SHOWN, **query
+            pair = pg.why_match(
+                dataset, model, layer, result_index, channels=CHANNELS_SHOWN, **query
             )
             result_class = folder.classes[folder.labels[result_index]]
             if upload:
@@ -199,7 +203,7 @@ class WhyPanel:
             inputs,
             outputs,
             api_name="why_panel",
-            concurrency_id="search",
+            **WHY_GROUP,
         )
 
         def follow(shown: bool, *values: Any) -> Any:
@@ -214,7 +218,7 @@ class WhyPanel:
                 [self.shown, *inputs],
                 outputs,
                 api_visibility="private",
-                concurrency_id="search",
+                **WHY_GROUP,
             )
 
         return after_search

@@ -1,0 +1,1 @@
+"""Images and datasets: decoding, the dataset registry and importers, the feature store."""

@@ -1,0 +1,1 @@
+"""What a model is and how it is built: the registry, builders, weights and their cache."""

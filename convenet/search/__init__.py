@@ -1,0 +1,1 @@
+"""From images to ranked neighbours: features, recipes, distances, ranking, evaluation."""

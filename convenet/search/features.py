@@ -1,0 +1,247 @@
+"""Feature vectors from one or several layers of a model, in one forward pass per batch.
+
+Pooling runs inside the graph (a multi-output model), so only small vectors leave TensorFlow.
+Vectors are stored as float16: half the memory, and ranking quality does not change.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from convenet.data.images import ImageSource, load_batch
+from convenet.errors import UnknownNameError
+from convenet.lru import BuildOnceLRU
+from convenet.models.loading import Weights, get_model_spec, load_model, resolve
+from convenet.search.onnx_features import onnx_extractor
+
+POOLINGS = ("avg", "max", "gem", "flat", "map")  # "map": the (h, w, c) feature map itself
+FLAT_MAX_DIM = 16_384  # a flat vector only for layers small enough to keep whole
+GEM_P = 3.0
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+# Batches extracted side by side: one per core, but at most four, since each batch in flight
+# holds its own activations (about 80 MB for Lite0 at batch 16); on more cores each gets several.
+STREAMS = min(CORES, 4)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class View:
+    """How an image becomes a vector: the pooling, and whether it is mirrored left-right first."""
+
+    pooling: str = "avg"
+    flip: bool = False
+
+    @property
+    def variant(self) -> str | None:
+        """Its name in the feature store: None for the plain features, else e.g. ``gem-flip``."""
+        parts = ([] if self.pooling == "avg" else [self.pooling]) + (["flip"] if self.flip else [])
+        return "-".join(parts) or None
+
+
+PLAIN = View()
+
+
+@dataclass
+class FeatureSet:
+    """Pooled features per layer, with everything needed to know how they were made."""
+
+    features: dict[str, np.ndarray]
+    model: str
+    pooling: str
+    preprocessing: str
+    input_size: int
+    weights: Weights = "imagenet"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.features)
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "pooling": self.pooling,
+            "preprocessing": self.preprocessing,
+            "input_size": self.input_size,
+            "weights": self.weights,
+            **self.extra,
+        }
+
+
+def _pool_tensor(tensor: Any, pooling: str, layer: str) -> Any:
+    import keras
+
+    ops = keras.ops
+    if len(tensor.shape) == 2 or pooling == "map":  # "map": where, not just how much (why_match)
+        return tensor
+    if pooling == "avg":
+        return ops.mean(tensor, axis=(1, 2))
+    if pooling == "max":
+        return ops.max(tensor, axis=(1, 2))
+    if pooling == "gem":  # GeM on the positive part: between average (p=1) and max (p->inf)
+        clipped = ops.maximum(tensor, 1e-6)
+        return ops.power(ops.mean(ops.power(clipped, GEM_P), axis=(1, 2)), 1.0 / GEM_P)
+    if pooling == "flat":
+        size = int(np.prod(tensor.shape[1:]))
+        if size > FLAT_MAX_DIM:
+            raise ValueError(
+                f"Layer {layer} has {size} values per image; 'flat' pooling is only for layers "
+                f"with at most {FLAT_MAX_DIM}. Use avg, max or gem."
+            )
+        return ops.reshape(tensor, (-1, size))
+    raise UnknownNameError("pooling", pooling, POOLINGS)
+
+
+def _extractor(model_key: str, weights: Weights, layers: tuple[str, ...], pooling: str) -> Any:
+    """One Keras model from the input to the pooled outputs of every requested layer."""
+    import keras
+
+    model = load_model(model_key, weights)
+    outputs = [_pool_tensor(model.get_layer(name).output, pooling, name) for name in layers]
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+
+
+class _ExtractorCache(BuildOnceLRU[Any]):
+    """Multi-output models keyed by (model, weights, layers, pooling); a few are kept."""
+
+    def get(  # type: ignore[override]
+        self, model_key: str, weights: Weights, layers: tuple[str, ...], pooling: str
+    ) -> Any:
+        key = (model_key, weights, layers, pooling)
+        return super().get(key, lambda: _extractor(model_key, weights, layers, pooling))
+
+
+EXTRACTORS = _ExtractorCache(6)
+
+
+def _check_layers(model_key: str, layers: Sequence[str] | None) -> tuple[str, ...]:
+    spec = get_model_spec(model_key)
+    if not layers:
+        return spec.layer_names
+    for name in layers:
+        spec.layer(name)  # raises a clear error for unknown names
+    return tuple(layers)
+
+
+def extract_arrays(
+    model_key: str,
+    images: np.ndarray,
+    layers: Sequence[str] | None = None,
+    pooling: str = "avg",
+    weights: Weights = "imagenet",
+    threads: int = 0,
+) -> dict[str, np.ndarray]:
+    """Features of a float32 RGB 0..255 batch already at the model's input size (float32 out).
+
+    ONNX Runtime computes the app's features (ImageNet weights, average pooling); Keras the rest.
+    ``threads=1``: ONNX Runtime runs in the calling thread only (see ``extract_features``).
+    """
+    if pooling not in POOLINGS:
+        raise UnknownNameError("pooling", pooling, POOLINGS)
+    spec = get_model_spec(model_key)
+    names = _check_layers(model_key, layers)
+    batch = resolve(spec.preprocess)(np.array(images, dtype=np.float32, copy=True))
+    fast = onnx_extractor(spec.key, pooling, weights, threads)
+    if fast is not None:
+        return fast.run(batch, names)
+    extractor = EXTRACTORS.get(spec.key, weights, names, pooling)
+    outputs = extractor.predict_on_batch(batch)
+    if not isinstance(outputs, list | tuple):
+        outputs = [outputs]
+    return {
+        name: np.asarray(out, dtype=np.float32) for name, out in zip(names, outputs, strict=True)
+    }
+
+
+def decoded_batches(
+    sources: Sequence[ImageSource], size: int, batch_size: int, flip: bool = False
+) -> Iterator[np.ndarray]:
+    """The images as batches, each decoded in a thread while the caller runs the one before.
+
+    Decoding (PIL) and inference (ONNX Runtime, Keras) both release the GIL, so the next batch's
+    JPEG decoding fills the gaps between the network's operators instead of stopping it.
+    """
+
+    def load(start: int) -> np.ndarray:
+        batch = load_batch(list(sources[start : start + batch_size]), size)
+        return batch[:, :, ::-1] if flip else batch
+
+    starts = range(0, len(sources), batch_size)
+    with ThreadPoolExecutor(1, thread_name_prefix="decode") as pool:
+        coming = [pool.submit(load, start) for start in starts[:1]]
+        for start in starts:
+            batch = coming.pop().result()
+            if start + batch_size < len(sources):
+                coming.append(pool.submit(load, start + batch_size))
+            yield batch
+
+
+def extract_features(
+    model_key: str,
+    sources: Sequence[ImageSource],
+    layers: Sequence[str] | None = None,
+    pooling: str = "avg",
+    batch_size: int = 16,
+    weights: Weights = "imagenet",
+    progress: Progress | None = None,
+    flip: bool = False,
+    streams: int = STREAMS,
+) -> FeatureSet:
+    """Pooled float16 features of every image for the chosen layers (all curated by default).
+
+    ``flip`` mirrors every image left to right first (the flip recipe averages both views).
+    ``streams``: batches run side by side on ONNX Runtime, the cores shared out between them
+    (default: one per core, at most four); a network split across cores inside every layer
+    waits for its slowest thread at each of them, whole batches side by side do not. 1: one
+    batch at a time on every core.
+    """
+    spec = get_model_spec(model_key)
+    names = _check_layers(model_key, layers)
+    chunks: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    total = len(sources)
+    # ONNX Runtime: runs side by side, the cores shared out between them; Keras: one at a time.
+    threads = max(1, CORES // streams)
+    side_by_side = streams > 1 and onnx_extractor(spec.key, pooling, weights, threads) is not None
+    workers, threads = (streams, threads) if side_by_side else (1, 0)
+    running: deque[Future[dict[str, np.ndarray]]] = deque()
+    done = 0
+
+    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
+        return extract_arrays(spec.key, batch, names, pooling, weights, threads)
+
+    def collect() -> None:
+        nonlocal done
+        for name, values in running.popleft().result().items():
+            chunks[name].append(values.astype(np.float16))
+        done = min(done + batch_size, total)
+        if progress is not None:
+            progress(done, total)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="extract") as pool:
+        for batch in decoded_batches(sources, spec.input_size, batch_size, flip):
+            running.append(pool.submit(run, batch))
+            if len(running) >= workers:  # one batch per worker in flight: memory stays bounded
+                collect()
+        while running:
+            collect()
+    features = {
+        name: np.concatenate(parts) if parts else np.zeros((0, 0), np.float16)
+        for name, parts in chunks.items()
+    }
+    return FeatureSet(
+        features=features,
+        model=spec.key,
+        pooling=pooling,
+        preprocessing=spec.preprocess,
+        input_size=spec.input_size,
+        weights=weights,
+        extra={"flip": True} if flip else {},
+    )

@@ -1,0 +1,236 @@
+"""Retrieval recipes: the standard tricks that make image search better, as pure functions.
+
+A recipe turns a dataset's stored feature views (pooling x mirrored or not, per layer) into the
+database vectors that get ranked, and an image's own views into its query vector. Every step is
+vectorised NumPy over (n, d) arrays, so a recipe costs about as much as switching the metric.
+
+DBA and QE work on L2-normalised vectors and look for neighbours by cosine similarity. The
+database is expanded once; a query is expanded with its own neighbours in the database and is
+never added to it. Their parameters and the ``best`` combination come from
+``convenet/data/recipes.json``, written by ``scripts/choose_recipe.py`` from measurements.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from convenet.errors import choose
+from convenet.paths import DATA_DIR
+from convenet.search.evaluation import RetrievalScores, evaluate_retrieval
+from convenet.search.features import View
+
+CHOICE_FILE = DATA_DIR / "recipes.json"
+FUSED_LAYERS = 3  # the chosen layer and the two curated layers after it
+
+Views = Callable[[View, str], np.ndarray]  # (view, layer) -> (n, d) features
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """Replace a vector by the similarity^alpha-weighted mean of itself and its neighbours."""
+
+    neighbors: int
+    alpha: float
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A combination of steps; ``plain`` is none of them (average pooling, one layer)."""
+
+    name: str
+    description: str
+    pooling: str = "avg"
+    flip: bool = False
+    fuse: bool = False
+    dba: Expansion | None = None
+    qe: Expansion | None = None
+
+    @property
+    def views(self) -> tuple[View, ...]:
+        """The stored feature views this recipe reads."""
+        base = View(self.pooling)
+        return (base, View(self.pooling, True)) if self.flip else (base,)
+
+    @property
+    def steps(self) -> str:
+        """The steps in words, e.g. "GeM + flip + DBA"."""
+        names = [("GeM", self.pooling == "gem"), ("flip", self.flip), ("fuse", self.fuse)]
+        names += [("DBA", self.dba is not None), ("QE", self.qe is not None)]
+        return " + ".join(name for name, used in names if used) or "plain"
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (a zero row stays zero)."""
+    x = np.asarray(x, np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def flip_average(x: np.ndarray, mirrored: np.ndarray) -> np.ndarray:
+    """The mean of an image's vector and its mirror image's: left-right invariance for free."""
+    return (np.asarray(x, np.float32) + np.asarray(mirrored, np.float32)) / 2
+
+
+def fused_layers(layers: Sequence[str], layer: str) -> tuple[str, ...]:
+    """``layer`` and the next two curated layers (the last three for the last layers)."""
+    start = min(list(layers).index(layer), max(len(layers) - FUSED_LAYERS, 0))
+    return tuple(layers[start : start + FUSED_LAYERS])
+
+
+def layers_read(recipe: Recipe, layers: Sequence[str], layer: str) -> tuple[str, ...]:
+    """The curated layers a recipe reads to make ``layer``'s vectors."""
+    return fused_layers(layers, layer) if recipe.fuse else (layer,)
+
+
+def fuse(blocks: Sequence[np.ndarray]) -> np.ndarray:
+    """Concatenate L2-normalised blocks, so every layer weighs the same whatever its scale."""
+    return np.concatenate([l2_normalize(block) for block in blocks], axis=1)
+
+
+def expand(
+    queries: np.ndarray,
+    database: np.ndarray,
+    expansion: Expansion,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each query row, normalised, plus its nearest database rows weighted by similarity^alpha.
+
+    The query weighs 1 (its similarity to itself); negative similarities weigh 0. ``exclude``
+    names, per query, the database row that is the query itself (leave-one-out). The result is
+    L2-normalised. Ties go to the lower row index.
+    """
+    q, db = l2_normalize(queries), l2_normalize(database)
+    sim = q @ db.T
+    if exclude is not None:
+        sim[np.arange(len(q)), exclude] = -np.inf
+    count = min(expansion.neighbors, db.shape[0] - (exclude is not None))
+    nearest = np.argsort(-sim, axis=1, kind="stable")[:, :count]
+    weights = np.maximum(np.take_along_axis(sim, nearest, axis=1), 0.0) ** expansion.alpha
+    return l2_normalize(q + np.einsum("qn,qnd->qd", weights, db[nearest]))
+
+
+def base_vectors(recipe: Recipe, views: Views, layers: Sequence[str], layer: str) -> np.ndarray:
+    """Pooled, flip-averaged and fused vectors, before any DBA or QE."""
+
+    def one(name: str) -> np.ndarray:
+        x = views(View(recipe.pooling), name)
+        return flip_average(x, views(View(recipe.pooling, True), name)) if recipe.flip else x
+
+    if recipe.fuse:
+        return fuse([one(name) for name in layers_read(recipe, layers, layer)])
+    return np.asarray(one(layer), np.float32)
+
+
+def database_vectors(recipe: Recipe, base: np.ndarray) -> np.ndarray:
+    """What gets ranked: DBA replaces every row by its expansion; QE alone only normalises."""
+    if recipe.dba is not None:
+        return expand(base, base, recipe.dba, np.arange(len(base)))
+    return l2_normalize(base) if recipe.qe is not None else base
+
+
+def query_vectors(
+    recipe: Recipe,
+    query_base: np.ndarray,
+    base: np.ndarray,
+    database: np.ndarray,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """Queries in the database's space: DBA as the database had it, then alpha-QE.
+
+    For dataset image i pass ``exclude=[i]``: it is then exactly its own database row before QE.
+    """
+    q = np.asarray(query_base, np.float32)
+    if recipe.dba is not None:
+        q = expand(q, base, recipe.dba, exclude)
+    if recipe.qe is not None:
+        q = expand(q, database, recipe.qe, exclude)
+    return q
+
+
+def leave_one_out(
+    recipe: Recipe, views: Views, layers: Sequence[str], layer: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(database, queries) with every dataset image as a query, each left out of its own
+    neighbours: what the app ranks when that image is clicked, for every image at once."""
+    base = base_vectors(recipe, views, layers, layer)
+    database = database_vectors(recipe, base)
+    return database, query_vectors(recipe, base, base, database, np.arange(len(base)))
+
+
+def evaluate_recipe(
+    recipe: Recipe,
+    views: Views,
+    layers: Sequence[str],
+    layer: str,
+    labels: np.ndarray,
+    metric: str = "cosine",
+    k: int = 10,
+    class_names: Sequence[str] | None = None,
+) -> RetrievalScores:
+    """Leave-one-out precision@k, mAP@k and weighted score of a recipe at one layer."""
+    database, queries = leave_one_out(recipe, views, layers, layer)
+    return evaluate_retrieval(database, labels, metric, k, class_names, queries=queries)
+
+
+def load_choice(path: Path = CHOICE_FILE) -> dict:
+    """The measured choice of DBA/QE parameters and of the ``best`` combination."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build_recipes(choice: dict) -> dict[str, Recipe]:
+    """Every named recipe, with the measured parameters and ``best`` combination filled in."""
+    dba, qe = Expansion(**choice["dba"]), Expansion(**choice["qe"])
+    single = (
+        Recipe("plain", "Global average pooling of one layer: what the playground always did."),
+        Recipe("gem", "Generalised-mean pooling (p = 3), between average and max.", "gem"),
+        Recipe("flip", "The mean of the image's and its mirror image's vectors.", flip=True),
+        Recipe(
+            "fuse",
+            "The chosen layer and the next two curated layers, each L2-normalised, side by side.",
+            fuse=True,
+        ),
+        Recipe(
+            "dba",
+            f"Database-side augmentation: every image becomes the weighted mean of itself and "
+            f"its {dba.neighbors} nearest neighbours (weights similarity^{dba.alpha:g}).",
+            dba=dba,
+        ),
+        Recipe(
+            "qe",
+            f"Alpha query expansion: the query becomes the weighted mean of itself and its "
+            f"{qe.neighbors} nearest results (weights similarity^{qe.alpha:g}).",
+            qe=qe,
+        ),
+    )
+    best = choice["best"]
+    combined = Recipe(
+        "best",
+        "",
+        best["pooling"],
+        best["flip"],
+        best["fuse"],
+        dba if best["dba"] else None,
+        qe if best["qe"] else None,
+    )
+    combined = replace(
+        combined,
+        description=f"The combination that searched best on {choice['chosen_on']}: "
+        f"{combined.steps}.",
+    )
+    return {recipe.name: recipe for recipe in (*single, combined)}
+
+
+RECIPES: dict[str, Recipe] = build_recipes(load_choice())
+RECIPE_VIEWS: tuple[View, ...] = tuple(
+    dict.fromkeys(view for recipe in RECIPES.values() for view in recipe.views)
+)
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``; a clear error lists the valid ones."""
+    return choose("recipe", name, RECIPES)

@@ -1,0 +1,127 @@
+"""Retrieval recipes against hand-computed references on tiny arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convenet.search.evaluation import evaluate_retrieval
+from convenet.search.features import View
+from convenet.search.recipes import (
+    RECIPE_VIEWS,
+    RECIPES,
+    Expansion,
+    Recipe,
+    base_vectors,
+    database_vectors,
+    evaluate_recipe,
+    expand,
+    fused_layers,
+    get_recipe,
+    leave_one_out,
+    load_choice,
+    query_vectors,
+)
+
+LAYERS = ("a", "b", "c", "d")
+# Three unit vectors: x0 . x1 = 0.8, x1 . x2 = 0.6, x0 . x2 = 0.
+X = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]], np.float32)
+
+
+def unit(*rows: list[float]) -> np.ndarray:
+    x = np.array(rows, np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def views_of(table: dict[tuple[View, str], list]) -> callable:
+    return lambda view, layer: np.array(table[view, layer], np.float32)
+
+
+def test_plain_is_the_average_pooled_layer_unchanged() -> None:
+    views = views_of({(View(), "b"): [[3.0, 4.0], [1.0, 2.0]]})
+    database, queries = leave_one_out(RECIPES["plain"], views, LAYERS, "b")
+    np.testing.assert_array_equal(database, [[3, 4], [1, 2]])
+    np.testing.assert_array_equal(queries, database)
+
+
+def test_gem_reads_the_gem_pooled_view() -> None:
+    views = views_of({(View(), "a"): [[1.0, 1.0]], (View("gem"), "a"): [[2.0, 5.0]]})
+    np.testing.assert_array_equal(base_vectors(RECIPES["gem"], views, LAYERS, "a"), [[2, 5]])
+
+
+def test_flip_averages_the_image_and_its_mirror() -> None:
+    views = views_of({(View(), "a"): [[1.0, 3.0]], (View(flip=True), "a"): [[3.0, 5.0]]})
+    np.testing.assert_array_equal(base_vectors(RECIPES["flip"], views, LAYERS, "a"), [[2, 4]])
+
+
+def test_fuse_takes_the_next_two_layers_or_the_last_three() -> None:
+    assert fused_layers(LAYERS, "a") == ("a", "b", "c")
+    assert fused_layers(LAYERS, "c") == ("b", "c", "d")
+    assert fused_layers(LAYERS, "d") == ("b", "c", "d")
+    views = views_of(
+        {(View(), "a"): [[3.0, 4.0]], (View(), "b"): [[0.0, 2.0]], (View(), "c"): [[5.0]]}
+    )
+    got = base_vectors(RECIPES["fuse"], views, LAYERS, "a")
+    np.testing.assert_allclose(got, [[0.6, 0.8, 0.0, 1.0, 1.0]])
+
+
+def test_dba_one_neighbour_alpha_one() -> None:
+    recipe = Recipe("t", "", dba=Expansion(1, 1.0))
+    # x0 + 0.8 x1, x1 + 0.8 x0, x2 + 0.6 x1
+    expected = unit([1.64, 0.48], [1.6, 0.6], [0.48, 1.36])
+    np.testing.assert_allclose(database_vectors(recipe, X), expected, atol=1e-6)
+
+
+def test_dba_weights_are_similarity_to_the_power_alpha() -> None:
+    recipe = Recipe("t", "", dba=Expansion(2, 3.0))
+    # x0: 0.8^3 x1 + 0^3 x2; x1: 0.8^3 x0 + 0.6^3 x2; x2: 0.6^3 x1 + 0^3 x0
+    expected = unit([1.4096, 0.3072], [1.312, 0.816], [0.1728, 1.1296])
+    np.testing.assert_allclose(database_vectors(recipe, X), expected, atol=1e-6)
+
+
+def test_negative_similarity_weighs_nothing() -> None:
+    out = expand(np.array([[2.0, 0.0]]), np.array([[-1.0, 0.0]]), Expansion(1, 1.0))
+    np.testing.assert_allclose(out, [[1.0, 0.0]])
+
+
+def test_qe_expands_the_query_and_leaves_the_database_alone() -> None:
+    recipe = Recipe("t", "", qe=Expansion(2, 3.0))
+    database = database_vectors(recipe, X)
+    np.testing.assert_allclose(database, X, atol=1e-7)  # already unit length: unchanged
+    upload = np.array([[2.0, 0.0]], np.float32)  # x0's direction; its neighbours: x0 (1), x1 (0.8)
+    query = query_vectors(recipe, upload, X, database)
+    np.testing.assert_allclose(query, unit([2.4096, 0.3072]), atol=1e-6)  # q + x0 + 0.8^3 x1
+    assert database.shape == X.shape
+    # A dataset image is left out of its own neighbours: x0 expands with x1 and x2 only.
+    own = query_vectors(recipe, X[:1], X, database, np.array([0]))
+    np.testing.assert_allclose(own, unit([1.4096, 0.3072]), atol=1e-6)
+
+
+def test_dba_query_of_a_dataset_image_is_its_database_row() -> None:
+    recipe = Recipe("t", "", dba=Expansion(2, 1.0))
+    database, queries = leave_one_out(recipe, views_of({(View(), "a"): X.tolist()}), LAYERS, "a")
+    np.testing.assert_allclose(queries, database, atol=1e-7)
+    upload = query_vectors(recipe, np.array([[1.0, 0.0]]), X, database)
+    np.testing.assert_allclose(upload, unit([2.64, 0.48]), atol=1e-6)  # q + x0 + 0.8 x1
+
+
+def test_evaluate_plain_matches_evaluate_retrieval() -> None:
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(12, 5)).astype(np.float32)
+    labels = np.repeat(np.arange(3), 4)
+    views = views_of({(View(), "c"): feats.tolist()})
+    got = evaluate_recipe(RECIPES["plain"], views, LAYERS, "c", labels, "cosine", 3)
+    assert got == evaluate_retrieval(feats, labels, "cosine", 3)
+
+
+def test_registry_names_describes_and_reads_the_measured_choice() -> None:
+    assert list(RECIPES) == ["plain", "gem", "flip", "fuse", "dba", "qe", "best"]
+    assert all(recipe.description.endswith(".") for recipe in RECIPES.values())
+    choice = load_choice()
+    best = RECIPES["best"]
+    assert best.pooling == choice["best"]["pooling"] and best.flip == choice["best"]["flip"]
+    assert (best.dba is not None) == choice["best"]["dba"]
+    assert RECIPES["dba"].dba == Expansion(**choice["dba"])
+    assert set(RECIPE_VIEWS) >= {view for recipe in RECIPES.values() for view in recipe.views}
+    with pytest.raises(ValueError, match="Unknown recipe 'magic'; choose one of: plain, gem"):
+        get_recipe("magic")
