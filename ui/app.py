@@ -63,7 +63,8 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.3em 0 0.2em;
   vertical-align: -0.1em; border-radius: 2px; }
 .cn-meaning { text-decoration: underline dotted; cursor: help; }
-#search-notice:has(.md:empty) { display: none; }  /* no blank gap while there is no notice */
+/* No blank gap while there is no notice. */
+#search-notice:has(.md:empty), #own-status:has(.md:empty) { display: none; }
 /* Galleries: as many columns as fit, so ranks read in order at any width. */
 #results-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)) !important; }
@@ -104,7 +105,10 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 @media (max-width: 720px) {
   #cn-search-row { flex-direction: column; gap: 10px !important; }
   #cn-side { display: contents; }
-  #cn-controls { order: 1; }
+  /* The controls' boxes join the column, so "Use your own images" can follow the results. */
+  #cn-controls { display: contents; }
+  #cn-controls > * { order: 1; }
+  #cn-own, #own-status { order: 4; }
   #cn-query { order: 2; flex-direction: row !important; flex-wrap: nowrap !important; }
   #cn-query > .block { flex: 1 1 0 !important; min-width: 0 !important;
     height: 124px !important; }
