@@ -181,10 +181,11 @@ class Playground:
     def forget(self, name: str) -> None:
         """Drop what is held in memory for a dataset that is gone (a session's uploads)."""
         with self._lock:
-            for cache in (self._features, self._compute_locks, self._quality, self._reference):
+            for cache in (self._features, self._compute_locks, self._quality):
                 for key in [key for key in cache if key[0] == name]:
                     del cache[key]
         self._spaces.discard(lambda key: key[0] == name)
+        self._indexes.discard(lambda key: key[0] == name)
 
     def why_match(
         self,

@@ -215,7 +215,7 @@ def test_another_session_cannot_reach_them(app: AppProcess, zips: dict, own_dir:
         page_events = {  # the page's own events: their dataset boxes list no other's sets
             "/dataset_images": [name],
             "/explorer_dataset_images": [name],
-            "/channel_top_images": [name, "efficientnet_lite0", "top_conv", 0],
+            "/channel_page": ["efficientnet_lite0", "top_conv", 0, name],
         }
         for event, data in page_events.items():
             with pytest.raises(Exception, match="not in the list of choices"):

@@ -139,3 +139,13 @@ def test_corrupt_cached_file_is_recomputed_not_served(tmp_path: Path) -> None:
     fresh = Playground(root, cache, tiny(root)).features("tiny", "efficientnet_lite0", "top_conv")
     np.testing.assert_allclose(fresh, good, rtol=1e-2, atol=1e-2)
     assert not np.any(fresh == np.float16(np.frombuffer(b"\x7f\x7f", np.float16)[0]))
+
+
+def test_forget_drops_everything_held_for_a_dataset() -> None:
+    """A session's own dataset is forgotten when it goes; nothing of it stays in memory."""
+    pg = Playground(PRECOMPUTED_DIR)
+    pg.search("stamps200", "efficientnet_lite0", "top_conv", "cosine", 3, recipe="gem")
+    pg.search("clipart200", "efficientnet_lite0", "top_conv", "cosine", 3)
+    pg.forget("stamps200")
+    held = [*pg._features, *pg._spaces._items, *pg._indexes._items]
+    assert held and all(key[0] != "stamps200" for key in held)
