@@ -12,6 +12,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from convenet.explain.featurevis_gallery import FEATUREVIS_SIZE
 from tests.app_server import AppProcess, app_process, tensorflow_loaded
 
 pytestmark = pytest.mark.slow
@@ -51,7 +52,7 @@ def test_explains_the_cosine_search_ranks_by(api: Client) -> None:
             )
             if channel["feature_visualization"] is not None:
                 with Image.open(channel["feature_visualization"]) as picture:
-                    assert picture.size == (128, 128)
+                    assert picture.size == (FEATUREVIS_SIZE, FEATUREVIS_SIZE)  # as shipped
 
 
 def test_every_offline_model_and_an_upload(api: Client, photo_file: Path) -> None:
