@@ -149,11 +149,19 @@ class _ChannelAscent:
             x = tf.tensordot(x, matrix, axes=1) + bias
             acts = self._features.call(x, training=False)  # .call: any size, not only the input's
             objective = tf.reduce_mean(tf.gather(acts, channel, axis=-1))
-        grad = tape.gradient(objective, params)
-        m = _ADAM_B1 * m + (1 - _ADAM_B1) * grad
-        v = _ADAM_B2 * v + (1 - _ADAM_B2) * tf.square(grad)
-        m_hat, v_hat = m / (1 - _ADAM_B1**t), v / (1 - _ADAM_B2**t)
-        return params + lr * m_hat / (tf.sqrt(v_hat) + _ADAM_EPS), m, v, objective
+        direction, m, v = _adam(tape.gradient(objective, params), m, v, t)
+        return params + lr * direction, m, v, objective
+
+
+def _adam(
+    grad: tf.Tensor, m: tf.Tensor, v: tf.Tensor, t: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """One Adam step shared by the channel ascent and the inversion: (direction, m, v); the
+    caller adds it times the learning rate (ascent) or subtracts it (descent)."""
+    m = _ADAM_B1 * m + (1 - _ADAM_B1) * grad
+    v = _ADAM_B2 * v + (1 - _ADAM_B2) * tf.square(grad)
+    m_hat, v_hat = m / (1 - _ADAM_B1**t), v / (1 - _ADAM_B2**t)
+    return m_hat / (tf.sqrt(v_hat) + _ADAM_EPS), m, v
 
 
 def _ascent(model: keras.Model, layer_name: str, size: int) -> _ChannelAscent:
@@ -303,11 +311,8 @@ class _LayerInversion:
             # A shift of at most 1 px moves a strided layer's maps by under one cell: the
             # target stays put, and the jitter only keeps the pixel grid out of the picture.
             loss = tf.reduce_sum(tf.square(acts - target)) / tf.reduce_sum(tf.square(target))
-        grad = tape.gradient(loss, params)
-        m = _ADAM_B1 * m + (1 - _ADAM_B1) * grad
-        v = _ADAM_B2 * v + (1 - _ADAM_B2) * tf.square(grad)
-        m_hat, v_hat = m / (1 - _ADAM_B1**t), v / (1 - _ADAM_B2**t)
-        return params - lr * m_hat / (tf.sqrt(v_hat) + _ADAM_EPS), m, v, loss
+        direction, m, v = _adam(tape.gradient(loss, params), m, v, t)
+        return params - lr * direction, m, v, loss
 
 
 def invert_layer(
