@@ -14,8 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convenet.data.images import ImageLoadError
-from convenet.errors import UnknownNameError, WeightsUnavailableError
+from convenet.errors import ImageLoadError, UnknownNameError, WeightsUnavailableError
 from convenet.models.registry import MODELS, ModelSpec
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.search.features import POOLINGS

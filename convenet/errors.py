@@ -15,6 +15,10 @@ class WeightsUnavailableError(RuntimeError):
     """Pretrained weights cannot be had here (package not installed, download failed)."""
 
 
+class ImageLoadError(ValueError):
+    """An input that is not a readable, reasonably sized image; the message names it."""
+
+
 class UnknownNameError(ValueError):
     """A name that is none of the valid choices: model, layer, metric, dataset, recipe, ...
 

@@ -246,6 +246,11 @@ class ModelInspector:
         )
         return grid, mean_activation_overlay(self.model, layer, image, self.preprocess), order
 
+    @staticmethod
+    def class_name(index: int) -> str:
+        """The ImageNet class ``index`` (0 to 999), as predictions and Grad-CAM number them."""
+        return class_names()[index]
+
     def predictions(self, image: np.ndarray, k: int = TOP_CLASSES) -> list[Prediction]:
         """Top-k ImageNet classes, names made unique so a label never hides another."""
         from convenet.explain.explorer import predict_top_k

@@ -5,6 +5,10 @@ Features come from the resolved feature source (the Hub dataset or the embedded
 weights can be had. A file that fails its checksum is never served. Searches and the quality
 grid take a retrieval recipe (``convenet.search.recipes``); ``plain`` is the classic single-layer
 search.
+
+The UI talks to this module and ``convenet.inspector`` only (tests/test_import_graph.py): what it
+shows comes back as the types defined or named here (``SearchResult``, ``Ingested``,
+``PairExplanation``), and what a result's picture means is said once, below.
 """
 
 from __future__ import annotations
@@ -16,22 +20,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from convenet.data.catalog import Catalog, shipped
 from convenet.data.datasets import DatasetSpec, ImageFolder, scan_image_folder
-from convenet.data.images import ImageSource, load_image
+from convenet.data.images import ImageSource, check_image_file, load_image
+from convenet.data.own_images import Ingested, Limits, ingest
 from convenet.data.store import feature_path, read_feature_file, verify_file
-from convenet.errors import UnknownNameError
+from convenet.errors import UnknownNameError, WeightsUnavailableError
+from convenet.explain.plots import BAR_COLOURS, TileCache, class_colour, result_tile
 from convenet.explain.why_match import PairExplanation, explain_pair
 from convenet.inspector import ModelInspector
 from convenet.lru import BuildOnceLRU
-from convenet.models.loading import get_model_spec, weights_status
+from convenet.models.loading import get_model_spec, load_model, weights_status
 from convenet.models.registry import MODELS, ModelSpec
 from convenet.paths import cache_dir
-from convenet.search.calibration import relative_similarity, scale_distances
+from convenet.search.calibration import SIMILARITY_MEANING, relative_similarity, scale_distances
 from convenet.search.evaluation import chance_precision, per_query_precision, query_scores
 from convenet.search.features import PLAIN, View, extract_arrays
 from convenet.search.metrics import METRICS
@@ -48,6 +55,25 @@ from convenet.search.recipes import (
     query_vectors,
 )
 from convenet.search.vector_index import VectorIndex, index_of, index_path, load_index, uses_index
+
+if TYPE_CHECKING:
+    from convenet.data.hub import FeatureSource
+
+__all__ = [  # the facade: what the UI may use, besides the registries
+    "UNLABELLED",
+    "Hit",
+    "Ingested",
+    "PairExplanation",
+    "Playground",
+    "SearchResult",
+    "umap_available",
+    # What a result's picture means, for every view that draws one (the tiles drawn here, the
+    # UI's bars and legend, the map): one sentence for the similarity scale, the bar colours
+    # (the query's class, another, none known) and one colour per class.
+    "SIMILARITY_MEANING",
+    "BAR_COLOURS",
+    "class_colour",
+]
 
 log = logging.getLogger("convenet")
 Progress = Callable[[int, int], None]
@@ -107,6 +133,15 @@ class SearchResult:
             for hit in self.hits
         ]
 
+    def tiles(self, size: int = 160) -> list[Image.Image]:
+        """Each hit as a thumbnail with its similarity as a bar (BAR_COLOURS: the query's class,
+        another class, or no class known for an upload)."""
+        known = self.query_label is not None
+        return [
+            result_tile(str(hit.path), hit.similarity, hit.match if known else None, size)
+            for hit in self.hits
+        ]
+
 
 def ranked_hits(
     folder: ImageFolder, ranking: Ranking, similarity: np.ndarray, query_label: str | None
@@ -148,6 +183,48 @@ class Playground:
         self._spaces: BuildOnceLRU[tuple[np.ndarray, np.ndarray]] = BuildOnceLRU(SPACES_KEPT)
         self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
         self._indexes: BuildOnceLRU[VectorIndex] = BuildOnceLRU(4)
+        self.source: FeatureSource | None = None  # set by from_feature_source
+
+    @classmethod
+    def from_feature_source(cls, source: FeatureSource | None = None) -> Playground:
+        """The app's Playground: features from the Hub dataset when it can be fetched and
+        verified, else the embedded ``precomputed/``; ``source`` says which, in one sentence
+        for the page. Never raises for network problems."""
+        from convenet.data.hub import resolve_feature_source  # the Hub client: only the app's
+
+        source = source or resolve_feature_source()
+        pg = cls(source.root)
+        pg.source = source
+        return pg
+
+    @staticmethod
+    def tiles(folder: Path) -> TileCache:
+        """Result tiles (``SearchResult.tiles``' pictures) drawn once into ``folder`` and handed
+        out as file paths: the folder a UI serves, so a search returns paths, not pixels."""
+        return TileCache(folder)
+
+    # -- models -------------------------------------------------------------------------
+    @staticmethod
+    def weights_status(model: str) -> str:
+        """Where a model's weights come from here: "bundled" (a package: works offline),
+        "cached" (downloaded before), "download" (needs the network once) or "missing"."""
+        return weights_status(get_model_spec(model))
+
+    @staticmethod
+    def weights_problem(model: str) -> str | None:
+        """None when the model's weights can be had (trying the download if one is needed);
+        else the sentence that says why not and which models work."""
+        spec = get_model_spec(model)
+        if weights_status(spec) in ("bundled", "cached"):
+            return None
+        try:
+            load_model(spec.key)
+        except WeightsUnavailableError as exc:  # logged once, where the download failed
+            return str(exc)
+        return None
+
+    def can_compute(self, model: str) -> bool:
+        return self.weights_status(model) != "missing"
 
     # -- datasets ---------------------------------------------------------------------
     def datasets(self) -> list[str]:
@@ -173,6 +250,39 @@ class Playground:
 
     def images_dir(self, name: str) -> Path:
         return self.catalog.get(name).root
+
+    @staticmethod
+    def check_upload(path: Path, label: str | None = None) -> None:
+        """Refuse, from its header alone, a file that is not an image or would decode too big
+        (ImageLoadError naming it as ``label``): an app's edge runs this on every upload."""
+        check_image_file(path, label)
+
+    def add_own_images(
+        self,
+        name: str,
+        owner: str,
+        files: list[Path],
+        home: Path,
+        limits: Limits | None = None,
+    ) -> Ingested:
+        """A visitor's upload as dataset ``name``, seen only by calls of ``owner``: the files are
+        ingested into ``home``/images by ``convenet.data.own_images`` (archives opened safely,
+        non-images skipped, ``limits`` from the settings by default), their features cached
+        in ``home``/features."""
+        made = ingest([(path, path.name) for path in files], home / "images", limits)
+        n, classes = len(made.folder.paths), made.folder.classes
+        kind = f"{len(classes)} classes" if made.labelled else "no classes"
+        spec = DatasetSpec(
+            name=name,
+            title=f"Your images ({n}, {kind})",
+            description=f"{n} images uploaded in this browser session ({kind}).",
+            root=home / "images",
+            labelled=made.labelled,
+            cache=home / "features",
+            owner=owner,
+        )
+        self.catalog.add(spec)
+        return made
 
     def _roots(self, spec: DatasetSpec) -> tuple[Path, ...]:
         """Feature stores to read, in order: the feature source, then where it is computed."""
@@ -242,9 +352,6 @@ class Playground:
         return any(
             feature_path(root, data.store_name, spec.key).is_file() for root in self._roots(data)
         )
-
-    def can_compute(self, model: str) -> bool:
-        return weights_status(get_model_spec(model)) != "missing"
 
     def features(
         self,

@@ -13,11 +13,7 @@ import gradio as gr
 from gradio import utils as gradio_utils
 
 from convenet.data.datasets import DatasetSpec
-from convenet.data.hub import FeatureSource, resolve_feature_source
-from convenet.data.images import ImageLoadError
-from convenet.errors import UnknownNameError, WeightsUnavailableError
-from convenet.explain.plots import TileCache
-from convenet.models.loading import load_model, weights_status
+from convenet.errors import ImageLoadError, UnknownNameError, WeightsUnavailableError
 from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_model_spec
 from convenet.playground import Playground
 from convenet.search.metrics import METRIC_LABELS, METRICS
@@ -65,18 +61,16 @@ class AppState:
     removes the unused ones; one folder per process, so apps sharing it never clash.
     """
 
-    def __init__(
-        self, source: FeatureSource | None = None, folders: list[DatasetSpec] | None = None
-    ) -> None:
+    def __init__(self, folders: list[DatasetSpec] | None = None) -> None:
         """``folders``: datasets served from folders on this machine (``app.py --images``)."""
-        self.source = source or resolve_feature_source()
-        self.playground = Playground(self.source.root)
+        self.playground = Playground.from_feature_source()
+        self.source = self.playground.source
         for spec in folders or []:
             self.playground.catalog.add(spec)
         self.default_dataset = self.playground.datasets()[0]
         self.dataset_boxes: list[gr.Dropdown] = []  # every tab's dataset choice, kept in step
         folder = Path(gradio_utils.get_upload_folder()) / f"result-tiles-{os.getpid()}"
-        self.tiles = TileCache(folder)
+        self.tiles = Playground.tiles(folder)
 
     def model_choices(self) -> list[tuple[str, str]]:
         return [(model_label(spec), spec.key) for spec in MODELS.values()]
@@ -84,7 +78,7 @@ class AppState:
 
 def model_label(spec: ModelSpec) -> str:
     """Short enough not to be cut off in a dropdown; says when the weights are not here."""
-    status = weights_status(spec)
+    status = Playground.weights_status(spec.key)
     if status == "download":
         return f"{spec.title} - needs a download"
     if status == "missing":
@@ -92,16 +86,7 @@ def model_label(spec: ModelSpec) -> str:
     return f"{spec.title} ({spec.params / 1e6:.1f}M params)"
 
 
-def model_problem(model: str) -> str | None:
-    """None when the model's weights can be had (trying a download if needed); else why not."""
-    spec = get_model_spec(model)
-    if weights_status(spec) in ("bundled", "cached"):
-        return None
-    try:
-        load_model(spec.key)
-    except WeightsUnavailableError as exc:  # logged once, where the download failed
-        return str(exc)
-    return None
+model_problem = Playground.weights_problem  # the tabs' name: None, or why the model can't run
 
 
 def corresponding_layer(old_model: str, old_layer: str, new_model: str) -> str:

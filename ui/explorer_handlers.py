@@ -16,8 +16,6 @@ from convenet.inspector import (
     INVERSION_TIME_LIMIT_S,
     as_int,
 )
-from convenet.models.imagenet import class_names
-from convenet.models.loading import weights_status
 from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import Playground
 from ui.common import friendly, layer_choices, model_problem
@@ -41,7 +39,7 @@ def model_rows() -> list[list[Any]]:
             f"{spec.params / 1e6:.1f}M",
             spec.depth,
             f"{spec.input_size}x{spec.input_size}",
-            STATUS_WORDS[weights_status(spec)],
+            STATUS_WORDS[Playground.weights_status(spec.key)],
         ]
         for spec in MODELS.values()
     ]
@@ -205,7 +203,7 @@ def gradcam_view(
     image, what = inspector.image(dataset, index, upload and Path(upload))
     overlay, used, last_conv = inspector.gradcam(image, class_index)
     text = (
-        f"{what}: Grad-CAM for **{class_names()[used]}** at {last_conv} — bright areas are "
+        f"{what}: Grad-CAM for **{inspector.class_name(used)}** at {last_conv} — bright areas are "
         "where the evidence for this class lies."
     )
     return overlay, text

@@ -23,7 +23,8 @@ import gradio as gr
 from gradio import utils as gradio_utils
 
 from convenet.data.catalog import current_owner
-from convenet.data.images import ImageLoadError, check_image_file
+from convenet.errors import ImageLoadError
+from convenet.playground import Playground
 from convenet.settings import SETTINGS
 
 log = logging.getLogger("convenet")
@@ -147,7 +148,7 @@ class Edge:
         resolved = self.uploaded(ref)
         name = ref.get("orig_name") if isinstance(ref.get("orig_name"), str) else resolved.name
         try:
-            check_image_file(resolved, short(Path(name).name or "the image"))
+            Playground.check_upload(resolved, short(Path(name).name or "the image"))
         except ImageLoadError as exc:
             raise Refused(str(exc)) from None
 

@@ -1,11 +1,12 @@
 """ "Use your own images": a visitor's zip or image files become a dataset of their session only.
 
-The core does the hostile part (``convenet.data.own_images.ingest``) and the isolation
-(``convenet.data.catalog``: a dataset with an owner exists only for calls of that session, and the
-edge names the session of every call). Here: the box, one handler, and the clean-up. A session's
-files live under ``CONVENET_OWN_DIR``, outside Gradio's upload folder (which Gradio serves to
-anyone who names a path in it), and are deleted when the page is closed or after
-``CONVENET_OWN_IDLE_S`` seconds unused; one upload per session, the next replaces it.
+The core does the hostile part (``Playground.add_own_images``: ``convenet.data.own_images``'s
+safe ingest) and the isolation (``convenet.data.catalog``: a dataset with an owner exists only for
+calls of that session, and the edge names the session of every call). Here: the box, one
+handler, and the clean-up. A session's files live under ``CONVENET_OWN_DIR``, outside Gradio's
+upload folder (which Gradio serves to anyone who names a path in it), and are deleted when the
+page is closed or after ``CONVENET_OWN_IDLE_S`` seconds unused; one upload per session, the next
+replaces it.
 """
 
 from __future__ import annotations
@@ -25,10 +26,8 @@ import gradio as gr
 from gradio import processing_utils
 from gradio import utils as gradio_utils
 
-from convenet.data.datasets import DatasetSpec
-from convenet.data.own_images import Ingested, Limits, ingest
 from convenet.models.registry import get_model_spec
-from convenet.playground import Playground
+from convenet.playground import Ingested, Playground
 from convenet.settings import SETTINGS, own_images_dir
 from ui.common import AppState, friendly, progress_callback
 
@@ -107,7 +106,6 @@ class OwnImages:
 
     def __init__(self, state: AppState) -> None:
         self.pg = state.playground
-        self.limits = Limits.from_settings()
         self._lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
         self._busy: set[str] = set()  # sessions whose upload is being made: never idle
@@ -132,8 +130,7 @@ class OwnImages:
         name = PREFIX + secrets.token_hex(4)
         home = session_folder(session) / name
         try:
-            made = ingest([(Path(f), Path(f).name) for f in files], home / "images", self.limits)
-            self.pg.catalog.add(self._spec(name, home, made, session))
+            made = self.pg.add_own_images(name, session, [Path(f) for f in files], home)
             model_spec = get_model_spec(model)  # every curated layer comes from one pass
             self.pg.features(name, model_spec.key, model_spec.layer_names[-1], progress)
         except BaseException:
@@ -146,20 +143,6 @@ class OwnImages:
         self._start_sweeper()
         log.info("A session made its own dataset of %d images", len(made.folder.paths))
         return name, made
-
-    @staticmethod
-    def _spec(name: str, home: Path, made: Ingested, session: str) -> DatasetSpec:
-        n, classes = len(made.folder.paths), made.folder.classes
-        kind = f"{len(classes)} classes" if made.labelled else "no classes"
-        return DatasetSpec(
-            name=name,
-            title=f"Your images ({n}, {kind})",
-            description=f"{n} images uploaded in this browser session ({kind}).",
-            root=home / "images",
-            labelled=made.labelled,
-            cache=home / "features",
-            owner=session,
-        )
 
     def drop(self, session: str) -> None:
         """Forget and delete everything of ``session`` (page closed, idle, or replaced)."""

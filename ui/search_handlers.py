@@ -16,10 +16,8 @@ import gradio as gr
 import numpy as np
 from gradio import utils as gradio_utils
 
-from convenet.explain.plots import BAR_COLOURS, class_colour
 from convenet.models.registry import MODELS
-from convenet.playground import SearchResult
-from convenet.search.calibration import SIMILARITY_MEANING
+from convenet.playground import BAR_COLOURS, SIMILARITY_MEANING, SearchResult, class_colour
 
 P_AT = 10  # the k of the overview heatmap and the comparison: the one number shared by all views
 

@@ -11,8 +11,6 @@ from typing import Any
 
 import gradio as gr
 
-from convenet.explain.plots import result_tile
-from convenet.models.loading import weights_status
 from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import Playground
 from ui.common import friendly
@@ -27,7 +25,8 @@ def configurations(pg: Playground, dataset: str) -> list[tuple[str, str]]:
     usable = [
         spec
         for spec in MODELS.values()
-        if weights_status(spec) in ("bundled", "cached") or pg.has_features(dataset, spec.key)
+        if pg.weights_status(spec.key) in ("bundled", "cached")
+        or pg.has_features(dataset, spec.key)
     ]
     return [
         (f"{spec.title} · {layer} · {i + 1} of {len(spec.layers)}", f"{spec.key}:{layer}")
@@ -64,13 +63,9 @@ def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Any:
             model, layer = parse(configuration)
             k = min(SIDE_K, len(pg.dataset(dataset).paths) - 1)  # a small own set
             result = pg.search(dataset, model, layer, metric, k=k, **query)
-            known = result.query_label is not None
             tiles = [
-                (
-                    result_tile(str(hit.path), hit.similarity, hit.match if known else None),
-                    caption(hit.rank, hit.similarity, hit.label, hit.match),
-                )
-                for hit in result.hits
+                (tile, caption(hit.rank, hit.similarity, hit.label, hit.match))
+                for tile, hit in zip(result.tiles(), result.hits, strict=True)
             ]
             shown += [tiles, summary_markdown(result, SIDE_K)]
         return tuple(shown)

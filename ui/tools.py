@@ -16,10 +16,6 @@ import numpy as np
 from gradio import utils as gradio_utils
 from PIL import Image
 
-from convenet.data.images import load_image
-from convenet.explain.why_match import MEANING
-from convenet.models.imagenet import class_names
-from convenet.models.loading import weights_status
 from convenet.models.registry import DEFAULT_MODEL, MODELS, get_model_spec
 from ui.api import uploaded_path
 from ui.common import AppState, default_layer, friendly
@@ -75,7 +71,7 @@ def register_tools(state: AppState) -> None:
                 "year": spec.year,
                 "input_size": spec.input_size,
                 "parameters": spec.params,
-                "weights": weights_status(spec),
+                "weights": pg.weights_status(spec.key),
                 "layers": [{"name": item.name, "sees": item.description} for item in spec.layers],
             }
             for spec in MODELS.values()
@@ -117,7 +113,7 @@ def register_tools(state: AppState) -> None:
                 }
                 for p in top
             ],
-            "explained": {"class": class_names()[used], "class_index": used, "layer": last},
+            "explained": {"class": inspector.class_name(used), "class_index": used, "layer": last},
             "gradcam": picture_file(overlay, f"gradcam-{inspector.spec.key}"),
         }
 
@@ -214,7 +210,7 @@ def register_tools(state: AppState) -> None:
             "query_index": None if upload else query_index,
             "result_index": result_index,
             "cosine": round(pair.explanation.cosine, 4),
-            "meaning": MEANING,
+            "meaning": pair.meaning,
             "query_heatmap": picture_file(pair.query_overlay, f"why-query-{spec.key}"),
             "result_heatmap": picture_file(pair.result_overlay, f"why-result-{spec.key}"),
             "channels": [
@@ -222,8 +218,8 @@ def register_tools(state: AppState) -> None:
                     "channel": channel.index,
                     "share": round(channel.share, 4),
                     "feature_visualization": None
-                    if channel.featurevis is None
-                    else picture_file(load_image(channel.featurevis), f"channel-{channel.index}"),
+                    if (picture := channel.picture()) is None
+                    else picture_file(picture, f"channel-{channel.index}"),
                     "explorer_link": channel.link,
                 }
                 for channel in pair.channels

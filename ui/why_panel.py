@@ -1,9 +1,10 @@
 """Why do these match? The query and one result side by side, each with where the layer's
 features agree with the other image, and the channels that carry the match.
 
-A thin layer over ``convenet.explain.why_match``. The panel is built where the results are
-(``WhyPanel``) and wired once the search tab's controls exist (``connect``); after it has been shown
-once it follows every new search, explaining the first result again.
+A thin layer over ``Playground.why_match`` (``convenet.explain.why_match``). The panel is built
+where the results are (``WhyPanel``) and wired once the search tab's controls exist
+(``connect``); after it has been shown once it follows every new search, explaining the first
+result again.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
-from convenet.explain.why_match import MEANING, PairExplanation
 from convenet.models.registry import get_model_spec
-from convenet.playground import Playground
+from convenet.playground import PairExplanation, Playground
 from convenet.search.metrics import METRIC_LABELS
 from ui.common import friendly
 from ui.search_panels import View
@@ -108,7 +108,7 @@ def summary_markdown(
     note = f" ({'; '.join(caveats)})" if caveats else ""
     return (
         f"**Cosine similarity {pair.explanation.cosine:.3f}** between the two images' "
-        f"average-pooled features at `{layer}` of {spec.title}{note}. {MEANING}"
+        f"average-pooled features at `{layer}` of {spec.title}{note}. {pair.meaning}"
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from convenet.errors import ImageLoadError
 from convenet.memory import give_back_memory
 from convenet.settings import SETTINGS
 
@@ -55,10 +56,6 @@ _MODE_BYTES = {
 }
 
 ImageSource = str | Path | bytes | Image.Image
-
-
-class ImageLoadError(ValueError):
-    """An input that is not a readable, reasonably sized image; the message names it."""
 
 
 def _describe(source: ImageSource) -> str:

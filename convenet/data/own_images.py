@@ -21,7 +21,8 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 
 from convenet.data.datasets import IMAGE_EXTENSIONS, ImageFolder, safe_name, scan_image_folder
-from convenet.data.images import ImageLoadError, load_image
+from convenet.data.images import load_image
+from convenet.errors import ImageLoadError
 from convenet.settings import SETTINGS, Settings
 
 # Square side of the stored images: the largest model input, so no model sees less than the

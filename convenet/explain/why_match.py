@@ -120,6 +120,10 @@ class Channel:
     featurevis: Path | None
     link: str
 
+    def picture(self) -> np.ndarray | None:
+        """The shipped feature visualization as RGB pixels, or None where none is shipped."""
+        return None if self.featurevis is None else load_image(self.featurevis)
+
 
 @dataclass(frozen=True)
 class PairExplanation:
@@ -129,6 +133,11 @@ class PairExplanation:
     query_overlay: np.ndarray
     result_overlay: np.ndarray
     channels: list[Channel]
+
+    @property
+    def meaning(self) -> str:
+        """What the heatmaps' colours mean, in words for the page and the API."""
+        return MEANING
 
 
 def explain_pair(

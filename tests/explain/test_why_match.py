@@ -7,12 +7,16 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy.spatial.distance import cosine as cosine_distance
 
 from convenet.explain.colormap import colormap
 from convenet.explain.why_match import (
     MAX_CHANNELS,
+    MEANING,
+    Channel,
     MatchExplanation,
+    PairExplanation,
     channel_shares,
     explain_maps,
     explorer_link,
@@ -99,6 +103,22 @@ def test_explorer_link() -> None:
         explorer_link("efficientnet_lite0", "top_conv", 12)
         == "?tab=explorer&model=efficientnet_lite0&layer=top_conv&channel=12"
     )
+
+
+def test_a_channel_gives_its_shipped_picture_and_a_pair_its_meaning() -> None:
+    from convenet.explain.featurevis_gallery import precomputed_featurevis_path, shipped_channels
+
+    model, layer = "efficientnet_lite0", "top_conv"
+    index = shipped_channels(model, layer)[0]
+    shipped = precomputed_featurevis_path(model, layer, index)
+    picture = Channel(index, 0.1, shipped, explorer_link(model, layer, index)).picture()
+    with Image.open(shipped) as file:
+        assert picture.dtype == np.uint8 and picture.shape == (file.height, file.width, 3)
+        assert np.array_equal(picture, np.asarray(file.convert("RGB")))
+    assert Channel(1, 0.1, None, "").picture() is None  # no picture shipped: nothing to send
+    pixels = np.zeros((4, 4, 3), np.uint8)
+    found = explain_maps(np.ones((2, 2, 3)), np.ones((2, 2, 3)))
+    assert PairExplanation(found, pixels, pixels, []).meaning == MEANING
 
 
 # -- on the real model: every offline model and curated layer -----------------------------------
