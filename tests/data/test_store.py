@@ -205,3 +205,19 @@ def test_variants_live_beside_the_plain_file(stored: Path):
     for bad in ("../x", "a.b", ""):
         with pytest.raises(ValueError, match="Invalid variant"):
             feature_path(stored, "toy", "m1", bad)
+
+
+def test_the_shipped_store_describes_how_its_features_were_made():
+    """The manifest and every file's header name the model's preprocessing as the registry
+    does today (a dotted path that resolves), and every file passes its checksum."""
+    from convenet.models.loading import resolve
+    from convenet.models.registry import get_model_spec
+    from convenet.paths import PRECOMPUTED_DIR
+
+    entries = load_manifest(PRECOMPUTED_DIR)["files"]
+    assert len(entries) >= 18 and verify_root(PRECOMPUTED_DIR) == []
+    for relpath, entry in entries.items():
+        preprocess = get_model_spec(entry["model"]).preprocess
+        header = read_feature_file(PRECOMPUTED_DIR / relpath).meta
+        assert entry["preprocessing"] == header["preprocessing"] == preprocess, relpath
+        assert callable(resolve(preprocess))
