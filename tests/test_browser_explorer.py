@@ -141,3 +141,45 @@ def test_channel_page_and_activations_fit_their_boxes(page: Page, app_url: str, 
     box, img = page.locator("#explorer-maps").bounding_box(), maps.bounding_box()
     assert box and img and img["width"] <= box["width"] + 1 and img["height"] <= box["height"] + 1
     shoot(page, f"12_explorer_{width}")
+
+
+# The words a box breaks across lines (a range over the word lies on more than one line); a
+# line may still break after a hyphen.
+BROKEN_WORDS = """root => {
+  const broken = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const match of node.textContent.matchAll(/[^\\s-]+-?/g)) {  // a hyphen may break
+      const range = document.createRange();
+      range.setStart(node, match.index);
+      range.setEnd(node, match.index + match[0].length);
+      const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+      if (tops.size > 1) broken.push(match[0]);
+    }
+  }
+  return broken;
+}"""
+
+
+def test_a_channel_link_on_a_phone_folds_the_models_and_cuts_no_word(page: Page, app_url: str):
+    """At 420 px: the link folds the models table away (the channel is what it names); opened,
+    no word of it is broken letter by letter; the Model and Layer boxes show their whole
+    choice."""
+    page.set_viewport_size({"width": 420, "height": 1000})
+    layer = "block4c_expand_conv"
+    open_explorer(page, app_url, f"/?tab=explorer&model={MODEL}&layer={layer}&channel=3")
+    layer_box = page.locator("#explorer-layer input")
+    expect(layer_box).to_have_value(re.compile(rf"^{layer} · \d of 8$"), timeout=SLOW_MS)
+    table = page.get_by_role("tabpanel").locator("table").first  # the models table
+    expect(table).to_be_hidden()
+    page.get_by_text("The models, from simplest to most complex").click()
+    expect(table).to_be_visible()
+    block = table.locator("xpath=ancestor::div[contains(@class, 'block')][1]")
+    expect(block.get_by_role("gridcell", name="EfficientNet-Lite0", exact=True)).to_be_visible()
+    assert block.evaluate(BROKEN_WORDS) == []
+    model_box = page.get_by_role("combobox", name="Model", exact=True)
+    expect(model_box).to_have_value(re.compile(r"^EfficientNet-Lite0 \("))
+    for box in (model_box, layer_box):
+        width = box.evaluate("el => [el.scrollWidth, el.clientWidth]")
+        assert width[0] <= width[1], f"{box.input_value()!r} is cut off: {width}"
+    shoot(page, "13_explorer_link_420")

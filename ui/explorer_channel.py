@@ -44,6 +44,25 @@ EXPLORER_CSS = """
 .cn-cls-track { background: #eef0f3; height: 0.9em; border-radius: 2px; }
 .cn-cls-fill { display: block; height: 100%; background: #3b6fb6; border-radius: 2px; }
 .cn-cls-value { text-align: right; font-variant-numeric: tabular-nums; }
+/* The models table: each column at least as wide as its longest word (a model name may still
+   break after its hyphen), so a narrow screen scrolls the table sideways instead of breaking
+   words letter by letter; a phone sees the model and summary columns whole. Wide screens keep
+   the percentages; !important beats the widths the table sets inline. */
+#explorer-models th:nth-child(1), #explorer-models .body-cell:nth-child(1) {
+  min-width: 140px !important; }
+#explorer-models th:nth-child(2), #explorer-models .body-cell:nth-child(2) {
+  min-width: 180px !important; }
+#explorer-models th:nth-child(3), #explorer-models .body-cell:nth-child(3) {
+  min-width: 104px !important; }
+#explorer-models th:nth-child(4), #explorer-models .body-cell:nth-child(4) {
+  min-width: 88px !important; }
+#explorer-models th:nth-child(5), #explorer-models .body-cell:nth-child(5) {
+  min-width: 80px !important; }
+#explorer-models th:nth-child(6), #explorer-models .body-cell:nth-child(6) {
+  min-width: 100px !important; }
+#explorer-models .virtual-row { min-width: max-content !important; }
+@media (max-width: 720px) {  /* a phone: Model above Layer, each as wide as the screen */
+  #explorer-pick { flex-direction: column; } }
 """
 
 CHANNEL_HINT = (
@@ -200,14 +219,16 @@ CHANNEL_URL_JS = """
 
 def restore_channel(request: gr.Request) -> tuple[Any, ...]:
     """Show ``?tab=explorer&model=&layer=&channel=``: the tab, model, layer and channel, and the
-    link itself for ``from_link``; any other address changes nothing.
+    link itself for ``from_link``; for a link to a channel the models table folds away, so the
+    channel is nearer the top (on a phone the table is a screen tall); any other address
+    changes nothing.
 
     Only components are written here: Gradio counts any write to a State as a change, which
     would start the Explorer (and TensorFlow) for every visitor.
     """
     params = dict(request.query_params) if request else {}
     if params.get("tab") != "explorer":
-        return (gr.skip(),) * 5
+        return (gr.skip(),) * 6
     key = params.get("model", DEFAULT_MODEL)
     key = key if key in MODELS and not model_problem(key) else DEFAULT_MODEL
     layer = params.get("layer", "") or MODELS[key].layer_names[0]
@@ -217,7 +238,9 @@ def restore_channel(request: gr.Request) -> tuple[Any, ...]:
     except ValueError:
         channel, named = 0, ""
     layers = gr.update(choices=layer_choices(key), value=layer)
-    return gr.Tabs(selected="explorer"), key, layers, channel, f"{key}/{layer}/{named}"
+    link = f"{key}/{layer}/{named}"
+    models = gr.Accordion(open=False) if named else gr.skip()
+    return gr.Tabs(selected="explorer"), key, layers, channel, link, models
 
 
 def from_link(link: str, model: str) -> tuple[str, bool, bool]:

@@ -48,16 +48,17 @@ def build_explorer_tab(
     heavy: dict[str, Any] = {"concurrency_id": "featurevis", "concurrency_limit": 1}
 
     gr.Markdown(INTRO)
-    with gr.Accordion("The models, from simplest to most complex", open=True):
+    with gr.Accordion("The models, from simplest to most complex", open=True) as models_box:
         models_table = gr.Dataframe(
             value=h.model_rows(),
             headers=MODEL_HEADERS,
             interactive=False,
             wrap=True,
             label="Models",
-            column_widths=["12%", "48%", "9%", "9%", "9%", "13%"],
+            column_widths=["12%", "48%", "9%", "9%", "9%", "13%"],  # floors: EXPLORER_CSS
+            elem_id="explorer-models",
         )
-    with gr.Row():
+    with gr.Row(elem_id="explorer-pick"):
         model = gr.Dropdown(
             state.model_choices(), value=DEFAULT_MODEL, label="Model", info="In order of depth"
         )
@@ -328,7 +329,7 @@ def build_explorer_tab(
     demo.load(
         ch.restore_channel,
         None,
-        [tabs, model, layer, channel, restored_link],
+        [tabs, model, layer, channel, restored_link, models_box],
         api_name="restore_channel",
     )
     restored_link.change(
