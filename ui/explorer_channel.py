@@ -62,7 +62,7 @@ EXPLORER_CSS = """
   min-width: 100px !important; }
 #explorer-models .virtual-row { min-width: max-content !important; }
 @media (max-width: 720px) {  /* a phone: Model above Layer, each as wide as the screen */
-  #explorer-pick { flex-direction: column; } }
+  #explorer-pick { flex-direction: column; align-items: stretch; } }
 """
 
 CHANNEL_HINT = (
