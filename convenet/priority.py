@@ -23,10 +23,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from convenet.settings import MAX_NICE, background_nice
+
 log = logging.getLogger("convenet")
 
-NICE_INCREMENT = 10  # CFS weight 110 against 1024 at nice 0: about a tenth of a core's share
-MAX_NICE = 19
+INCREMENT = background_nice()  # read once, at start: a wrong value stops the app there
 WORKERS = 16  # more than the slow concurrency groups' limits together; threads start lazily
 
 P = ParamSpec("P")
@@ -45,7 +46,9 @@ def _lower_this_thread() -> None:
     _local.background = True
     try:
         tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(MAX_NICE, thread_nice(tid) + NICE_INCREMENT))
+        # At +10, CFS weighs a thread 110 against a nice-0 one's 1024: about a tenth of a share.
+        raised = min(MAX_NICE, thread_nice(tid) + INCREMENT)
+        os.setpriority(os.PRIO_PROCESS, tid, raised)
     except (AttributeError, OSError) as exc:  # no per-thread nice here: same work, same speed
         log.debug("Cannot lower a background thread's priority: %s", exc)
 

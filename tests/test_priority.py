@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from convenet import priority
-from convenet.priority import backgrounded, in_background, in_background_thread
+from convenet.priority import INCREMENT, backgrounded, in_background, in_background_thread
+from convenet.settings import MAX_NICE, background_nice
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux's")
 
@@ -26,8 +26,8 @@ def nice_of(native_id: int) -> int:
 
 
 def expected(base: int) -> int:
-    assert base < priority.MAX_NICE, "run these tests below the lowest priority"
-    return min(priority.MAX_NICE, base + priority.NICE_INCREMENT)
+    assert base < MAX_NICE, "run these tests below the lowest priority"
+    return min(MAX_NICE, base + INCREMENT)
 
 
 def test_background_work_runs_at_a_raised_nice_value_and_the_caller_keeps_its_own() -> None:
@@ -98,3 +98,19 @@ def test_onnx_runtime_sessions_for_slow_work_make_no_threads_of_their_own(monkey
     in_background(onnx_features.onnx_extractor, "efficientnet_lite0", "avg", "imagenet")
     in_background(onnx_features.onnx_extractor, "efficientnet_lite0", "avg", "imagenet", 2)
     assert [threads for *_, threads in asked] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("raw", "nice"), [(None, 10), ("0", 0), (" 19 ", 19)])
+def test_the_increment_is_a_setting(monkeypatch, raw: str | None, nice: int) -> None:
+    if raw is None:
+        monkeypatch.delenv("CONVENET_BACKGROUND_NICE", raising=False)
+    else:
+        monkeypatch.setenv("CONVENET_BACKGROUND_NICE", raw)
+    assert background_nice() == nice
+
+
+@pytest.mark.parametrize("raw", ["20", "-5", "ten"])
+def test_a_wrong_increment_stops_with_one_sentence(monkeypatch, raw: str) -> None:
+    monkeypatch.setenv("CONVENET_BACKGROUND_NICE", raw)
+    with pytest.raises(SystemExit, match="CONVENET_BACKGROUND_NICE"):
+        background_nice()
