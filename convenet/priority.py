@@ -46,7 +46,7 @@ def _lower_this_thread() -> None:
     _local.background = True
     try:
         tid = threading.get_native_id()
-        # At +10, CFS weighs a thread 110 against a nice-0 one's 1024: about a tenth of a share.
+        # At +5, CFS weighs a thread 335 against a nice-0 one's 1024: about a third of a share.
         raised = min(MAX_NICE, thread_nice(tid) + INCREMENT)
         os.setpriority(os.PRIO_PROCESS, tid, raised)
     except (AttributeError, OSError) as exc:  # no per-thread nice here: same work, same speed

@@ -100,7 +100,7 @@ def test_onnx_runtime_sessions_for_slow_work_make_no_threads_of_their_own(monkey
     assert [threads for *_, threads in asked] == [0, 1, 2]
 
 
-@pytest.mark.parametrize(("raw", "nice"), [(None, 10), ("0", 0), (" 19 ", 19)])
+@pytest.mark.parametrize(("raw", "nice"), [(None, 5), ("0", 0), (" 19 ", 19)])
 def test_the_increment_is_a_setting(monkeypatch, raw: str | None, nice: int) -> None:
     if raw is None:
         monkeypatch.delenv("CONVENET_BACKGROUND_NICE", raising=False)
