@@ -126,9 +126,10 @@ def background_nice() -> int:
     """How much slow work raises its threads' nice value (CONVENET_BACKGROUND_NICE, 0..19,
     default 5; 0: slow work at the usual priority, for comparisons).
 
-    5 rather than 10: under heavy load (other jobs, load 11-25 on 2 cores) nice 10 halved a
-    search's median but lengthened its p95 (0.74-0.80x in three same-run comparisons), likely
-    as a starved slow thread held the interpreter lock; nice 5 improved both (p95 1.4-2.7x).
+    5 rather than 10 (bench_load.py --priority-baseline, 2 cores): with other jobs running
+    (load 11-25) nice 10 halved a search's median but lengthened its p95 (0.74-0.80x in three
+    runs), likely as a starved slow thread held the interpreter lock, where nice 5 improved
+    both (p95 1.4-2.7x); near idle (load 1-5) both halved the median, p95 1.0-1.5x.
     """
     raw = os.environ.get(BACKGROUND_NICE_ENV, "5").strip()
     if not raw.isdigit() or int(raw) > MAX_NICE:
