@@ -276,8 +276,8 @@ def bench_model(
             f"{share:.0%} of the best matmul ({best_ceiling:.0f} GFLOP/s); "
             f"median / median {median_share:.0%}"
         )
-    # Per CPU-second: how much of each core's matmul speed the network gets while it runs,
-    # which other jobs on the machine barely change (they take cores, not speed per core).
+    # Per CPU-second: how much of each core's matmul speed the network gets while it runs;
+    # other jobs take cores more than speed per core, so this moves less than wall-clock rates.
     per_core = run.add(
         f"ceiling_cpu_{key}",
         "FLOP ceiling per CPU-second: the same matmuls",

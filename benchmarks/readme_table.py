@@ -157,7 +157,7 @@ ROWS = (
         f"ceiling_cpu_{LITE0}",
         f"{LITE0}_onnx_ceiling_cpu",
         share=True,
-        ratio_what="medians; barely changed by other jobs",
+        ratio_what="medians, per CPU-second",
     ),
     Row(
         "bench_extraction",
@@ -166,7 +166,7 @@ ROWS = (
         f"ceiling_cpu_{LITE0}",
         f"{LITE0}_network_ceiling_cpu",
         share=True,
-        ratio_what="medians; barely changed by other jobs",
+        ratio_what="medians, per CPU-second",
     ),
     Row(
         "bench_extraction",
