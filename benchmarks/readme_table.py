@@ -139,6 +139,7 @@ ROWS = (
         f"ceiling_{LITE0}",
         f"{LITE0}_onnx_ceiling",
         share=True,
+        ratio_what="best pass / best matmul",
     ),
     Row(
         "bench_extraction",
@@ -147,6 +148,32 @@ ROWS = (
         f"ceiling_{LITE0}",
         f"{LITE0}_network_ceiling",
         share=True,
+        ratio_what="best pass / best matmul",
+    ),
+    Row(
+        "bench_extraction",
+        "feature extraction, Lite0, per CPU-second, share of the matmul's",
+        f"onnx_cpu_{LITE0}",
+        f"ceiling_cpu_{LITE0}",
+        f"{LITE0}_onnx_ceiling_cpu",
+        share=True,
+        ratio_what="medians, per CPU-second",
+    ),
+    Row(
+        "bench_extraction",
+        "feature extraction, Lite0, the network alone, per CPU-second",
+        f"network_cpu_{LITE0}",
+        f"ceiling_cpu_{LITE0}",
+        f"{LITE0}_network_ceiling_cpu",
+        share=True,
+        ratio_what="medians, per CPU-second",
+    ),
+    Row(
+        "bench_extraction",
+        "feature extraction, Lite0, batch 8, per CPU-second",
+        f"onnx_cpu_{LITE0}",
+        f"batch16_cpu_{LITE0}",
+        f"{LITE0}_batch",
     ),
     Row(
         "bench_load",
@@ -156,7 +183,25 @@ ROWS = (
         "search_p95_vs_idle",
         ratio_what="p95 under load / idle median (target <= 3x)",
     ),
+    Row(
+        "bench_load",
+        "dataset search under the same load, slow work at a lower priority",
+        "load_search",
+        "load_search_nice0",
+        "search_p95_priority",
+        baseline_what="the same round, slow work at the usual priority (before)",
+        ratio_what="p95 at the usual / at a lower priority",
+    ),
     Row("bench_load", "uploaded photo, under the same load", "load_upload"),
+    Row(
+        "bench_load",
+        "uploaded photo under the same load, slow work at a lower priority",
+        "load_upload",
+        "load_upload_nice0",
+        "upload_p95_priority",
+        baseline_what="the same round, slow work at the usual priority (before)",
+        ratio_what="p95 at the usual / at a lower priority",
+    ),
     Row("bench_load", "feature visualization, under the same load", "load_featurevis"),
     Row("bench_load", "Explorer view (Keras), under the same load", "load_explorer"),
     Row("bench_load", "map / quality / comparison, under the same load", "load_heavy"),
@@ -213,7 +258,8 @@ def table(records: dict[str, dict]) -> str:
         if row.baseline in figures:
             what = row.baseline_what or figures[row.baseline]["label"]
             baseline = f"{cell(figures[row.baseline])}: {what}"
-        value = record["ratios"][row.ratio]["value"] if row.ratio else None
+        # A ratio of an optional round (bench_load --priority-baseline) may be absent.
+        value = record["ratios"].get(row.ratio, {}).get("value") if row.ratio else None
         ratio = "" if value is None else f"{value:.0%}" if row.share else f"{value:.1f}x"
         if row.ratio_what and ratio:
             ratio += f": {row.ratio_what}"

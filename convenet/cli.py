@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from convenet.errors import ImageLoadError, UnknownNameError, WeightsUnavailableError
 from convenet.models.registry import MODELS, ModelSpec
 from convenet.paths import PRECOMPUTED_DIR
-from convenet.search.features import POOLINGS
+from convenet.search.features import BATCH_SIZE, POOLINGS
 from convenet.search.metrics import METRICS
 from convenet.search.recipes import RECIPES
 from convenet.search.vector_index import NPROBE
@@ -428,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pre.add_argument("--engine", default="local", choices=["local", "ray"], help="with --out")
     pre.add_argument("--shard-size", type=int, default=1024, help="images per shard (--out)")
-    pre.add_argument("--batch-size", type=int, default=16, help="images per forward pass")
+    pre.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per forward pass")
     pre.add_argument("--actors", type=int, help="Ray actors (default: one per CPU Ray has)")
     pre.set_defaults(func=cmd_precompute)
 

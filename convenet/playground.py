@@ -38,6 +38,7 @@ from convenet.lru import BuildOnceLRU
 from convenet.models.loading import get_model_spec, load_model, weights_status
 from convenet.models.registry import MODELS, ModelSpec
 from convenet.paths import cache_dir
+from convenet.priority import in_background
 from convenet.search.calibration import SIMILARITY_MEANING, relative_similarity, scale_distances
 from convenet.search.evaluation import chance_precision, per_query_precision, query_scores
 from convenet.search.features import PLAIN, View, extract_arrays
@@ -394,7 +395,8 @@ class Playground:
         answer: the features are kept in memory only, with a warning.
         """
         data = self.catalog.get(dataset)
-        features, meta = compute_folder(
+        features, meta = in_background(  # the searches of everyone else go first
+            compute_folder,
             data.root,
             data.store_name,
             spec.key,

@@ -23,6 +23,8 @@ MODEL_CACHE_ENV = "CONVENET_MODEL_CACHE"
 HUB_REPO_ENV = "CONVENET_HUB_REPO"
 HUB_REVISION_ENV = "CONVENET_HUB_REVISION"
 HUB_OFFLINE_ENV = "CONVENET_HUB_OFFLINE"
+BACKGROUND_NICE_ENV = "CONVENET_BACKGROUND_NICE"
+MAX_NICE = 19
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +120,21 @@ def keras_home() -> Path:
 def onnx_enabled() -> bool:
     """CONVENET_ONNX=0 computes every feature with Keras (slower; for comparisons)."""
     return os.environ.get(ONNX_ENV, "1").strip() != "0"
+
+
+def background_nice() -> int:
+    """How much slow work raises its threads' nice value (CONVENET_BACKGROUND_NICE, 0..19,
+    default 5; 0: slow work at the usual priority, for comparisons).
+
+    5 rather than 10 (bench_load.py --priority-baseline, 2 cores): with other jobs running
+    (load 11-25) nice 10 halved a search's median but lengthened its p95 (0.74-0.80x in three
+    runs), likely as a starved slow thread held the interpreter lock, where nice 5 improved
+    both (p95 1.4-2.7x); near idle (load 1-5) both halved the median, p95 1.0-1.5x.
+    """
+    raw = os.environ.get(BACKGROUND_NICE_ENV, "5").strip()
+    if not raw.isdigit() or int(raw) > MAX_NICE:
+        raise SystemExit(f"{BACKGROUND_NICE_ENV}={raw!r} is not a whole number from 0 to 19")
+    return int(raw)
 
 
 def model_cache_size() -> int:

@@ -1,7 +1,9 @@
-"""Quick and slow work have workers of their own, so a search never queues behind a slow view.
+"""Quick and slow work have workers of their own, so a search never queues behind a slow view,
+and slow work runs at a lower CPU priority, so a search does not wait for the CPU behind it.
 
 Gradio runs each concurrency group's events on that group's workers; events of other groups
-cannot hold them. (tests/test_load.py checks the behaviour on a running app.)
+cannot hold them. (tests/test_load.py checks the behaviour on a running app; tests/test_priority.py
+the low-priority threads.)
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ SLOW = {
 
 
 @pytest.fixture(scope="module")
-def events() -> list[tuple[str, str, str, object]]:
-    """(API name, function name, concurrency group, limit) of every event of the app."""
+def events() -> list[tuple[str, str, str, object, object]]:
+    """(API name, function name, concurrency group, limit, handler) of every event of the app."""
     from ui.app import build_app
 
     return [
@@ -34,20 +36,31 @@ def events() -> list[tuple[str, str, str, object]]:
             getattr(fn.fn, "__name__", ""),
             fn.concurrency_id,
             fn.concurrency_limit,
+            fn.fn,
         )
         for fn in build_app().fns.values()
     ]
 
 
 def test_searches_have_a_group_of_their_own(events) -> None:
-    searching = {(function, limit) for _, function, group, limit in events if group == "search"}
+    searching = {(function, limit) for _, function, group, limit, _ in events if group == "search"}
     assert searching == {("search", 8), ("run_search", 8)}
 
 
 @pytest.mark.parametrize("group", SLOW)
 def test_every_slow_view_is_in_a_small_group_apart_from_searches(events, group) -> None:
-    where = {api_name: g for api_name, _, g, _ in events}
+    where = {api_name: g for api_name, _, g, _, _ in events}
     for name in SLOW[group]:
         assert where[name] == group, f"{name} runs in {where[name]!r}, not {group!r}"
-    limits = {limit for _, _, g, limit in events if g == group}
+    limits = {limit for _, _, g, limit, _ in events if g == group}
     assert limits and limits <= {1, 2, "default"}
+
+
+def test_slow_views_run_at_low_priority_and_searches_do_not(events) -> None:
+    """Their handlers are wrapped by ``convenet.priority.backgrounded`` (whose threads
+    tests/test_priority.py checks); a search and an upload run where Gradio runs them."""
+    background = {name for name, _, _, _, fn in events if getattr(fn, "background", False)}
+    for group in SLOW:
+        assert set(SLOW[group]) <= background, f"{group} views run at the usual priority"
+    searching = {name for name, _, group, _, _ in events if group == "search"}
+    assert searching and not searching & background

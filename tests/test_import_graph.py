@@ -20,6 +20,7 @@ SHARED = {  # helpers every stage may use; they import only each other
     "convenet.lru",
     "convenet.memory",
     "convenet.paths",
+    "convenet.priority",  # slow work at a lower CPU priority
     "convenet.settings",
 }
 FACADES = {"convenet.playground", "convenet.inspector"}  # what the UI talks to

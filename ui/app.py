@@ -11,7 +11,7 @@ from ui.explorer_tab import build_explorer_tab
 from ui.guard import Edge, GuardedBlocks
 from ui.own_images import wire_own_images
 from ui.search_tab import build_search_tab
-from ui.server import app_built_at_launch
+from ui.server import app_built_at_launch, run_slow_groups_in_background
 from ui.tools import hide_internal_events, register_tools
 
 # For screen readers and keyboards: Gradio's image buttons carry no text, so each is named
@@ -155,5 +155,6 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
         register_api(state)
         register_tools(state)
     hide_internal_events(demo)
+    run_slow_groups_in_background(demo)
     demo.edge = Edge()
     return demo

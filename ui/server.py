@@ -22,6 +22,7 @@ from gradio import utils as gradio_utils
 from gradio.routes import App
 from starlette.middleware import Middleware
 
+from convenet.priority import backgrounded
 from convenet.settings import SETTINGS, Settings
 
 log = logging.getLogger("convenet")
@@ -230,6 +231,20 @@ def app_built_at_launch() -> Iterator[None]:
         yield
     finally:
         App.create_app = build
+
+
+# Concurrency groups of slow work (Keras views, feature visualization, explanations, your own
+# images' extraction): their handlers run at a lower CPU priority (convenet.priority).
+BACKGROUND_GROUPS = ("heavy", "featurevis", "explorer", "why", "own_images")
+
+
+def run_slow_groups_in_background(demo: gr.Blocks) -> None:
+    """Every handler of a slow concurrency group runs in a low-priority thread, so the CPU
+    goes to searches first; queues alone keep searches from waiting behind slow views, not
+    from sharing the cores with them."""
+    for block_fn in demo.fns.values():
+        if block_fn.concurrency_id in BACKGROUND_GROUPS and block_fn.fn is not None:
+            block_fn.fn = backgrounded(block_fn.fn)
 
 
 def configure_queue(queue: Any) -> None:

@@ -28,6 +28,7 @@ from convenet.lru import BuildOnceLRU
 from convenet.models.loading import converted_weights_digest, keras_weights_path
 from convenet.models.registry import ModelSpec, get_model_spec
 from convenet.paths import REPO_DIR, cache_dir
+from convenet.priority import in_background_thread
 from convenet.settings import model_cache_size, onnx_enabled
 
 if TYPE_CHECKING:
@@ -150,9 +151,13 @@ def onnx_extractor(
 
     ``threads`` sets its threads per run (0: one per core): bulk extraction runs batches side by
     side, each on a share of the cores (1 on a 2-core machine: no hand-over between threads
-    inside each layer); an upload uses every core for its one image (``threads=0``).
+    inside each layer); an upload uses every core for its one image (``threads=0``). Slow work
+    at low priority (``convenet.priority``) gets its calling thread only: a session's threads
+    keep the priority of the thread that made them, so low-priority work makes none.
     """
     if not onnx_enabled() or pooling not in POOLINGS or weights != "imagenet":
         return None
+    if threads == 0 and in_background_thread():
+        threads = 1
     spec = get_model_spec(model_key)
     return SESSIONS.get((model_key, pooling, threads), lambda: _build(spec, pooling, threads))

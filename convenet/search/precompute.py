@@ -16,7 +16,7 @@ from convenet import __version__
 from convenet.data.datasets import scan_image_folder
 from convenet.data.store import feature_path, is_valid, record_in_manifest, write_feature_file
 from convenet.models.loading import get_model_spec
-from convenet.search.features import PLAIN, Progress, View, extract_features
+from convenet.search.features import BATCH_SIZE, PLAIN, Progress, View, extract_features
 
 
 def precompute_folder(
@@ -26,7 +26,7 @@ def precompute_folder(
     root: Path,
     layers: Sequence[str] | None = None,
     view: View = PLAIN,
-    batch_size: int = 16,
+    batch_size: int = BATCH_SIZE,
     force: bool = False,
     progress: Progress | None = None,
 ) -> tuple[Path, bool]:
@@ -49,7 +49,7 @@ def compute_folder(
     model: str,
     layers: Sequence[str],
     view: View = PLAIN,
-    batch_size: int = 16,
+    batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
     min_classes: int = 2,
 ) -> tuple[dict[str, np.ndarray], dict]:

@@ -30,7 +30,14 @@ from convenet.data.store import (
     write_feature_file,
 )
 from convenet.models.loading import get_model_spec
-from convenet.search.features import PLAIN, FeatureSet, Progress, View, extract_features
+from convenet.search.features import (
+    BATCH_SIZE,
+    PLAIN,
+    FeatureSet,
+    Progress,
+    View,
+    extract_features,
+)
 
 SHARD_SIZE = 1024
 MANIFEST = "manifest.json"
@@ -149,7 +156,7 @@ def precompute_shards(
     layers: list[str] | None = None,
     view: View = PLAIN,
     shard_size: int = SHARD_SIZE,
-    batch_size: int = 16,
+    batch_size: int = BATCH_SIZE,
     engine: str = "local",
     force: bool = False,
     progress: Progress | None = None,
