@@ -19,7 +19,7 @@ from convenet.inspector import (
 from convenet.models.imagenet import class_names
 from convenet.models.loading import weights_status
 from convenet.models.registry import MODELS, get_model_spec
-from convenet.playground import Playground
+from convenet.playground import BROWSE_MAX, Playground
 from ui.common import friendly, layer_choices, model_problem
 from ui.explorer_channel import CHANNEL_HINT
 from ui.search_tab import layer_update
@@ -130,13 +130,17 @@ def filters(pg: Playground, model: str, layer: str) -> tuple[np.ndarray, str]:
 
 
 @friendly
-def show_dataset(pg: Playground, dataset: str) -> tuple[list[tuple[str, str]], int, None]:
+def show_dataset(pg: Playground, dataset: str) -> tuple[Any, int, None]:
+    """The first BROWSE_MAX images (a position in the gallery is the image's number)."""
     folder = pg.dataset(dataset)
     items = [
         (str(p), folder.classes[label])
-        for p, label in zip(folder.paths, folder.labels, strict=True)
+        for p, label in zip(folder.paths[:BROWSE_MAX], folder.labels, strict=False)
     ]
-    return items, 0, None
+    label = "Click an image to explore it"
+    if len(items) < len(folder):
+        label += f" (the first {len(items):,} of {len(folder):,}; any other by its number)"
+    return gr.Gallery(value=items, label=label), 0, None
 
 
 @friendly
