@@ -346,6 +346,12 @@ class Playground:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(base, database) vectors of a dataset under a recipe; the last few are kept."""
         spec = get_model_spec(model)
+        size = len(self.dataset(dataset).paths)
+        if recipe.name != "plain" and size > EXACT_MAX:  # float32 copies of every row
+            raise ValueError(
+                f"The {recipe.name} recipe makes new vectors of every image, too many for "
+                f"{size:,} images (at most {EXACT_MAX:,}); the plain recipe searches them."
+            )
 
         def build() -> tuple[np.ndarray, np.ndarray]:
             views = self.views(dataset, model, progress)

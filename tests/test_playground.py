@@ -160,6 +160,8 @@ def test_a_large_dataset_is_served_from_its_memory_map(tmp_path: Path, monkeypat
     np.testing.assert_allclose(
         [h.distance for h in found.hits], [h.distance for h in exact.hits], atol=2e-3
     )
+    with pytest.raises(ValueError, match="too many for 9 images"):
+        large.search("tiny", "efficientnet_lite0", "top_conv", "cosine", 4, k=5, recipe="flip")
 
 
 def test_forget_drops_everything_held_for_a_dataset() -> None:
