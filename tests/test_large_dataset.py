@@ -68,7 +68,8 @@ def test_the_page_shows_results_and_a_spread_of_the_dataset(app_url: str, page) 
     dataset_gallery = page.locator("#dataset-gallery")
     expect(dataset_gallery).to_contain_text("1,000 of the 60,000, evenly spread", timeout=WAIT_MS)
     expect(thumbnails(page, "dataset-gallery")).to_have_count(1000)
-    expect(page.locator("#search-summary")).to_contain_text("of the 5,999 other")  # thousands separated
+    summary = page.locator("#search-summary")
+    expect(summary).to_contain_text("of the 5,999 other")  # thousands separated
     shoot(page, "large_dataset_1400")
     page.set_viewport_size({"width": 420, "height": 900})
     page.reload()
