@@ -536,7 +536,7 @@ def browse_label(shown: int, total: int) -> str:
     """A browsing gallery's title: says when it lists a spread of a larger dataset."""
     if shown == total:
         return "Dataset images"
-    return f"Dataset images: {shown:,} of the {total:,}, evenly spread (choose a class for others)"
+    return f"Dataset images: {shown:,} of {total:,}, evenly spread"
 
 
 @lru_cache(maxsize=16)

@@ -66,7 +66,7 @@ def test_the_page_shows_results_and_a_spread_of_the_dataset(app_url: str, page) 
     expect(thumbnails(page, "results-gallery")).to_have_count(50, timeout=WAIT_MS)
     assert_images_load(page, "results-gallery")
     dataset_gallery = page.locator("#dataset-gallery")
-    expect(dataset_gallery).to_contain_text("1,000 of the 60,000, evenly spread", timeout=WAIT_MS)
+    expect(dataset_gallery).to_contain_text("1,000 of 60,000, evenly spread", timeout=WAIT_MS)
     expect(thumbnails(page, "dataset-gallery")).to_have_count(1000)
     summary = page.locator("#search-summary")
     expect(summary).to_contain_text("of the 5,999 other")  # thousands separated

@@ -139,7 +139,7 @@ def show_dataset(pg: Playground, dataset: str) -> tuple[Any, int, None]:
     ]
     label = "Click an image to explore it"
     if len(items) < len(folder):
-        label += f" (the first {len(items):,} of {len(folder):,}; any other by its number)"
+        label += f" (first {len(items):,} of {len(folder):,})"
     return gr.Gallery(value=items, label=label), 0, None
 
 
