@@ -130,17 +130,15 @@ def filters(pg: Playground, model: str, layer: str) -> tuple[np.ndarray, str]:
 
 
 @friendly
-def show_dataset(pg: Playground, dataset: str) -> tuple[Any, int, None]:
-    """The first BROWSE_MAX images (a position in the gallery is the image's number)."""
+def show_dataset(pg: Playground, dataset: str) -> tuple[list[tuple[str, str]], int, None]:
+    """The first BROWSE_MAX images (a position in the gallery is the image's number; the
+    "Image number" box reaches any other)."""
     folder = pg.dataset(dataset)
     items = [
         (str(p), folder.classes[label])
         for p, label in zip(folder.paths[:BROWSE_MAX], folder.labels, strict=False)
     ]
-    label = "Click an image to explore it"
-    if len(items) < len(folder):
-        label += f" (first {len(items):,} of {len(folder):,})"
-    return gr.Gallery(value=items, label=label), 0, None
+    return items, 0, None
 
 
 @friendly
