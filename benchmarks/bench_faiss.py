@@ -1,6 +1,8 @@
 """FAISS IVF index vs today's exact ``rank``: build time, memory, query p50 and recall@50.
 
     nice -n 10 python benchmarks/bench_faiss.py [--quick] [--sizes 100000 1000000]
+    nice -n 10 python benchmarks/bench_faiss.py --sizes 1000000 --metrics euclidean \
+        --json benchmarks/results/faiss_1e6_euclidean.json    # one case alone, on a quiet machine
 
 The vectors are EfficientNet-Lite0 ``top_conv`` features (1280 dims) of the shipped datasets'
 400 real images, plus synthetic ones sampled around them: a real image, plus half of a random
@@ -182,8 +184,10 @@ def run_size(run: Report, n: int, synth: Synthetic, metrics: list[str]) -> None:
 
 def main() -> None:
     args = parser(__doc__.splitlines()[0])
-    args.add_argument("--sizes", type=int, nargs="*", default=None)
-    args.add_argument("--metrics", nargs="*", default=["cosine", "euclidean"])
+    args.add_argument(
+        "--sizes", type=int, nargs="*", default=None, help="vectors (default: 100000 1000000)"
+    )
+    args.add_argument("--metrics", nargs="*", default=["cosine", "euclidean"], help="default: both")
     opts = args.parse_args()
     sizes = opts.sizes or (SIZES[:1] if opts.quick else SIZES)
     real, labels = real_features()

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convenet.errors import ImageLoadError, UnknownNameError, WeightsUnavailableError
-from convenet.models.registry import MODELS, ModelSpec
+from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
 from convenet.paths import PRECOMPUTED_DIR
-from convenet.search.features import BATCH_SIZE, POOLINGS
+from convenet.search.features import BATCH_SIZE, POOLINGS, View
 from convenet.search.metrics import METRICS
 from convenet.search.recipes import RECIPES
 from convenet.search.vector_index import NPROBE
 
 if TYPE_CHECKING:
     from convenet.search.recipes import Recipe, Views
+
+SHARDS_DIR = ".convenet"
 
 
 def _progress_bar(description: str) -> Callable[[int, int], None]:
@@ -208,19 +210,19 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_precompute(args: argparse.Namespace) -> int:
     from convenet.data.datasets import DATASETS, get_dataset
     from convenet.models.loading import get_model_spec, weights_status
-    from convenet.search.features import View
     from convenet.search.precompute import precompute_folder
     from convenet.search.recipes import RECIPE_VIEWS
 
-    if args.out:
+    if args.images and not args.name:
         return _precompute_shards(args)
+    if args.out:
+        raise ValueError("--name stores a folder as a dataset in --root; --out writes shards")
     if args.images:
-        images_dir = Path(args.images)
-        jobs = [(args.name or images_dir.name, images_dir)]
+        jobs = [(args.name, Path(args.images))]
     else:
         names = list(DATASETS) if args.dataset == "all" else [args.dataset]
         jobs = [(name, get_dataset(name).root) for name in names]
-    if args.model == "all":
+    if args.model in (None, "all"):
         models = [spec for spec in MODELS.values() if weights_status(spec) != "download"]
     else:
         models = [get_model_spec(args.model)]
@@ -244,31 +246,44 @@ def cmd_precompute(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_out(images: Path, model: str, view: View) -> Path:
+    """Where ``precompute --images DIR`` puts its shards without ``--out``: beside the images, in
+    a hidden folder (which the image walk passes over), one per model and view."""
+    return Path(images) / SHARDS_DIR / ".".join(filter(None, (model, view.variant)))
+
+
 def _precompute_shards(args: argparse.Namespace) -> int:
-    """``--out``: stream a folder of any size into resumable shards (local or on Ray)."""
+    """``--images`` without ``--name``: stream a folder of any size into resumable shards
+    (local or on Ray), in ``--out`` or the default beside the images."""
     from convenet.models.loading import get_model_spec
-    from convenet.search.features import View
     from convenet.search.shards import precompute_shards
 
-    if not args.images:
-        raise ValueError("--out goes with --images (a folder to stream into shards)")
     if args.model == "all" or args.recipes:
-        raise ValueError("--out writes one model and view at a time: name --model")
-    spec = get_model_spec(args.model)
+        raise ValueError("shards hold one model and view at a time: name --model")
+    spec = get_model_spec(args.model or DEFAULT_MODEL)
+    view = View(args.pooling, args.flip)
+    out = Path(args.out) if args.out else default_out(Path(args.images), spec.key, view)
     manifest = precompute_shards(
         Path(args.images),
-        Path(args.out),
+        out,
         spec.key,
         args.layers,
-        View(args.pooling, args.flip),
+        view,
         shard_size=args.shard_size,
         batch_size=args.batch_size,
         engine=args.engine,
         force=args.force,
-        progress=_progress_bar(f"{spec.title} -> {args.out}"),
+        progress=_progress_bar(f"{spec.title} -> {out}"),
         ray_actors=args.actors,
     )
-    print(f"{manifest['n_images']} images in {len(manifest['shards'])} shards in {args.out}")
+    print(f"{manifest['n_images']} images in {len(manifest['shards'])} shards in {out}")
+    if manifest["skipped"]:
+        shown = "; ".join(f"{s['image']} ({s['reason']})" for s in manifest["skipped"][:5])
+        more = len(manifest["skipped"]) - 5
+        print(
+            f"skipped {len(manifest['skipped'])} that could not be read: {shown}"
+            + (f"; and {more} more (all in {out / 'manifest.json'})" if more > 0 else "")
+        )
     return 0
 
 
@@ -407,12 +422,27 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--k", type=int, default=50, help="results to list (default: %(default)s)")
     search.set_defaults(func=cmd_search)
 
-    pre = sub.add_parser("precompute", help="extract and store features of every curated layer")
+    pre = sub.add_parser(
+        "precompute",
+        help="extract and store features of every curated layer",
+        description=(
+            "--dataset: features of registered datasets into the feature store (--root). "
+            "--images DIR: stream a folder of any size into resumable feature shards, in --out "
+            f"(default: DIR/{SHARDS_DIR}/MODEL); with --name, store it as that dataset in --root "
+            "instead (one file per model, what the app reads)."
+        ),
+    )
     source = pre.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="a registered dataset name, or all")
-    source.add_argument("--images", help="a folder with one sub-folder per class")
-    pre.add_argument("--name", help="dataset name to store an --images folder under")
-    pre.add_argument("--model", default="all", help="model key, or all (those with weights here)")
+    source.add_argument(
+        "--images", help="a folder of images (one sub-folder per class, or loose: unlabelled)"
+    )
+    pre.add_argument("--name", help="store the --images folder as this dataset in --root")
+    pre.add_argument(
+        "--model",
+        help=f"model key, or all (those with weights here; the default, but {DEFAULT_MODEL} "
+        "for shards)",
+    )
     pre.add_argument("--layers", nargs="*", help="layer names (default: the curated layers)")
     pre.add_argument(
         "--pooling", default="avg", choices=POOLINGS, help="how a feature map becomes a vector"
@@ -424,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--root", default=str(PRECOMPUTED_DIR), help="feature store folder")
     pre.add_argument("--force", action="store_true", help="recompute even if valid")
     pre.add_argument(
-        "--out", help="stream --images into resumable feature shards in this folder (any size)"
+        "--out",
+        help=f"the shards' folder (default: DIR/{SHARDS_DIR}/MODEL[.VIEW] beside the --images)",
     )
     pre.add_argument("--engine", default="local", choices=["local", "ray"], help="with --out")
     pre.add_argument("--shard-size", type=int, default=1024, help="images per shard (--out)")

@@ -55,7 +55,14 @@ from convenet.search.recipes import (
     leave_one_out,
     query_vectors,
 )
-from convenet.search.vector_index import VectorIndex, index_of, index_path, load_index, uses_index
+from convenet.search.vector_index import (
+    EXACT_MAX,
+    VectorIndex,
+    index_of,
+    index_path,
+    load_index,
+    uses_index,
+)
 
 if TYPE_CHECKING:
     from convenet.data.hub import FeatureSource
@@ -81,6 +88,7 @@ Progress = Callable[[int, int], None]
 SPACES_KEPT = 24  # recipe databases kept in memory, most recently used first
 QUALITY_MAX = 5000  # images in the overview at most: leave-one-out over all pairs is O(n^2)
 MAP_MAX = 5000  # images on the map at most (a seeded sample beyond): t-SNE is O(n log n) slow
+BROWSE_MAX = 1000  # dataset images a browsing gallery lists at most: a page cannot show 1e6
 UNLABELLED = (
     "These images have no classes (they were not in one sub-folder per class), so there is "
     "nothing to score; search and the map work, the scores need classes."
@@ -335,9 +343,13 @@ class Playground:
         if not verify_file(root, relpath):
             log.warning("Feature file %s failed its checksum; not using it.", path)
             return None
-        stored = read_feature_file(path)
+        stored = read_feature_file(path, mapped=True)
         folder = self.dataset(dataset)
         wanted = [p.relative_to(self.images_dir(dataset)).as_posix() for p in folder.paths]
+        if stored.meta.get("images") == wanted and len(wanted) > EXACT_MAX:
+            # Large: the file's memory map as it is (float16, rows in dataset order). The index
+            # ranks it; a float32 copy of 1e6 x 1280 alone would take 5 GB.
+            return stored.features
         position = {name: i for i, name in enumerate(stored.meta.get("images", []))}
         if any(name not in position for name in wanted):
             log.warning("Feature file %s does not cover the dataset's images.", path)
@@ -362,8 +374,9 @@ class Playground:
         progress: Progress | None = None,
         view: View = PLAIN,
     ) -> np.ndarray:
-        """(n, d) float32 features of one layer in one view (pooling, mirrored or not);
-        computed and cached on first use if needed."""
+        """(n, d) features of one layer in one view (pooling, mirrored or not); computed and
+        cached on first use if needed. float32 in memory, or above ``EXACT_MAX`` images the
+        stored float16 rows, memory-mapped (``store.read_feature_file``)."""
         spec = get_model_spec(model)
         spec.layer(layer)
         self._check_dataset(dataset)
@@ -380,7 +393,7 @@ class Playground:
             loaded = self._load_valid(roots[0], dataset, spec, view)
             if loaded is None:
                 loaded = self._load_valid(roots[1], dataset, spec, view)
-            if loaded is None or any(name not in loaded for name in spec.layer_names):
+            if loaded is None or layer not in loaded:
                 loaded = self._compute(dataset, spec, progress, view)
             with self._lock:
                 self._features[key] = loaded
@@ -442,6 +455,12 @@ class Playground:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(base, database) vectors of a dataset under a recipe; the last few are kept."""
         spec = get_model_spec(model)
+        size = len(self.dataset(dataset).paths)
+        if recipe.name != "plain" and size > EXACT_MAX:  # float32 copies of every row
+            raise ValueError(
+                f"The {recipe.name} recipe makes new vectors of every image, too many for "
+                f"{size:,} images (at most {EXACT_MAX:,}); the plain recipe searches them."
+            )
 
         def build() -> tuple[np.ndarray, np.ndarray]:
             views = self.views(dataset, model, progress)
@@ -612,6 +631,21 @@ class Playground:
         """2-D map of the ``map_rows`` images in a layer's feature space (cached per view)."""
         feats = self.features(dataset, model, layer)[self.map_rows(dataset)]
         return _project(np.asarray(feats, np.float32).tobytes(), feats.shape, method)
+
+
+def spread(rows: list[int], most: int = BROWSE_MAX) -> list[int]:
+    """At most ``most`` of ``rows``, evenly spaced and in order, so every part of a large
+    dataset (every class) keeps its share of a browsing gallery."""
+    if len(rows) <= most:
+        return rows
+    return [rows[i] for i in np.linspace(0, len(rows) - 1, most).astype(np.int64)]
+
+
+def browse_label(shown: int, total: int) -> str:
+    """A browsing gallery's title: says when it lists a spread of a larger dataset."""
+    if shown == total:
+        return "Dataset images"
+    return f"Dataset images: {shown:,} of {total:,}, evenly spread"
 
 
 @lru_cache(maxsize=16)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,22 @@ def test_the_environment_names_folders_too() -> None:
     env = {"CONVENET_IMAGES": "pets=/data/pets: /data/trips :"}
     assert folder_datasets(env) == [("pets", "/data/pets"), ("", "/data/trips")]
     assert folder_datasets({}) == []
+
+
+def test_a_served_folder_with_an_unreadable_image_stops_the_start_in_one_line(
+    tmp_path: Path,
+) -> None:
+    from convenet.playground import Playground
+    from tests.search.test_shards import add_broken_images, real_images
+    from ui.folders import compute_at_start
+    from ui.folders import folder_datasets as served
+
+    images = real_images(tmp_path / "pets", per_class=2, classes=2)
+    add_broken_images(images)
+    specs = served([[str(images), "pets"]])
+    pg = Playground(tmp_path / "none", tmp_path / "cache", specs)
+    with pytest.raises(SystemExit) as stopped:
+        compute_at_start(pg, specs)
+    said = str(stopped.value)
+    assert said.startswith(f"--images {images}: 0-truncated.jpg: the image is broken or truncated")
+    assert "Traceback" not in said and said.endswith("then start again")

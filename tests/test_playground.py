@@ -141,6 +141,29 @@ def test_corrupt_cached_file_is_recomputed_not_served(tmp_path: Path) -> None:
     assert not np.any(fresh == np.float16(np.frombuffer(b"\x7f\x7f", np.float16)[0]))
 
 
+def test_a_large_dataset_is_served_from_its_memory_map(tmp_path: Path, monkeypatch) -> None:
+    """Above EXACT_MAX images the stored float16 rows are served as they are (no float32
+    copy) and ranked through an index; below it, float32 in memory as before."""
+    root = _small_root(tmp_path)
+    cache = tmp_path / "cache"
+    small = Playground(root, cache, tiny(root))
+    exact = small.search("tiny", "efficientnet_lite0", "top_conv", "cosine", query_index=4, k=5)
+    assert small.features("tiny", "efficientnet_lite0", "top_conv").dtype == np.float32
+    monkeypatch.setattr("convenet.playground.EXACT_MAX", 8)  # 9 images: "large"
+    monkeypatch.setattr("convenet.playground.uses_index", lambda n, metric: n > 8)
+    large = Playground(root, cache, tiny(root))
+    rows = large.features("tiny", "efficientnet_lite0", "top_conv")
+    assert isinstance(rows.base, np.memmap) or isinstance(rows, np.memmap)
+    assert rows.dtype == np.float16
+    found = large.search("tiny", "efficientnet_lite0", "top_conv", "cosine", query_index=4, k=5)
+    assert [h.index for h in found.hits] == [h.index for h in exact.hits]  # exact index below 50k
+    np.testing.assert_allclose(
+        [h.distance for h in found.hits], [h.distance for h in exact.hits], atol=2e-3
+    )
+    with pytest.raises(ValueError, match="too many for 9 images"):
+        large.search("tiny", "efficientnet_lite0", "top_conv", "cosine", 4, k=5, recipe="flip")
+
+
 def test_forget_drops_everything_held_for_a_dataset() -> None:
     """A session's own dataset is forgotten when it goes; nothing of it stays in memory."""
     pg = Playground(PRECOMPUTED_DIR)
@@ -149,3 +172,16 @@ def test_forget_drops_everything_held_for_a_dataset() -> None:
     pg.forget("stamps200")
     held = [*pg._features, *pg._spaces._items, *pg._indexes._items]
     assert held and all(key[0] != "stamps200" for key in held)
+
+
+def test_a_browsing_gallery_lists_an_even_spread_of_a_large_dataset() -> None:
+    from convenet.playground import browse_label, spread
+
+    assert spread([3, 5, 7], 5) == [3, 5, 7]
+    rows = list(range(10, 60_010))
+    shown = spread(rows, 1000)
+    assert len(shown) == 1000 and shown[0] == 10 and shown[-1] == 60_009
+    assert shown == sorted(set(shown))  # in order, no repeats
+    assert max(b - a for a, b in zip(shown, shown[1:], strict=False)) <= 61
+    assert browse_label(200, 200) == "Dataset images"
+    assert "1,000 of 60,000, evenly spread" in browse_label(1000, 60_000)

@@ -111,3 +111,29 @@ def test_index_of_a_sharded_run_and_of_a_store_dataset(tmp_path: Path) -> None:
     assert (index.kind, index.n) == ("ivf", 200)
     indices, distances = index.search(np.zeros(1280, np.float32), 5)
     assert indices.shape == (1, 5) and np.all(np.diff(distances[0]) >= 0)
+
+
+def test_precompute_images_without_out_writes_shards_beside_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.search.test_shards import add_broken_images, real_images
+
+    images = real_images(tmp_path / "images", per_class=2, classes=2)
+    broken = add_broken_images(images)
+    args = ["precompute", "--images", str(images), "--layers", "top_conv", "--shard-size", "3"]
+    assert main(args) == 0
+    out = images / ".convenet" / "efficientnet_lite0"  # the default: no --out, no --model
+    said = capsys.readouterr().out
+    assert f"4 images in 2 shards in {out}" in said
+    assert "skipped 2 that could not be read: " in said
+    assert all(f"{image} ({reason})" in said for image, reason in broken.items())
+    assert main(["index", "--shards", str(out), "--layer", "top_conv", "--metric", "cosine"]) == 0
+    assert main(args) == 0  # the hidden folder is not walked as images: the same run, finished
+    assert "4 images in 2 shards" in capsys.readouterr().out
+
+
+def test_precompute_help_says_where_shards_go(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["precompute", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "default: DIR/.convenet/MODEL" in said

@@ -17,7 +17,7 @@ from convenet.inspector import (
     as_int,
 )
 from convenet.models.registry import MODELS, get_model_spec
-from convenet.playground import Playground
+from convenet.playground import BROWSE_MAX, Playground
 from ui.common import friendly, layer_choices, model_problem
 from ui.explorer_channel import CHANNEL_HINT
 from ui.search_tab import layer_update
@@ -129,10 +129,12 @@ def filters(pg: Playground, model: str, layer: str) -> tuple[np.ndarray, str]:
 
 @friendly
 def show_dataset(pg: Playground, dataset: str) -> tuple[list[tuple[str, str]], int, None]:
+    """The first BROWSE_MAX images (a position in the gallery is the image's number; the
+    "Image number" box reaches any other)."""
     folder = pg.dataset(dataset)
     items = [
         (str(p), folder.classes[label])
-        for p, label in zip(folder.paths, folder.labels, strict=True)
+        for p, label in zip(folder.paths[:BROWSE_MAX], folder.labels, strict=False)
     ]
     return items, 0, None
 

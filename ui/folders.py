@@ -76,4 +76,9 @@ def compute_at_start(
                 bar.total = total
                 bar.update(done - bar.n)
 
-            pg.features(data.name, spec.key, spec.layer_names[-1], show)
+            try:
+                pg.features(data.name, spec.key, spec.layer_names[-1], show)
+            except ValueError as exc:  # an unreadable image: one line, not a traceback
+                raise SystemExit(
+                    f"--images {data.root}: {exc}; remove or replace it, then start again"
+                ) from None

@@ -54,7 +54,7 @@ def summary_markdown(result: SearchResult, k: int) -> str:
     top = min(P_AT, k)
     name = plural(result.query_label)
     return (
-        f"**{result.matches} of the {result.possible} other {name}** are in the top {k}; "
+        f"**{result.matches} of the {result.possible:,} other {name}** are in the top {k}; "
         f"**{result.matches_in_top(top)} of the top {top}** are {name}."
     )
 

@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from convenet.models.registry import MODELS, get_model_spec
+from convenet.playground import browse_label, spread
 from convenet.search.metrics import METRIC_DESCRIPTIONS
 from convenet.search.recipes import RECIPES
 from ui.common import (
@@ -78,14 +79,18 @@ class SearchTab:
 def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     pg = state.playground
 
-    def dataset_gallery(dataset: str, category: str) -> tuple[list[tuple[str, str]], list[int]]:
+    def dataset_gallery(dataset: str, category: str) -> tuple[Any, list[int]]:
+        """The class's images (or all; at most BROWSE_MAX of them) and their dataset indices."""
         folder = pg.dataset(dataset)
-        indices = [
+        matching = [
             i
             for i, label in enumerate(folder.labels)
             if category in (ALL_CLASSES, None) or folder.classes[label] == category
         ]
-        return [(str(folder.paths[i]), folder.classes[folder.labels[i]]) for i in indices], indices
+        indices = spread(matching)
+        items = [(str(folder.paths[i]), folder.classes[folder.labels[i]]) for i in indices]
+        label = browse_label(len(indices), len(matching))
+        return gr.Gallery(value=items, selected_index=None, label=label), indices
 
     @friendly
     def show_dataset(dataset: str, category: str) -> tuple[Any, Any, list[int]]:
@@ -93,9 +98,9 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         folder = pg.dataset(dataset)
         if category not in folder.classes:
             category = ALL_CLASSES
-        items, indices = dataset_gallery(dataset, category)
+        gallery, indices = dataset_gallery(dataset, category)
         categories = gr.update(choices=[ALL_CLASSES, *folder.classes], value=category)
-        return categories, gr.Gallery(value=items, selected_index=None), indices
+        return categories, gallery, indices
 
     @friendly
     def on_model_change(model: str, current: str, layer: str) -> tuple[Any, ...]:

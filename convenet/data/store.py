@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
@@ -164,12 +165,53 @@ def read_feature_meta(path: Path | str) -> dict:
         return _meta_from_header(handle.metadata(), path)
 
 
-def read_feature_file(path: Path | str) -> FeatureFile:
-    """Load a feature file; any parse problem raises CorruptFeatureFileError naming it."""
+def _mapped(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """Every tensor of a safetensors file as a read-only memory map of the file (float16 only),
+    and the metadata. The layout is simple: an 8-byte header length, the JSON header (dtype,
+    shape and byte range of each tensor), then the data."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > size - 8:
+                raise ValueError("header longer than the file")
+            header = json.loads(handle.read(length))
+        meta = _meta_from_header(header.pop("__metadata__", None), path)
+        features = {}
+        for layer, info in header.items():
+            if info["dtype"] != "F16":
+                raise CorruptFeatureFileError(f"{path}: layer {layer!r} is not float16.")
+            shape, (begin, end) = tuple(info["shape"]), info["data_offsets"]
+            if len(shape) != 2 or end - begin != 2 * shape[0] * shape[1] or 8 + length + end > size:
+                raise ValueError(f"layer {layer!r} does not fit its shape {shape}")
+            if begin == end:  # mmap cannot map nothing
+                features[layer] = np.zeros(shape, np.float16)
+            else:
+                offset = 8 + length + begin
+                features[layer] = np.memmap(path, np.float16, "r", offset=offset, shape=shape)
+    except (struct.error, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, CorruptFeatureFileError):
+            raise
+        raise CorruptFeatureFileError(f"{path}: not a readable safetensors file ({exc}).") from exc
+    return features, meta
+
+
+def read_feature_file(path: Path | str, mapped: bool = False) -> FeatureFile:
+    """Load a feature file; any parse problem raises CorruptFeatureFileError naming it.
+
+    ``mapped``: each layer is a read-only memory map of the file instead of a copy in memory,
+    so a file of a million images costs the pages that are read, which the kernel can drop
+    again, not its size (the app serves large datasets this way).
+    """
     path = Path(path)
-    with _open(path) as handle:
-        meta = _meta_from_header(handle.metadata(), path)
-        features = {layer: handle.get_tensor(layer) for layer in handle.keys()}  # noqa: SIM118 (not a dict)
+    if mapped:
+        if not path.is_file():
+            raise FileNotFoundError(f"Feature file not found: {path}")
+        features, meta = _mapped(path)
+    else:
+        with _open(path) as handle:
+            meta = _meta_from_header(handle.metadata(), path)
+            features = {layer: handle.get_tensor(layer) for layer in handle.keys()}  # noqa: SIM118 (not a dict)
     try:
         n = _checked_rows(features, str(path))
     except ValueError as exc:
@@ -232,7 +274,7 @@ def record_in_manifest(root: Path | str, path: Path | str) -> dict[str, Any]:
     root, path = Path(root), Path(path)
     relpath = _relpath(root, path)
     dataset, model, _ = _parse_relpath(relpath)
-    stored = read_feature_file(path)
+    stored = read_feature_file(path, mapped=True)  # shapes and metadata: no need to read it all
     entry = {
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from convenet.data.images import ImageSource, load_batch
+from convenet.data.images import ImageLoadError, ImageSource, load_batch, load_image
 from convenet.errors import UnknownNameError
 from convenet.lru import BuildOnceLRU
 from convenet.models.loading import Weights, get_model_spec, load_model, resolve
@@ -63,6 +63,8 @@ class FeatureSet:
     input_size: int
     weights: Weights = "imagenet"
     extra: dict[str, Any] = field(default_factory=dict)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    """Images left out because they could not be read (``skip_broken``): (index, why)."""
 
     @property
     def layers(self) -> list[str]:
@@ -165,16 +167,34 @@ def extract_arrays(
 
 
 def decoded_batches(
-    sources: Sequence[ImageSource], size: int, batch_size: int, flip: bool = False
+    sources: Sequence[ImageSource],
+    size: int,
+    batch_size: int,
+    flip: bool = False,
+    broken: list[tuple[int, str]] | None = None,
 ) -> Iterator[np.ndarray]:
     """The images as batches, each decoded in a thread while the caller runs the one before.
 
     Decoding (PIL) and inference (ONNX Runtime, Keras) both release the GIL, so the next batch's
     JPEG decoding fills the gaps between the network's operators instead of stopping it.
+    ``broken``: an image that cannot be read is listed there (index, why) and left out of its
+    batch (a batch left empty is not yielded), rather than stopping the whole run.
     """
 
     def load(start: int) -> np.ndarray:
-        batch = load_batch(list(sources[start : start + batch_size]), size)
+        chunk = list(sources[start : start + batch_size])
+        if broken is None:
+            batch = load_batch(chunk, size)
+        else:
+            pixels = []
+            for offset, source in enumerate(chunk):
+                try:
+                    pixels.append(load_image(source, size))
+                except ImageLoadError as exc:  # "name: why"; the caller knows the name
+                    broken.append((start + offset, str(exc).split(": ", 1)[-1]))
+            batch = np.zeros((0, size, size, 3), np.float32)
+            if pixels:
+                batch = np.stack(pixels).astype(np.float32)
         return batch[:, :, ::-1] if flip else batch
 
     starts = range(0, len(sources), batch_size)
@@ -184,7 +204,8 @@ def decoded_batches(
             batch = coming.pop().result()
             if start + batch_size < len(sources):
                 coming.append(pool.submit(load, start + batch_size))
-            yield batch
+            if len(batch):
+                yield batch
 
 
 def extract_features(
@@ -197,6 +218,7 @@ def extract_features(
     progress: Progress | None = None,
     flip: bool = False,
     streams: int = STREAMS,
+    skip_broken: bool = False,
 ) -> FeatureSet:
     """Pooled float16 features of every image for the chosen layers (all curated by default).
 
@@ -204,7 +226,8 @@ def extract_features(
     ``streams``: batches run side by side on ONNX Runtime, the cores shared out between them
     (default: one per core, at most four); a network split across cores inside every layer
     waits for its slowest thread at each of them, whole batches side by side do not. 1: one
-    batch at a time on every core.
+    batch at a time on every core. ``skip_broken``: an image that cannot be read is left out and
+    listed in the result's ``skipped`` (else it stops the run with an ImageLoadError).
     """
     spec = get_model_spec(model_key)
     names = _check_layers(model_key, layers)
@@ -215,26 +238,29 @@ def extract_features(
     side_by_side = streams > 1 and onnx_extractor(spec.key, pooling, weights, threads) is not None
     workers, threads = (streams, threads) if side_by_side else (1, 0)
     running: deque[Future[dict[str, np.ndarray]]] = deque()
-    done = 0
+    stored = 0
+    broken: list[tuple[int, str]] | None = [] if skip_broken else None
 
     def run(batch: np.ndarray) -> dict[str, np.ndarray]:
         return extract_arrays(spec.key, batch, names, pooling, weights, threads)
 
     def collect() -> None:
-        nonlocal done
+        nonlocal stored
         for name, values in running.popleft().result().items():
             chunks[name].append(values.astype(np.float16))
-        done = min(done + batch_size, total)
+        stored += len(values)
         if progress is not None:
-            progress(done, total)
+            progress(min(stored + len(broken or ()), total), total)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="extract") as pool:
-        for batch in decoded_batches(sources, spec.input_size, batch_size, flip):
+        for batch in decoded_batches(sources, spec.input_size, batch_size, flip, broken):
             running.append(pool.submit(run, batch))
             if len(running) >= workers:  # one batch per worker in flight: memory stays bounded
                 collect()
         while running:
             collect()
+    if progress is not None and broken:  # the last batches may have had nothing to run
+        progress(total, total)
     features = {
         name: np.concatenate(parts) if parts else np.zeros((0, 0), np.float16)
         for name, parts in chunks.items()
@@ -247,4 +273,5 @@ def extract_features(
         input_size=spec.input_size,
         weights=weights,
         extra={"flip": True} if flip else {},
+        skipped=broken or [],
     )

@@ -2,8 +2,9 @@
 
 Each actor loads the model once (its own ONNX Runtime session, or Keras model) and extracts
 batches with the same ``features.extract_features`` as the in-process engine; rows come back in
-input order (``preserve_order``) and are cut into the same shards. The image list goes to Ray
-as a text file (one ``path<TAB>class`` line per image), so the driver never holds it whole.
+input order (``preserve_order``), one per image (an unreadable one as zeros and the reason it was
+skipped), and are cut into the same shards. The image list goes to Ray as a text file (one
+``path<TAB>class`` line per image), so the driver never holds it whole.
 
 Ray is optional (requirements-scale.txt). Without ``RAY_ADDRESS`` a local Ray is started; with
 it (``ray://head:10001`` or ``auto``) the work goes to that cluster, whose nodes must see the
@@ -19,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from convenet.models.loading import get_model_spec
 from convenet.paths import REPO_DIR
-from convenet.search.features import View, extract_features
-from convenet.search.onnx_features import onnx_extractor
+from convenet.search.features import View, extract_arrays, extract_features
 from convenet.settings import worker_environment
 
 if TYPE_CHECKING:
@@ -29,20 +30,39 @@ if TYPE_CHECKING:
 
 
 class Extractor:
-    """One actor: a model loaded once, then a batch of image lines -> per-layer float16 rows."""
+    """One actor: a model loaded once, then a batch of image lines -> per-layer float16 rows
+    and an ``error`` column (empty, or why that image was skipped: its row is zeros)."""
 
     def __init__(self, images_dir: str, model: str, layers: list[str], view: View) -> None:
         self.images_dir = Path(images_dir)
         self.model, self.layers, self.view = model, layers, view
-        onnx_extractor(model, view.pooling, "imagenet")  # load now: once per actor
+        size = get_model_spec(model).input_size
+        blank = np.zeros((1, size, size, 3), np.float32)  # loads the model now: once per actor
+        found = extract_arrays(model, blank, layers, view.pooling)
+        self.dims = {name: values.shape[1] for name, values in found.items()}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         lines = [str(line) for line in batch["text"]]
         paths = [self.images_dir / line.split("\t", 1)[0] for line in lines]
         found = extract_features(
-            self.model, paths, self.layers, self.view.pooling, len(paths), flip=self.view.flip
+            self.model,
+            paths,
+            self.layers,
+            self.view.pooling,
+            len(paths),
+            flip=self.view.flip,
+            skip_broken=True,
         )
-        return {"text": np.array(lines, dtype=object), **found.features}
+        errors = np.full(len(lines), "", dtype=object)
+        for row, why in found.skipped:
+            errors[row] = why
+        readable = errors == ""
+        rows = {}
+        for name, dim in self.dims.items():
+            rows[name] = np.zeros((len(lines), dim), np.float16)
+            if readable.any():
+                rows[name][readable] = found.features[name]
+        return {"text": np.array(lines, dtype=object), "error": errors, **rows}
 
 
 def ray_engine(
@@ -89,7 +109,9 @@ def ray_engine(
             )
             for batch in rows.iter_batches(batch_size=shard_size, batch_format="numpy"):
                 images = [tuple(str(line).split("\t", 1)) for line in batch["text"]]
-                features = {name: np.asarray(batch[name], np.float16) for name in layers}
-                yield [(rel, cls) for rel, cls in images], features
+                skipped = {i: str(why) for i, why in enumerate(batch["error"]) if why}
+                readable = np.array([i not in skipped for i in range(len(images))], bool)
+                features = {name: np.asarray(batch[name][readable], np.float16) for name in layers}
+                yield [(rel, cls) for rel, cls in images], features, skipped
 
     return run

@@ -123,7 +123,9 @@ def base_vectors(recipe: Recipe, views: Views, layers: Sequence[str], layer: str
 
     if recipe.fuse:
         return fuse([one(name) for name in layers_read(recipe, layers, layer)])
-    return np.asarray(one(layer), np.float32)
+    x = one(layer)
+    # float16 rows are a large dataset's memory map (Playground.features): kept, not copied.
+    return x if x.dtype == np.float16 else np.asarray(x, np.float32)
 
 
 def database_vectors(recipe: Recipe, base: np.ndarray) -> np.ndarray:

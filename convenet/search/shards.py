@@ -7,7 +7,9 @@ extracted a shard at a time (``features.extract_features``, or the same extracto
 format (``store.write_feature_file``), so memory stays flat in the number of images.
 ``manifest.json`` lists each finished shard with its sha256. Both are written atomically, shard
 first, so a run killed at any moment resumes after its last listed shard and ends with the same
-files as a run that was never interrupted.
+files as a run that was never interrupted. An image that cannot be read is skipped and listed in
+the manifest with the reason; each engine cuts the same shards (the readable images of each
+``shard_size`` images in turn), so their outputs stay equal.
 """
 
 from __future__ import annotations
@@ -41,13 +43,15 @@ from convenet.search.features import (
 
 SHARD_SIZE = 1024
 MANIFEST = "manifest.json"
-FORMAT = "convenet-shards/1"
+FORMAT = "convenet-shards/2"
 
 Image = tuple[str, str]
 """(path relative to the images folder, class: its first folder, or "" for a loose image)."""
-Shard = tuple[list[Image], dict[str, np.ndarray]]
+Shard = tuple[list[Image], dict[str, np.ndarray], dict[int, str]]
 Engine = Callable[[Iterator[Image]], Iterator[Shard]]
-"""Turns the images still to do into shards (images, per-layer features), in order."""
+"""Turns the images still to do into shards, one per ``shard_size`` images in order: (those
+images, the per-layer features of the readable ones, why each other one could not be read, by
+its position among them)."""
 
 
 def iter_images(root: Path) -> Iterator[Image]:
@@ -91,9 +95,15 @@ def local_engine(
         for images in chunked(pending, shard_size):
             paths = [images_dir / rel for rel, _ in images]
             found = extract_features(
-                model, paths, layers, view.pooling, batch_size=batch_size, flip=view.flip
+                model,
+                paths,
+                layers,
+                view.pooling,
+                batch_size=batch_size,
+                flip=view.flip,
+                skip_broken=True,
             )
-            yield images, found.features
+            yield images, found.features, dict(found.skipped)
 
     return run
 
@@ -146,7 +156,16 @@ def _resume_point(out: Path, wanted: dict, force: bool) -> dict:
         )
         if intact and (not shards or sha256_file(out / shards[-1]["file"]) == shards[-1]["sha256"]):
             return manifest
-    return {"format": FORMAT, "settings": wanted, "shards": [], "n_images": 0, "complete": False}
+    return {
+        "format": FORMAT,
+        "settings": wanted,
+        "shards": [],
+        "n_images": 0,  # rows stored
+        "n_scanned": 0,  # images done: stored or skipped
+        "last_scanned": None,  # the last of them, checked when a run resumes
+        "skipped": [],
+        "complete": False,
+    }
 
 
 def precompute_shards(
@@ -179,16 +198,15 @@ def precompute_shards(
     total = sum(1 for _ in iter_images(images_dir))
     if total == 0:
         raise ValueError(f"no images found under {images_dir}")
-    done = manifest["n_images"]
+    done = manifest["n_scanned"]
     if manifest["complete"] and done == total:
         return manifest
     pending = iter_images(images_dir)
     if done:
-        last = read_feature_file(out / manifest["shards"][-1]["file"]).meta["images"][-1]
-        skipped = list(itertools.islice(pending, done))
-        if len(skipped) < done or skipped[-1][0] != last:
+        passed = list(itertools.islice(pending, done))
+        if len(passed) < done or passed[-1][0] != manifest["last_scanned"]:
             raise ValueError(f"{images_dir} changed since {out} was started; add --force")
-        del skipped
+        del passed
     if engine == "local":
         run = local_engine(images_dir, spec.key, names, view, batch_size, shard_size)
     elif engine == "ray":
@@ -198,19 +216,26 @@ def precompute_shards(
     else:
         raise ValueError(f"unknown engine {engine!r}; choose local or ray")
     base_meta = {**wanted, "convenet_version": __version__}
-    for images, features in run(pending):
-        number = len(manifest["shards"])
-        path = out / shard_name(number)
-        meta = {**base_meta, "first": done, "images": [r for r, _ in images]}
-        write_feature_file(path, features, {**meta, "labels": [c for _, c in images]})
-        entry = {"file": path.name, "first": done, "n_images": len(images)}
-        entry |= {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
-        done += len(images)
-        manifest["shards"].append(entry)
-        manifest["n_images"] = done
+    for chunk, features, skipped in run(pending):
+        images = [image for i, image in enumerate(chunk) if i not in skipped]
+        if images:
+            number = len(manifest["shards"])
+            path = out / shard_name(number)
+            first = manifest["n_images"]
+            meta = {**base_meta, "first": first, "images": [r for r, _ in images]}
+            write_feature_file(path, features, {**meta, "labels": [c for _, c in images]})
+            entry = {"file": path.name, "first": first, "n_images": len(images)}
+            entry |= {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+            manifest["shards"].append(entry)
+            manifest["n_images"] += len(images)
+        done += len(chunk)
+        manifest["skipped"] += [{"image": chunk[i][0], "reason": why} for i, why in skipped.items()]
+        manifest["n_scanned"], manifest["last_scanned"] = done, chunk[-1][0]
         _write_manifest(out, manifest)
         if progress is not None:
             progress(done, total)
+    if not manifest["shards"]:
+        raise ValueError(f"none of the {total} images under {images_dir} could be read")
     manifest["complete"] = True
     manifest["layer_dims"] = _layer_dims(out, manifest)
     _write_manifest(out, manifest)

@@ -119,12 +119,25 @@ def _float32(path: Path) -> None:
     path.write_bytes(save(tensors, metadata={"convenet": json.dumps(META)}))
 
 
+@pytest.mark.parametrize("mapped", [False, True])
 @pytest.mark.parametrize("damage", [_truncate, _no_meta, _pickle, _float32])
-def test_corrupt_file_raises_naming_it(stored: Path, damage):
+def test_corrupt_file_raises_naming_it(stored: Path, damage, mapped: bool):
     path = stored / RELPATH
     damage(path)
     with pytest.raises(CorruptFeatureFileError, match=str(path)):
-        read_feature_file(path)
+        read_feature_file(path, mapped=mapped)
+
+
+def test_a_mapped_file_reads_as_the_loaded_one_without_a_copy(stored: Path):
+    loaded = read_feature_file(stored / RELPATH)
+    mapped = read_feature_file(stored / RELPATH, mapped=True)
+    assert mapped.meta == loaded.meta and list(mapped.features) == list(loaded.features)
+    for layer, values in loaded.features.items():
+        assert isinstance(mapped.features[layer], np.memmap)  # pages read on use, not at load
+        assert mapped.features[layer].dtype == np.float16
+        np.testing.assert_array_equal(mapped.features[layer], values)
+    with pytest.raises(ValueError, match="read-only"):
+        mapped.features["conv1"][0, 0] = 1
 
 
 def test_missing_file_is_not_reported_as_corrupt(tmp_path: Path):

@@ -12,7 +12,13 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from convenet.search.shards import precompute_shards  # noqa: E402
-from tests.search.test_shards import LAYERS, MODEL, features_of, real_images  # noqa: E402
+from tests.search.test_shards import (  # noqa: E402
+    LAYERS,
+    MODEL,
+    add_broken_images,
+    features_of,
+    real_images,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +39,15 @@ def local_ray() -> Iterator[None]:
 
 def test_ray_engine_output_equals_the_in_process_engine(local_ray: None, tmp_path: Path) -> None:
     images = real_images(tmp_path / "images", per_class=6)  # 24 real images
+    broken = add_broken_images(images)  # and two that cannot be read: skipped by both
     local, distributed = tmp_path / "local", tmp_path / "ray"
-    precompute_shards(images, local, MODEL, LAYERS, shard_size=10, batch_size=4)
+    expected = precompute_shards(images, local, MODEL, LAYERS, shard_size=10, batch_size=4)
     manifest = precompute_shards(
         images, distributed, MODEL, LAYERS, shard_size=10, batch_size=4, engine="ray", ray_actors=2
     )
-    assert [s["n_images"] for s in manifest["shards"]] == [10, 10, 4]
+    assert [s["n_images"] for s in manifest["shards"]] == [9, 10, 5]  # 10 images each, less 2
+    assert manifest["skipped"] == expected["skipped"]
+    assert {s["image"]: s["reason"] for s in manifest["skipped"]} == broken
     ours, theirs = features_of(distributed), features_of(local)
     assert ours[0] == theirs[0] and len(ours[0]) == 24  # the same images, in the same order
     assert ours[1] == theirs[1]

@@ -32,6 +32,19 @@ def real_images(dest: Path, per_class: int, classes: int = 4) -> Path:
     return dest
 
 
+def add_broken_images(images: Path) -> dict[str, str]:
+    """A truncated JPEG and a text file named .jpg among the real images; {image: reason}."""
+    real = sorted(images.glob("*/*.jpg"))[1]
+    truncated = images / real.parent.name / "0-truncated.jpg"
+    truncated.write_bytes(real.read_bytes()[: real.stat().st_size // 2])
+    text = sorted(images.iterdir())[-1] / "notes.jpg"
+    text.write_text("not a picture, just text with an image's name")
+    return {
+        truncated.relative_to(images).as_posix(): "the image is broken or truncated",
+        text.relative_to(images).as_posix(): "not an image file this app can read",
+    }
+
+
 def features_of(out: Path) -> tuple[list[str], list[str], dict[str, np.ndarray]]:
     """(images, classes, per-layer rows) of a finished run, shards concatenated."""
     manifest = load_manifest(out)
@@ -82,6 +95,47 @@ def test_shards_hold_the_in_process_features_in_order(tmp_path: Path) -> None:
     assert again == manifest  # finished: nothing recomputed
     with pytest.raises(ValueError, match="other settings"):
         precompute_shards(images, out, MODEL, LAYERS, shard_size=6)
+
+
+def test_unreadable_images_are_skipped_and_listed(tmp_path: Path) -> None:
+    images = real_images(tmp_path / "images", per_class=3)
+    broken = add_broken_images(images)
+    out = tmp_path / "out"
+    manifest = precompute_shards(images, out, MODEL, LAYERS, shard_size=5, batch_size=2)
+    assert {s["image"]: s["reason"] for s in manifest["skipped"]} == broken
+    assert (manifest["n_scanned"], manifest["n_images"]) == (14, 12)
+    assert [s["n_images"] for s in manifest["shards"]] == [4, 5, 3]  # 5 images each, less 2
+    names, _, layers = features_of(out)
+    paths = sorted(
+        p for p in images.glob("*/*.jpg") if p.relative_to(images).as_posix() not in broken
+    )
+    assert names == [p.relative_to(images).as_posix() for p in paths]
+    reference = extract_features(MODEL, paths, LAYERS).features
+    np.testing.assert_allclose(
+        layers["top_conv"].astype(np.float32),
+        reference["top_conv"].astype(np.float32),
+        rtol=2e-3,
+        atol=2e-3,
+    )
+    assert precompute_shards(images, out, MODEL, LAYERS, shard_size=5, batch_size=2) == manifest
+    (images / next(iter(broken))).unlink()  # the folder changed: its order no longer matches
+    with pytest.raises(ValueError, match="no longer|changed|other settings"):
+        precompute_shards(images, tmp_path / "out", MODEL, LAYERS, shard_size=5, batch_size=2)
+
+
+def test_a_shard_of_nothing_but_unreadable_images_is_passed_over(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    (images / "a").mkdir(parents=True)
+    for name in ("0.jpg", "1.jpg"):
+        (images / "a" / name).write_text("text")
+    real = sorted((PRECOMPUTED_DIR / "stamps200" / "images").glob("*/*.jpg"))[0]
+    shutil.copy(real, images / "a" / "2.jpg")
+    manifest = precompute_shards(images, tmp_path / "out", MODEL, ["top_conv"], shard_size=2)
+    assert [s["n_images"] for s in manifest["shards"]] == [1]
+    assert [s["image"] for s in manifest["skipped"]] == ["a/0.jpg", "a/1.jpg"]
+    (images / "a" / "2.jpg").write_text("text")
+    with pytest.raises(ValueError, match="none of the 3 images"):
+        precompute_shards(images, tmp_path / "none", MODEL, ["top_conv"], shard_size=2)
 
 
 def _precompute(images: Path, out: Path) -> subprocess.Popen:
