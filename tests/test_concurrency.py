@@ -41,7 +41,7 @@ def events() -> list[tuple[str, str, str, object]]:
 
 def test_searches_have_a_group_of_their_own(events) -> None:
     searching = {(function, limit) for _, function, group, limit in events if group == "search"}
-    assert searching == {("search", 8), ("run_search", 8)}
+    assert searching == {("search", 8), ("run_search", 8), ("search_clicked", 8)}
 
 
 @pytest.mark.parametrize("group", SLOW)

@@ -198,8 +198,19 @@ CHANNEL_URL_JS = """
 """
 
 
+# The tab switch happens in the page (``OPEN_EXPLORER_JS``, ``SHOW_SEARCH_JS``), never as a
+# server output: once the Tabs have been an output of a queued event, Gradio's page copies
+# every component on screen at each status message of every later event (a search click
+# cost about half a second more).
+OPEN_EXPLORER_JS = """
+() => new URL(window.location.href).searchParams.get("tab") === "explorer"
+  ? {__type__: "update", selected: "explorer"} : undefined
+"""
+SHOW_SEARCH_JS = '() => ({__type__: "update", selected: "search"})'
+
+
 def restore_channel(request: gr.Request) -> tuple[Any, ...]:
-    """Show ``?tab=explorer&model=&layer=&channel=``: the tab, model, layer and channel, and the
+    """Show ``?tab=explorer&model=&layer=&channel=``: the model, layer and channel, and the
     link itself for ``from_link``; any other address changes nothing.
 
     Only components are written here: Gradio counts any write to a State as a change, which
@@ -207,7 +218,7 @@ def restore_channel(request: gr.Request) -> tuple[Any, ...]:
     """
     params = dict(request.query_params) if request else {}
     if params.get("tab") != "explorer":
-        return (gr.skip(),) * 5
+        return (gr.skip(),) * 4
     key = params.get("model", DEFAULT_MODEL)
     key = key if key in MODELS and not model_problem(key) else DEFAULT_MODEL
     layer = params.get("layer", "") or MODELS[key].layer_names[0]
@@ -217,7 +228,7 @@ def restore_channel(request: gr.Request) -> tuple[Any, ...]:
     except ValueError:
         channel, named = 0, ""
     layers = gr.update(choices=layer_choices(key), value=layer)
-    return gr.Tabs(selected="explorer"), key, layers, channel, f"{key}/{layer}/{named}"
+    return key, layers, channel, f"{key}/{layer}/{named}"
 
 
 def from_link(link: str, model: str) -> tuple[str, bool, bool]:
