@@ -26,7 +26,8 @@ from ui.common import friendly
 from ui.search_panels import Follower, View
 
 # Explanations have two workers of their own: the first one of a model builds its ONNX session
-# (seconds), and that must not hold a search's worker.
+# (seconds), and that must not hold a search's worker. (After a search, the panel on screen is
+# explained again in the panels' own group: ui.search_tab.follow_searches.)
 WHY_GROUP: dict[str, Any] = {"concurrency_id": "why", "concurrency_limit": 2}
 
 CHANNELS_SHOWN = 6
