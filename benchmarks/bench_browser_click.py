@@ -2,8 +2,8 @@
 
     python benchmarks/bench_browser_click.py [--quick]
 
-This is what a user feels: the click (the result becomes the query: two queued events, the
-pick and the search), the search, the gallery's new captions and the pictures in view decoded.
+This is what a user feels: the click (the result becomes the query and is searched, in one
+queued event), the search, the gallery's new captions and the pictures in view decoded.
 The page itself stamps the time: ``performance.now()`` right before the tile's ``click()`` and
 again in the first animation frame where every result caption has changed and every result
 picture inside the window is decoded (Playwright polls once per frame), so no Playwright
@@ -12,7 +12,7 @@ results of the previous answer; the median is the figure, with p95 and range.
 
 Baseline, interleaved click by click: the same search over plain HTTP (``/gradio_api/call/search``
 submit + event stream), i.e. the server's share of a click without a browser. The ratio says
-what the page (two events instead of one, Gradio's front end, drawing, image decoding) adds.
+what the page (Gradio's front end, drawing, image decoding) adds.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ SLOW = {
     "heavy": ("quality", "projection", "compare", "side_by_side", "explain_prediction"),
     "featurevis": ("featurevis", "show_channel", "invert"),
     "why": ("why_match", "why_panel"),
+    "follow": ("follow",),  # the open panels' update after each search
     "explorer": (
         "explorer_layers",
         "filters",
@@ -44,7 +45,7 @@ def events() -> list[tuple[str, str, str, object, object]]:
 
 def test_searches_have_a_group_of_their_own(events) -> None:
     searching = {(function, limit) for _, function, group, limit, _ in events if group == "search"}
-    assert searching == {("search", 8), ("run_search", 8)}
+    assert searching == {("search", 8), ("run_search", 8), ("search_clicked", 8)}
 
 
 @pytest.mark.parametrize("group", SLOW)

@@ -217,18 +217,29 @@ CHANNEL_URL_JS = """
 """
 
 
+# The tab switch happens in the page (``OPEN_EXPLORER_JS``, ``SHOW_SEARCH_JS``), never as a
+# server output: once the Tabs have been an output of a queued event, Gradio's page copies
+# every component on screen at each status message of every later event (a search click
+# cost about half a second more).
+OPEN_EXPLORER_JS = """
+() => new URL(window.location.href).searchParams.get("tab") === "explorer"
+  ? {__type__: "update", selected: "explorer"} : undefined
+"""
+SHOW_SEARCH_JS = '() => ({__type__: "update", selected: "search"})'
+
+
 def restore_channel(request: gr.Request) -> tuple[Any, ...]:
-    """Show ``?tab=explorer&model=&layer=&channel=``: the tab, model, layer and channel, and the
+    """Show ``?tab=explorer&model=&layer=&channel=``: the model, layer and channel, and the
     link itself for ``from_link``; for a link to a channel the models table folds away, so the
     channel is nearer the top (on a phone the table is a screen tall); any other address
-    changes nothing.
+    changes nothing. The tab itself opens in the page (``OPEN_EXPLORER_JS``).
 
     Only components are written here: Gradio counts any write to a State as a change, which
     would start the Explorer (and TensorFlow) for every visitor.
     """
     params = dict(request.query_params) if request else {}
     if params.get("tab") != "explorer":
-        return (gr.skip(),) * 6
+        return (gr.skip(),) * 5
     key = params.get("model", DEFAULT_MODEL)
     key = key if key in MODELS and not model_problem(key) else DEFAULT_MODEL
     layer = params.get("layer", "") or MODELS[key].layer_names[0]
@@ -240,7 +251,7 @@ def restore_channel(request: gr.Request) -> tuple[Any, ...]:
     layers = gr.update(choices=layer_choices(key), value=layer)
     link = f"{key}/{layer}/{named}"
     models = gr.Accordion(open=False) if named else gr.skip()
-    return gr.Tabs(selected="explorer"), key, layers, channel, link, models
+    return key, layers, channel, link, models
 
 
 def from_link(link: str, model: str) -> tuple[str, bool, bool]:

@@ -212,7 +212,7 @@ def gradcam_view(
 
 
 @friendly
-def use_in_search(model: str, layer: str) -> tuple[str, Any, str, str, gr.Tabs]:
+def use_in_search(model: str, layer: str) -> tuple[str, Any, str, str]:
     spec = get_model_spec(model)
     if layer not in spec.layer_names:
         raise ValueError(
@@ -220,4 +220,4 @@ def use_in_search(model: str, layer: str) -> tuple[str, Any, str, str, gr.Tabs]:
             f"stored for every dataset: {', '.join(spec.layer_names)}. {layer!r} is not one "
             "of them; pick one of those first."
         )
-    return spec.key, layer_update(spec.key, layer), spec.key, layer, gr.Tabs(selected="search")
+    return spec.key, layer_update(spec.key, layer), spec.key, layer

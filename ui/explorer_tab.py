@@ -326,11 +326,13 @@ def build_explorer_tab(
         channel_token,
         **private,
     )
+    demo.load(None, None, tabs, js=ch.OPEN_EXPLORER_JS)
     demo.load(
         ch.restore_channel,
         None,
-        [tabs, model, layer, channel, restored_link, models_box],
+        [model, layer, channel, restored_link, models_box],
         api_name="restore_channel",
+        show_progress_on=[restored_link],  # not the models box: a layout's status is costly
     )
     restored_link.change(
         ch.from_link, [restored_link, model], [current_model, wanted_page, opened], **private
@@ -342,14 +344,11 @@ def build_explorer_tab(
         api_name="invert",
         **heavy,
     )
-    search_tab.search_after(  # the search tab shows results for the chosen layer at once
-        use_button.click(
-            h.use_in_search,
-            [model, layer],
-            [
-                *[search_tab.model, search_tab.layer],
-                *[search_tab.current_model, search_tab.current_layer, tabs],
-            ],
-            api_name="use_layer_in_search",
-        )
+    used = use_button.click(
+        h.use_in_search,
+        [model, layer],
+        [search_tab.model, search_tab.layer, search_tab.current_model, search_tab.current_layer],
+        api_name="use_layer_in_search",
     )
+    used.success(None, None, tabs, js=ch.SHOW_SEARCH_JS)
+    search_tab.search_after(used)  # the search tab shows results for the chosen layer at once

@@ -236,6 +236,7 @@ def wire_own_images(state: AppState, box: OwnImagesBox, tab: Any, demo: gr.Block
         api_name="own_images",
         concurrency_id="own_images",
         concurrency_limit=1,
+        show_progress_on=[box.status, box.files],  # not the box: see ui.search_tab
     )
     tab.open_dataset(made.success, api_visibility="private")
 

@@ -48,6 +48,16 @@ class View:
     layer_update: Callable[[str, str], Any]
 
 
+@dataclass(frozen=True)
+class Follower:
+    """A panel's share of the one event that follows each search: ``fn`` maps the values of
+    ``inputs`` to those of ``outputs`` (skips for a panel that is not on screen)."""
+
+    fn: Callable[..., Any]
+    inputs: list[Any]
+    outputs: list[Any]
+
+
 def clicked(evt: gr.EventData, *keys: str) -> list[Any]:
     """The values a click on a chart or map sent; anything else is refused plainly."""
     data = getattr(evt, "_data", None)
@@ -68,10 +78,10 @@ def file_url(path: Any) -> str:
     return f"gradio_api/file={served_path(path)}"
 
 
-def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callable[[Any], None]:
+def build_panels(pg: Playground, view: View, search_after: SearchHook) -> list[Follower]:
     """The overview heatmap, the map and the comparison, wired to ``view``.
 
-    Returns the hook that keeps the drawn panels in step with each new search.
+    Returns what keeps the drawn panels in step with each new search.
     """
 
     @friendly
@@ -212,12 +222,7 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> Callab
         )
     )
 
-    def after_search(event: Any) -> None:
-        """Redraw the map and the comparison that are on screen once the results are in."""
-        private: dict[str, Any] = {"api_visibility": "private"}
-        event.success(redraw_map, [map_drawn, *map_inputs], dataset_map, **private)
-        event.success(
-            redraw_compare, [compared, *compare_inputs], [compare, compare_note], **private
-        )
-
-    return after_search
+    return [  # the map and the comparison that are on screen follow the query
+        Follower(redraw_map, [map_drawn, *map_inputs], [dataset_map]),
+        Follower(redraw_compare, [compared, *compare_inputs], [compare, compare_note]),
+    ]

@@ -235,7 +235,7 @@ def app_built_at_launch() -> Iterator[None]:
 
 # Concurrency groups of slow work (Keras views, feature visualization, explanations, your own
 # images' extraction): their handlers run at a lower CPU priority (convenet.priority).
-BACKGROUND_GROUPS = ("heavy", "featurevis", "explorer", "why", "own_images")
+BACKGROUND_GROUPS = ("heavy", "follow", "featurevis", "explorer", "why", "own_images")
 
 
 def run_slow_groups_in_background(demo: gr.Blocks) -> None:

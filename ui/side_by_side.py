@@ -15,7 +15,7 @@ from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import Playground
 from ui.common import friendly
 from ui.search_handlers import caption, summary_markdown
-from ui.search_panels import View
+from ui.search_panels import Follower, View
 
 SIDE_K = 20
 
@@ -43,8 +43,8 @@ def parse(configuration: str) -> tuple[str, str]:
     return spec.key, layer
 
 
-def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Any:
-    """The side-by-side panel; returns the hook that keeps it in step with each new search."""
+def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Follower:
+    """The side-by-side panel; returns what keeps it in step with each new search."""
 
     @friendly
     def side_by_side(
@@ -108,7 +108,4 @@ def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Any:
         concurrency_limit=1,
     ).success(lambda: True, None, shown, api_visibility="private")
 
-    def after_search(event: Any) -> None:
-        event.success(follow, [shown, *inputs], outputs, api_visibility="private")
-
-    return after_search
+    return Follower(follow, [shown, *inputs], outputs)

@@ -23,10 +23,11 @@ from convenet.models.registry import get_model_spec
 from convenet.playground import PairExplanation, Playground
 from convenet.search.metrics import METRIC_LABELS
 from ui.common import friendly
-from ui.search_panels import View
+from ui.search_panels import Follower, View
 
 # Explanations have two workers of their own: the first one of a model builds its ONNX session
-# (seconds), and that must not hold a search's worker.
+# (seconds), and that must not hold a search's worker. (After a search, the panel on screen is
+# explained again in the panels' own group: ui.search_tab.follow_searches.)
 WHY_GROUP: dict[str, Any] = {"concurrency_id": "why", "concurrency_limit": 2}
 
 CHANNELS_SHOWN = 6
@@ -142,8 +143,8 @@ class WhyPanel:
             self.channels = gr.HTML(css_template=CHANNELS_CSS, elem_id="why-channels")
         self.shown = gr.State(False)
 
-    def connect(self, pg: Playground, view: View) -> Any:
-        """Wire the panel to the search tab; returns the hook that follows each new search."""
+    def connect(self, pg: Playground, view: View) -> Follower:
+        """Wire the panel to the search tab; returns what follows each new search."""
 
         @friendly
         def explain(
@@ -206,19 +207,12 @@ class WhyPanel:
             **WHY_GROUP,
         )
 
-        def follow(shown: bool, *values: Any) -> Any:
-            return explain(*values) if shown else tuple(gr.skip() for _ in outputs)
+        def follow(shown: bool, *values: Any) -> tuple[Any, ...]:
+            """The new results listed, the first one chosen, and explained if on screen."""
+            dataset, hits = values[0], values[7]
+            listed = results_listed(dataset, hits)
+            if not shown:
+                return listed, *(gr.skip() for _ in outputs)
+            return listed, *explain(*values, 1)
 
-        def after_search(event: Any) -> None:
-            listed = event.success(
-                results_listed, [view.dataset, view.hits], self.rank, api_visibility="private"
-            )
-            listed.then(
-                follow,
-                [self.shown, *inputs],
-                outputs,
-                api_visibility="private",
-                **WHY_GROUP,
-            )
-
-        return after_search
+        return Follower(follow, [self.shown, *inputs[:-1]], [self.rank, *outputs])
