@@ -3,8 +3,9 @@
 Events here name the component that shows their progress (``show_progress_on``): Gradio's page
 keeps a loading status for every component that ever showed one, and at each status message of
 every later event copies each of those on screen, whole value and all (200 pictures for the
-dataset's gallery). So the dataset's gallery and the layout boxes never show progress, and a
-click costs the page a few small copies instead of big ones.
+dataset's gallery, 50 tiles for the results). So searches show their progress on the headline
+above the results, the galleries and the layout boxes never do, and a click costs the page a few
+small copies instead of big ones.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
     boxes = [dataset, current_model, current_layer, metric, recipe]
     search_outputs = [query_picture, summary, legend, results, hits, csv_button, json_button]
     search: dict[str, Any] = {"concurrency_id": "search", "concurrency_limit": 8}
-    search["show_progress_on"] = results  # see the module's docstring
+    search["show_progress_on"] = summary  # see the module's docstring
     unfollowed: list[Any] = []  # searches wired before the panels that follow them existed
     follow: list[Callable[[Any], None]] = []
 
@@ -199,7 +200,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 *[notice, current_model, current_layer, category, dataset_images, visible],
             ],
             api_name="restore_view",
-            show_progress_on=results,  # see the module's docstring
+            show_progress_on=summary,  # see the module's docstring
         )
     )
 
@@ -210,7 +211,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 bound(search_events.open_dataset, state),
                 dataset,
                 [category, dataset_images, visible, query_index],
-                show_progress_on=results,  # see the module's docstring
+                show_progress_on=summary,  # see the module's docstring
                 **named,
             )
         )
