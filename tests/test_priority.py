@@ -114,3 +114,20 @@ def test_a_wrong_increment_stops_with_one_sentence(monkeypatch, raw: str) -> Non
     monkeypatch.setenv("CONVENET_BACKGROUND_NICE", raw)
     with pytest.raises(SystemExit, match="CONVENET_BACKGROUND_NICE"):
         background_nice()
+
+
+def test_a_slow_groups_generator_handler_is_refused_when_the_app_is_built() -> None:
+    """A generator would run later in the caller's thread: refuse it rather than lose the
+    lower priority without a word."""
+    import gradio as gr
+
+    from ui.server import run_slow_groups_in_background
+
+    def steps(text: str):
+        yield text
+
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        box.submit(steps, box, box, concurrency_id="heavy")
+    with pytest.raises(TypeError, match="steps: a slow group's handler must be a plain"):
+        run_slow_groups_in_background(demo)

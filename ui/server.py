@@ -7,6 +7,7 @@ generated files do not pile up on disk.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import threading
@@ -243,8 +244,13 @@ def run_slow_groups_in_background(demo: gr.Blocks) -> None:
     goes to searches first; queues alone keep searches from waiting behind slow views, not
     from sharing the cores with them."""
     for block_fn in demo.fns.values():
-        if block_fn.concurrency_id in BACKGROUND_GROUPS and block_fn.fn is not None:
-            block_fn.fn = backgrounded(block_fn.fn)
+        fn = block_fn.fn
+        if block_fn.concurrency_id in BACKGROUND_GROUPS and fn is not None:
+            if inspect.isgeneratorfunction(fn) or inspect.iscoroutinefunction(fn):
+                # the wrapper waits for a return value: a generator or coroutine would do its
+                # work later in the caller's thread, at the usual priority, without a word
+                raise TypeError(f"{fn.__name__}: a slow group's handler must be a plain function")
+            block_fn.fn = backgrounded(fn)
 
 
 def configure_queue(queue: Any) -> None:
