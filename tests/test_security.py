@@ -502,3 +502,17 @@ def test_one_flooding_address_cannot_lock_out_another(app: AppProcess) -> None:
     assert max(waits) < 5
     assert refusals
     assert_plain(refusals[0])
+
+
+def test_anonymous_calls_do_not_pile_up_memory(app: AppProcess) -> None:
+    """Every plain API call is a new session that Gradio keeps (up to 10,000 of them): each
+    must stay small, not hold a config of every block of the page (~350 KB a call before)."""
+    for _ in range(20):  # the same search warm, so what grows is what the calls keep
+        assert call(app.url, "search", SEARCH_ARGS)[0] == "complete"
+    before = rss_mb(app.process.pid)
+    calls = 400
+    for _ in range(calls):
+        assert call(app.url, "search", SEARCH_ARGS)[0] == "complete"
+    per_call_kb = (rss_mb(app.process.pid) - before) * 1024 / calls
+    print(f"{per_call_kb:.0f} KB kept per anonymous call")
+    assert per_call_kb < 150, f"{per_call_kb:.0f} KB kept per anonymous call"

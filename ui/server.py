@@ -25,6 +25,7 @@ from starlette.middleware import Middleware
 
 from convenet.priority import backgrounded
 from convenet.settings import SETTINGS, Settings
+from ui.sessions import use_lean_sessions
 
 log = logging.getLogger("convenet")
 
@@ -253,15 +254,24 @@ def run_slow_groups_in_background(demo: gr.Blocks) -> None:
             block_fn.fn = backgrounded(fn)
 
 
+# Gradio summarises its event log (the last 10,000 events, in pandas) for its monitoring page
+# after every event by default: ~3 ms an event at 200 recorded events here, growing with the log.
+ANALYTICS_EVERY = 500
+
+
 def configure_queue(queue: Any) -> None:
     """Our queue settings on the queue ``gr.Blocks()`` made (``demo.queue()`` would build one
     more app).
 
     Events that name no concurrency group share two workers; searches and the slow views have
     groups of their own (see ``ui.search_tab``, ``ui.search_panels``, ``ui.explorer_tab``).
+    The monitoring summary is brought up to date every ``ANALYTICS_EVERY`` events.
     """
     queue.default_concurrency_limit = 2
     queue.max_size = 256
+    if not hasattr(queue, "ANAYLTICS_CACHE_FREQUENCY"):  # Gradio's spelling
+        raise AttributeError("Gradio's queue no longer has ANAYLTICS_CACHE_FREQUENCY")
+    queue.ANAYLTICS_CACHE_FREQUENCY = ANALYTICS_EVERY
 
 
 def serve(demo: gr.Blocks, allowed: list[str], css: str, head: str) -> None:
@@ -269,6 +279,7 @@ def serve(demo: gr.Blocks, allowed: list[str], css: str, head: str) -> None:
     configure_queue(demo._queue)
     install_fair_queue(demo._queue)
     start_temp_sweeper(demo)
+    use_lean_sessions()
     demo.launch(
         max_file_size=SETTINGS.max_file_mb * 1024 * 1024,
         allowed_paths=allowed,

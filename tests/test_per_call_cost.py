@@ -1,0 +1,94 @@
+"""What one API call costs the server beyond its own work.
+
+Lean sessions: a new session computes no block config until one is read, and reads the same
+configs as Gradio's own session state when it is (deep links and component updates). The
+monitoring summary: brought up to date every few hundred events, not after each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gradio as gr
+import pytest
+from gradio import routes
+from gradio.state_holder import SessionState, StateHolder
+
+from ui.app import build_app
+from ui.server import ANALYTICS_EVERY, configure_queue
+from ui.sessions import LazyConfigs, LeanSessionState, LeanStateHolder, use_lean_sessions
+
+
+@pytest.fixture(scope="module")
+def demo() -> gr.Blocks:
+    return build_app()
+
+
+def test_a_new_session_computes_no_config(demo: gr.Blocks) -> None:
+    lean = LeanSessionState(demo)
+    assert isinstance(lean.config_values, LazyConfigs)
+    assert lean.config_values.computed() == 0
+    assert len(lean.config_values) == len(SessionState(demo).config_values) > 100
+
+
+def test_read_configs_equal_gradios_in_the_same_order(demo: gr.Blocks) -> None:
+    lean, eager = LeanSessionState(demo), SessionState(demo)
+    assert list(lean.components) == list(eager.components)
+    assert list(lean.config_values) == list(eager.config_values)
+    assert lean.config_values.computed() == len(eager.config_values)
+
+
+def test_component_updates_land_as_in_gradios_session(demo: gr.Blocks) -> None:
+    """A value written into one config (what a deep link stores), and a block replaced by an
+    update, read back as Gradio's own session state has them, whenever the rest is filled."""
+    lean, eager = LeanSessionState(demo), SessionState(demo)
+    textbox = next(k for k, b in demo.blocks.items() if isinstance(b, gr.Textbox))
+    markdown = next(k for k, b in demo.blocks.items() if isinstance(b, gr.Markdown))
+    for state in (lean, eager):
+        state._update_value_in_config(textbox, "typed by the user")
+        state[markdown] = gr.Markdown("replaced")
+    assert lean.config_values.computed() == 2
+    assert lean.config_values[textbox]["props"]["value"] == "typed by the user"
+    assert list(lean.components) == list(eager.components)
+
+
+def test_reading_a_block_that_is_not_there_is_a_key_error(demo: gr.Blocks) -> None:
+    configs = LeanSessionState(demo).config_values
+    assert -1 not in configs
+    with pytest.raises(KeyError):
+        configs[-1]
+
+
+@pytest.fixture()
+def restored() -> Iterator[None]:
+    before = routes.StateHolder
+    yield
+    routes.StateHolder = before
+
+
+def test_the_served_app_keeps_lean_sessions(demo: gr.Blocks, restored: None) -> None:
+    """What ``serve`` installs before ``launch`` builds the app's state holder."""
+    assert routes.StateHolder is StateHolder
+    use_lean_sessions()
+    holder = routes.StateHolder()
+    assert isinstance(holder, LeanStateHolder)
+    holder.set_blocks(demo)
+    session = holder["a-client"]
+    assert isinstance(session, LeanSessionState) and holder["a-client"] is session
+    assert session.config_values.computed() == 0
+
+
+def test_the_monitoring_summary_is_not_rebuilt_after_every_event(
+    demo: gr.Blocks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = demo._queue
+    configure_queue(queue)
+    frames = []
+    build = queue._get_df
+    monkeypatch.setattr(queue, "_get_df", lambda records: frames.append(1) or build(records))
+    records = [{"function": "search", "status": "success", "process_time": 0.01}]
+    for events in range(1, 2 * ANALYTICS_EVERY + 1):
+        queue.events_recorded = events
+        summary = queue.compute_analytics_summary(records)
+    assert len(frames) == 2
+    assert summary["functions"]["search"]["total_requests"] >= 1
