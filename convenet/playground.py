@@ -39,7 +39,12 @@ from convenet.models.loading import get_model_spec, load_model, weights_status
 from convenet.models.registry import MODELS, ModelSpec
 from convenet.paths import cache_dir
 from convenet.priority import in_background
-from convenet.search.calibration import SIMILARITY_MEANING, relative_similarity, scale_distances
+from convenet.search.calibration import (
+    SIMILARITY_MEANING,
+    relative_similarity,
+    scale_distances,
+    scale_sample,
+)
 from convenet.search.evaluation import chance_precision, per_query_precision, query_scores
 from convenet.search.features import PLAIN, View, extract_arrays
 from convenet.search.metrics import METRICS
@@ -192,6 +197,8 @@ class Playground:
         self._spaces: BuildOnceLRU[tuple[np.ndarray, np.ndarray]] = BuildOnceLRU(SPACES_KEPT)
         self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
         self._indexes: BuildOnceLRU[VectorIndex] = BuildOnceLRU(4)
+        # a large database's similarity-scale rows as float32 (~100 MB at 20,000 x 1280)
+        self._scale_samples: BuildOnceLRU[tuple[np.ndarray, np.ndarray] | None] = BuildOnceLRU(2)
         self.source: FeatureSource | None = None  # set by from_feature_source
 
     @classmethod
@@ -305,6 +312,7 @@ class Playground:
                     del cache[key]
         self._spaces.discard(lambda key: key[0] == name)
         self._indexes.discard(lambda key: key[0] == name)
+        self._scale_samples.discard(lambda key: key[0] == name)
 
     def why_match(
         self,
@@ -511,8 +519,9 @@ class Playground:
         query = query_vectors(chosen, query_base, base, database, left_out)[0]
         where = (dataset, spec.key, layer, chosen.name)
         ranking = self._rank(query, database, metric, k, exclude, where)
+        sample = self._scale_samples.get(where, lambda: scale_sample(database))
         similarity = relative_similarity(
-            ranking.distances, scale_distances(query, database, metric, exclude)
+            ranking.distances, scale_distances(query, database, metric, exclude, sample)
         )
         hits = ranked_hits(folder, ranking, similarity, query_label)
         if query_label is None:

@@ -64,3 +64,24 @@ def test_scale_distances_leave_out_the_query_and_sample_large_sets(monkeypatch):
     assert len(sampled) == 4
     again = calibration.scale_distances(database[0], database, "euclidean")
     assert np.array_equal(sampled, again)  # a fixed sample: the bars do not flicker
+
+
+def test_a_large_sets_sample_is_drawn_once_and_leaves_out_the_query(monkeypatch):
+    from convenet.search import calibration
+
+    monkeypatch.setattr(calibration, "SCALE_SAMPLE", 4)
+    database = np.arange(10, dtype=np.float16)[:, None] * np.ones((1, 3), np.float16)
+    assert calibration.scale_sample(database[:4]) is None  # at the size: every row is read
+    rows, vectors = calibration.scale_sample(database)
+    assert len(rows) == 4 and np.all(np.diff(rows) > 0) and vectors.dtype == np.float32
+    assert np.array_equal(vectors, database[rows].astype(np.float32))
+    sample = (rows, vectors)
+    inside, outside = int(rows[1]), int(np.setdiff1d(np.arange(10), rows)[0])
+    own = calibration.scale_distances(database[inside], database, "euclidean", inside, sample)
+    assert len(own) == 3 and 0.0 not in own  # its own row is not on its scale
+    assert (
+        len(calibration.scale_distances(database[outside], database, "euclidean", outside, sample))
+        == 4
+    )
+    unkept = calibration.scale_distances(database[inside], database, "euclidean", inside)
+    assert np.array_equal(own, unkept)  # kept or drawn anew: the same scale
