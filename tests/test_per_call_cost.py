@@ -52,6 +52,29 @@ def test_component_updates_land_as_in_gradios_session(demo: gr.Blocks) -> None:
     assert list(lean.components) == list(eager.components)
 
 
+def test_a_sessions_events_in_several_threads_read_configs_safely(demo: gr.Blocks) -> None:
+    """Events of one session run in worker threads at once: one saving a deep link (reads all)
+    while others read and update single configs never see a config go missing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lean, eager = LeanSessionState(demo), SessionState(demo)
+    keys = list(eager.config_values)
+
+    def read_one(i: int) -> None:
+        key = keys[i % len(keys)]
+        assert key in lean.config_values
+        lean._update_value_in_config(key, f"value {key}")
+
+    with ThreadPoolExecutor(8) as pool:
+        work = [pool.submit(read_one, i) for i in range(4 * len(keys))]
+        work += [pool.submit(lambda: list(lean.components)) for _ in range(16)]
+        for done in work:
+            done.result()
+    for key in keys:
+        eager._update_value_in_config(key, f"value {key}")
+    assert list(lean.components) == list(eager.components)
+
+
 def test_reading_a_block_that_is_not_there_is_a_key_error(demo: gr.Blocks) -> None:
     configs = LeanSessionState(demo).config_values
     assert -1 not in configs

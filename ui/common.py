@@ -86,9 +86,6 @@ def model_label(spec: ModelSpec) -> str:
     return f"{spec.title} ({spec.params / 1e6:.1f}M params)"
 
 
-model_problem = Playground.weights_problem  # the tabs' name: None, or why the model can't run
-
-
 def corresponding_layer(old_model: str, old_layer: str, new_model: str) -> str:
     """The new model's curated layer at the same depth position as ``old_layer`` in the old."""
     old, new = get_model_spec(old_model), get_model_spec(new_model)

@@ -17,7 +17,7 @@ import numpy as np
 from convenet.inspector import FEATUREVIS_STEPS, TOP_IMAGES, as_int
 from convenet.models.registry import DEFAULT_MODEL, MODELS
 from convenet.playground import Playground
-from ui.common import friendly, layer_choices, model_problem, progress_callback
+from ui.common import friendly, layer_choices, progress_callback
 
 EXPLORER_CSS = """
 /* The channel grid and the top images grow with their pictures: nothing behind a scroll bar. */
@@ -241,7 +241,7 @@ def restore_channel(request: gr.Request) -> tuple[Any, ...]:
     if params.get("tab") != "explorer":
         return (gr.skip(),) * 5
     key = params.get("model", DEFAULT_MODEL)
-    key = key if key in MODELS and not model_problem(key) else DEFAULT_MODEL
+    key = key if key in MODELS and not Playground.weights_problem(key) else DEFAULT_MODEL
     layer = params.get("layer", "") or MODELS[key].layer_names[0]
     try:
         channel = max(as_int(int(params.get("channel", "")), "Channel"), 0)

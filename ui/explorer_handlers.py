@@ -18,7 +18,7 @@ from convenet.inspector import (
 )
 from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import BROWSE_MAX, Playground
-from ui.common import friendly, layer_choices, model_problem
+from ui.common import friendly, layer_choices
 from ui.explorer_channel import CHANNEL_HINT
 from ui.search_tab import layer_update
 
@@ -60,7 +60,7 @@ def curated_layers(model: str, layer: str | None, current: str, token: int) -> t
     spec = get_model_spec(model)
     if spec.key == current:  # a dropdown may send its event twice
         return current, gr.skip(), gr.skip(), current, gr.skip()
-    problem = model_problem(spec.key)
+    problem = Playground.weights_problem(spec.key)
     if problem:
         return current, gr.skip(), problem, current, gr.skip()
     value = layer if layer in spec.layer_names else spec.layer_names[0]

@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from convenet.models.registry import MODELS, get_model_spec
-from convenet.playground import browse_label, spread
+from convenet.playground import Playground, browse_label, spread
 from convenet.search.metrics import METRIC_DESCRIPTIONS
 from convenet.search.recipes import RECIPES
 from ui.common import (
@@ -28,7 +28,6 @@ from ui.common import (
     friendly,
     layer_choices,
     layer_info,
-    model_problem,
     progress_callback,
 )
 from ui.search_handlers import caption, export_files, legend_html, picked, scores_text
@@ -101,7 +100,7 @@ def on_model_change(model: str, current: str, layer: str) -> tuple[Any, ...]:
     key = get_model_spec(model).key
     if key == current:
         return key, gr.skip(), gr.skip(), current, layer
-    problem = model_problem(key)
+    problem = Playground.weights_problem(key)
     if problem:
         return current, gr.skip(), problem, current, layer
     chosen = corresponding_layer(current, layer, key)
@@ -212,7 +211,7 @@ def restore(state: AppState, request: gr.Request) -> tuple[Any, ...]:
     name = name if name in pg.datasets() else state.default_dataset
     key = params.get("model", DEFAULT_MODEL)
     key = key if key in MODELS else DEFAULT_MODEL
-    problem = model_problem(key) or ""
+    problem = Playground.weights_problem(key) or ""
     key = DEFAULT_MODEL if problem else key
     chosen_layer = params.get("layer", "")
     if chosen_layer not in MODELS[key].layer_names:

@@ -15,7 +15,7 @@ import gradio as gr
 from convenet.models.registry import get_model_spec
 from convenet.playground import UNLABELLED, Playground, umap_available
 from convenet.search.recipes import RECIPES
-from ui.common import friendly, model_problem
+from ui.common import friendly
 from ui.own_images import served_path
 from ui.search_handlers import (
     CLICK_BAR_JS,
@@ -145,7 +145,7 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> list[F
         model, chosen = clicked(evt, "model", "layer")
         spec = get_model_spec(str(model))
         spec.layer(str(chosen))
-        problem = model_problem(spec.key)
+        problem = Playground.weights_problem(spec.key)
         if problem:
             return current, gr.skip(), problem, current, layer
         return spec.key, view.layer_update(spec.key, str(chosen)), "", spec.key, str(chosen)

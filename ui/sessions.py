@@ -20,63 +20,49 @@ from gradio.state_holder import SessionState, StateHolder
 
 
 class LazyConfigs(dict):
-    """A session's block configs: each computed on first read, all of them before iteration."""
+    """A session's block configs: each computed on first read; iterating reads them all.
+
+    Safe for a session's events running in several threads at once: keys are only ever added,
+    and two threads that miss the same config both compute it (the same value).
+    """
 
     def __init__(self, blocks_config: Any, keys: Iterable[int]) -> None:
         super().__init__()
         self._blocks_config = blocks_config
-        self._order = list(keys)
-        self._pending = set(self._order)
-
-    def _compute(self, key: int) -> Any:
-        self._pending.discard(key)
-        value = self._blocks_config.config_for_block(key, [], self._blocks_config.blocks[key])
-        super().__setitem__(key, value)
-        return value
+        self._order = tuple(keys)  # Gradio's order: the blocks'
+        self._known = frozenset(self._order)
 
     def __missing__(self, key: int) -> Any:
-        if key not in self._pending:
+        if key not in self._known:
             raise KeyError(key)
-        return self._compute(key)
-
-    def __setitem__(self, key: int, value: Any) -> None:
-        self._pending.discard(key)
-        super().__setitem__(key, value)
+        value = self._blocks_config.config_for_block(key, [], self._blocks_config.blocks[key])
+        return super().setdefault(key, value)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._pending or super().__contains__(key)
+        return key in self._known or super().__contains__(key)
 
-    def fill(self) -> None:
-        """Every config, in the blocks' order (as Gradio builds them), then any added ones."""
-        if not self._pending:
-            return
-        done = dict(super().items())
-        super().clear()
-        for key in self._order:
-            super().__setitem__(key, done.pop(key) if key in done else self._compute(key))
-        super().update(done)
+    def _all(self) -> dict[int, Any]:
+        """Every config, in the blocks' order, then any added ones (a snapshot)."""
+        added = [key for key in list(super().keys()) if key not in self._known]
+        return {key: self[key] for key in (*self._order, *added)}
 
     def items(self) -> Any:
-        self.fill()
-        return super().items()
+        return self._all().items()
 
     def values(self) -> Any:
-        self.fill()
-        return super().values()
+        return self._all().values()
 
     def keys(self) -> Any:
-        self.fill()
-        return super().keys()
+        return self._all().keys()
 
     def __iter__(self) -> Iterator[int]:
-        self.fill()
-        return super().__iter__()
+        return iter(self._all())
 
     def __len__(self) -> int:
-        return super().__len__() + len(self._pending)
+        return len(self._known) + sum(1 for key in list(super().keys()) if key not in self._known)
 
     def computed(self) -> int:
-        """How many configs this session has computed so far."""
+        """How many configs this session has computed (or been given) so far."""
         return super().__len__()
 
 
