@@ -6,8 +6,10 @@ The batched path runs on ONNX Runtime (the app's path); the same multi-output pa
 Keras (``CONVENET_ONNX=0``) is measured too, interleaved pass by pass. Rates are medians (with
 their range) over repeated passes (3; --quick: 2); the naive baseline is timed per image. The
 FLOP ceiling is a float32 matrix product measured in the same run (numpy, all cores, the best
-of 3 between each round of passes), and each share of it is best pass / best matmul; the
-network's cost per image counts the multiply-adds of its convolutions (2 FLOP each).
+of 3 between each round of passes, in an interpreter of its own with the BLAS kernel the CPU
+gets: without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which may hold OpenBLAS to an older one),
+and each share of it is best pass / best matmul; the network's cost per image counts the
+multiply-adds of its convolutions (2 FLOP each).
 
 The batched path is convenet.search.features.extract_features: 8 images per forward pass, every
 curated layer pooled inside the graph of one multi-output model, one single-threaded batch per
@@ -21,6 +23,9 @@ says how.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -148,21 +153,46 @@ def conv_gflop(spec: ModelSpec) -> float:
     return 2 * total / 1e9
 
 
-def matmul_ceiling(repeats: int, n: int = 2048) -> tuple[list[float], list[float]]:
-    """GFLOP/s of a float32 n x n matrix product (numpy's BLAS, every core): the ceiling; and
-    its GFLOP per CPU-second (what one core does while it computes).
+# The ceiling runs in an interpreter of its own without the machine's OPENBLAS_CORETYPE and
+# OPENBLAS_L2_SIZE, which may pin OpenBLAS to an older kernel than the CPU has (Haswell's
+# AVX2 on an AVX-512 machine): a ceiling from a held-back kernel would flatter every share.
+CEILING_SCRIPT = """
+import json, sys, time
+import numpy as np
+from threadpoolctl import threadpool_info
+n, repeats = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(0)
+a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
+wall, cpu = [], []
+for _ in range(repeats):
+    w, c = time.perf_counter(), time.process_time()
+    a @ b
+    wall.append(2 * n**3 / (time.perf_counter() - w) / 1e9)
+    cpu.append(2 * n**3 / (time.process_time() - c) / 1e9)
+blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+kernel = " / ".join(f"{i['internal_api']} {i.get('architecture') or ''}".strip() for i in blas)
+print(json.dumps({"wall": wall, "cpu": cpu, "kernel": kernel}))
+"""
+HELD_BACK = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def matmul_ceiling(repeats: int, n: int = 2048) -> tuple[list[float], list[float], str]:
+    """GFLOP/s of a float32 n x n matrix product (numpy's BLAS, every core, the kernel the CPU
+    gets), its GFLOP per CPU-second (what one core does while it computes), and that kernel.
 
     Its threads are as many as extraction's (batches side by side x threads per batch = the
     cores); the ceiling is the best of the samples taken between the passes (a matmul slowed
     by other jobs is the machine's load, not its limit)."""
-    rng = np.random.default_rng(0)
-    a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
-    per_second, per_cpu_second = [], []
-    for _ in range(repeats):
-        rate_wall, rate_cpu = rates(lambda: a @ b, 1)
-        per_second.append(2 * n**3 * rate_wall / 1e9)
-        per_cpu_second.append(2 * n**3 * rate_cpu / 1e9)
-    return per_second, per_cpu_second
+    env = {k: v for k, v in os.environ.items() if k not in HELD_BACK}
+    out = subprocess.run(
+        [sys.executable, "-c", CEILING_SCRIPT, str(n), str(repeats)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured = json.loads(out.stdout)
+    return measured["wall"], measured["cpu"], measured["kernel"]
 
 
 def bench_model(
@@ -201,7 +231,7 @@ def bench_model(
     one_stream_rates, ceiling_cpu, onnx_cpu, network_cpu, batch16_cpu = [], [], [], [], []
     extract_features(key, images[:32], streams=1)  # its session, warm
     for _ in range(repeats):  # interleaved, so a change of load hits them all
-        per_second, per_cpu_second = matmul_ceiling(CEILING_SAMPLES)
+        per_second, per_cpu_second, kernel = matmul_ceiling(CEILING_SAMPLES)
         ceiling += per_second
         ceiling_cpu += per_cpu_second
         wall, cpu = rates(lambda: extract_features(key, images), len(images))
@@ -249,8 +279,8 @@ def bench_model(
     ).median
     ceiling_rate = run.add(
         f"ceiling_{key}",
-        "FLOP ceiling: float32 2048 x 2048 matmul (numpy, every core), between the passes; "
-        "shares: best pass / best matmul",
+        f"FLOP ceiling: float32 2048 x 2048 matmul (numpy, {kernel}, every core), between "
+        "the passes; shares: best pass / best matmul",
         ceiling,
         "GFLOP/s",
         1,

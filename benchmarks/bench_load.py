@@ -1,12 +1,16 @@
 """Twenty users at once: do quick searches wait behind slow views?
 
-    python benchmarks/bench_load.py [--quick] [--users N] [--requests R] [--priority-baseline]
+    python benchmarks/bench_load.py [--quick] [--users N] [--requests R] [--ramp S]
+                                    [--priority-baseline]
 
 Starts the real app, warms every model and view once, then measures a dataset-image search
 alone (its idle latency: half of the calls before the load, half after, so a change of
 machine load shows), and then N users (default 20) who each send R requests (default 10;
---quick: 4) one after the other, all users at once, over plain HTTP (``/gradio_api/call/...``:
-no gradio_client, whose own CPU would compete with the server on a small machine).
+--quick: 4) one after the other, over plain HTTP (``/gradio_api/call/...``: no gradio_client,
+whose own CPU would compete with the server on a small machine). Users join one by one over the
+first S seconds (``--ramp``, default 1: twenty a second, as load tools spawn users) and then all
+run at once; ``--ramp 0`` starts every user in the same millisecond, so the round opens with
+twenty requests at once (ten of them searches), which set the p95 of a 100-search round.
 
 Each user's requests follow one mix of ten: five dataset searches, two uploaded photos, one
 feature visualization (a channel not seen before: gradient ascent in Keras, the slowest view),
@@ -117,10 +121,13 @@ def make_request(url: str, kind: str, rng: random.Random, photos: list[Path]) ->
     raise ValueError(f"unknown request kind {kind!r}")
 
 
-def user(url: str, number: int, count: int, photos: list[Path]) -> list[tuple[str, float, str]]:
-    """One user's requests in order: (kind, seconds, error or "") for each."""
+def user(
+    url: str, number: int, count: int, photos: list[Path], delay: float = 0.0
+) -> list[tuple[str, float, str]]:
+    """One user's requests in order, after ``delay`` seconds: (kind, seconds, error or "")."""
     rng = random.Random(number)
     log = []
+    time.sleep(delay)
     for j in range(count):
         kind = MIX[(number + j) % len(MIX)]
         request = make_request(url, kind, rng, photos)
@@ -160,7 +167,7 @@ def warm_up(url: str, photos: list[Path]) -> None:
 
 
 def one_round(
-    users: int, per_user: int, n_idle: int, nice: int | None
+    users: int, per_user: int, n_idle: int, nice: int | None, ramp: float
 ) -> tuple[list[float], list[tuple[str, float, str]], float]:
     """Start the app (slow work at ``nice``, or the default) on a cache of its own (no feature
     visualization left over from another round), warm it, and measure: (idle search seconds,
@@ -180,7 +187,9 @@ def one_round(
         idle = idle_searches(app.url, n_idle // 2, 0)
         start = time.perf_counter()
         with ThreadPoolExecutor(users) as pool:
-            logs = pool.map(lambda u: user(app.url, u, per_user, photos), range(users))
+            logs = pool.map(
+                lambda u: user(app.url, u, per_user, photos, ramp * u / users), range(users)
+            )
             log = [entry for entries in logs for entry in entries]
         elapsed = time.perf_counter() - start
         idle += idle_searches(app.url, n_idle - n_idle // 2, n_idle // 2)
@@ -210,9 +219,20 @@ def main() -> None:
     args.add_argument("--users", type=int, default=20, help="concurrent users")
     args.add_argument("--requests", type=int, default=None, help="requests per user")
     args.add_argument(
+        "--ramp",
+        type=float,
+        default=1.0,
+        help="seconds over which the users join, one by one (0: all in the same millisecond)",
+    )
+    args.add_argument(
         "--priority-baseline",
         action="store_true",
         help="first the same round with slow work at the usual priority (a same-run baseline)",
+    )
+    args.add_argument(
+        "--synchronized-baseline",
+        action="store_true",
+        help="also the same round with every user starting in the same millisecond (--ramp 0)",
     )
     opts = args.parse_args()
     per_user = opts.requests or (4 if opts.quick else 10)
@@ -221,17 +241,25 @@ def main() -> None:
         failures = []
         if opts.priority_baseline:
             print("\nslow work at the usual priority (CONVENET_BACKGROUND_NICE=0)")
-            _, log, elapsed = one_round(opts.users, per_user, n_idle, 0)
+            _, log, elapsed = one_round(opts.users, per_user, n_idle, 0, opts.ramp)
             print(f"under load: {len(log)} requests in {elapsed:.0f} s")
             usual, failed = record(run, log, "_nice0", ", slow work at the usual priority")
             failures += failed
-            print("\nslow work at a lower priority (the app's default)")
-        idle, log, elapsed = one_round(opts.users, per_user, n_idle, None)
+        if opts.synchronized_baseline:
+            print("\nevery user starting in the same millisecond (--ramp 0)")
+            idle_sync, log, elapsed = one_round(opts.users, per_user, n_idle, None, 0.0)
+            print(f"under load: {len(log)} requests in {elapsed:.0f} s")
+            synchronized, failed = record(run, log, "_sync", ", every user starting at once")
+            failures += failed
+            sync_base = run.add("idle_search_sync", "dataset search, idle, that round", idle_sync)
+        print(f"\nusers joining over {opts.ramp:g} s, slow work at a lower priority (the default)")
+        idle, log, elapsed = one_round(opts.users, per_user, n_idle, None, opts.ramp)
 
         print(f"\nidle: {n_idle} dataset searches one at a time (half before the load, half after)")
         base = run.add("idle_search", "dataset search, idle (plain HTTP)", idle)
         print(
-            f"\nunder load: {opts.users} users x {per_user} requests = {len(log)} in "
+            f"\nunder load: {opts.users} users (joining over {opts.ramp:g} s) x {per_user} "
+            f"requests = {len(log)} in "
             f"{elapsed:.0f} s ({len(log) / elapsed:.1f} requests/s)"
         )
         lower, failed = record(run, log, "", "")
@@ -262,6 +290,15 @@ def main() -> None:
                     f"  RATIO {kind} p95 under load, slow work at the usual / a lower priority "
                     f"= {before / after:.2f}x"
                 )
+        if opts.synchronized_baseline:
+            value = percentile(synchronized["search"], 95) / sync_base.median
+            run.ratios["search_p95_vs_idle_sync"] = {
+                "label": "dataset search, every user starting at once: p95 / idle median",
+                "baseline": "idle_search_sync",
+                "ours": "load_search_sync",
+                "value": value,
+            }
+            print(f"  RATIO the same, every user starting at once = {value:.2f}x")
         if failures:
             raise SystemExit(f"{len(failures)} requests failed under load")
 

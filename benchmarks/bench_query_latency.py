@@ -10,11 +10,16 @@
     Playground.search(query_image=...) on ONNX Runtime (the app's path) and, interleaved, on
     Keras (CONVENET_ONNX=0), then gradio_client. Baseline: a new keras.Model for the layer built
     on every call and model.predict on it (the base model stays loaded), ranked like (a)'s.
+(c) What one plain HTTP search costs the server beyond its answer: the app's CPU per call (from
+    /proc/PID/stat, batches of 30 calls) and the memory each anonymous call leaves behind (VmRSS
+    growth over all calls), with the app's lean sessions. Baseline: the same app with Gradio's
+    own sessions (CONVENET_LEAN_SESSIONS=0), running beside it, batches alternating.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -38,6 +43,7 @@ from benchmarks.common import (  # noqa: E402
     parser,
     plain_http_search,
     report,
+    rss_mib,
     time_calls,
     upload_images,
 )
@@ -193,6 +199,63 @@ def through_app(run: Report, uploads: list[Path], size: int, n_dataset: int, n_u
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def call_cost(run: Report, size: int, batches: int, per_batch: int = 30) -> None:
+    """(c): server CPU and memory kept per plain HTTP search, lean sessions vs Gradio's own."""
+    from tests.app_server import app_process
+
+    with (
+        app_cache() as lean_cache,
+        app_cache() as gradio_cache,
+        app_process(lean_cache) as lean,
+        app_process(gradio_cache, extra_env={"CONVENET_LEAN_SESSIONS": "0"}) as gradio,
+    ):
+        apps = {"lean": lean, "gradio": gradio}
+        for app in apps.values():
+            time_calls(lambda i, app=app: plain_http_search(app.url, i % size), 20)
+        before = {name: rss_mib(app.process.pid) for name, app in apps.items()}
+        cpu: dict[str, list[float]] = {name: [] for name in apps}
+        for batch in range(batches):
+            for name, app in apps.items():
+                start = cpu_seconds(app.process.pid)
+                search = lambda i, app=app: plain_http_search(app.url, i % size)  # noqa: E731
+                time_calls(search, per_batch, batch * per_batch)
+                cpu[name].append((cpu_seconds(app.process.pid) - start) / per_batch)
+        calls = batches * per_batch
+        kept = {
+            name: (rss_mib(app.process.pid) - before[name]) * 1024 / calls
+            for name, app in apps.items()
+        }
+    run.add("call_cpu_lean", "server CPU per plain HTTP search, lean sessions", cpu["lean"])
+    run.add(
+        "call_cpu_gradio",
+        "the same, Gradio's own sessions (CONVENET_LEAN_SESSIONS=0)",
+        cpu["gradio"],
+    )
+    run.ratio(
+        "call_cpu",
+        "server CPU per search, Gradio's / lean",
+        "call_cpu_gradio",
+        "call_cpu_lean",
+        False,
+    )
+    what = f"memory kept per anonymous call (VmRSS growth over {calls} calls)"
+    run.add("call_kept_lean", f"{what}, lean sessions", [kept["lean"]], "KB", 1)
+    run.add("call_kept_gradio", f"{what}, Gradio's own sessions", [kept["gradio"]], "KB", 1)
+    run.ratio(
+        "call_kept",
+        "memory kept per call, Gradio's / lean",
+        "call_kept_gradio",
+        "call_kept_lean",
+        False,
+    )
+
+
 def main() -> None:
     opts = parser(__doc__.splitlines()[0]).parse_args()
     n_dataset, n_upload = (40, 8) if opts.quick else (200, 20)
@@ -212,7 +275,10 @@ def main() -> None:
         print(f"\n(b) uploaded photo ({names}, 427x640 JPEG), {MODEL} {LAYER}, top {K}")
         upload_queries(run, pg, uploads, n_upload)
         print("\n(a) + (b) through the running app (python app.py on 127.0.0.1, one client):")
-        through_app(run, uploads, len(pg.dataset(DATASET).paths), n_dataset // 2, n_upload)
+        size = len(pg.dataset(DATASET).paths)
+        through_app(run, uploads, size, n_dataset // 2, n_upload)
+        print("\n(c) what one plain HTTP search costs the server: lean vs Gradio's own sessions")
+        call_cost(run, size, 4 if opts.quick else 10)
 
 
 if __name__ == "__main__":

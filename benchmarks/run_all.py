@@ -28,7 +28,7 @@ BENCHMARKS = (
     ("bench_query_latency.py", "query_latency.json", ()),
     ("bench_extraction.py", "extraction.json", ()),
     ("bench_ranking.py", "ranking.json", ("--quick",)),  # 1e6 vectors take minutes of cdist
-    ("bench_load.py", "load.json", ("--priority-baseline",)),
+    ("bench_load.py", "load.json", ("--priority-baseline", "--synchronized-baseline")),
     ("bench_why_match.py", "why_match.json", ()),
 )
 

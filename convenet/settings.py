@@ -49,6 +49,7 @@ class Settings:
     own_max_ratio: int = 100  # unpacked / packed size of one zip entry (zip bombs)
     own_sessions: int = 20  # sessions holding their own images at once
     own_idle_s: int = 1800  # a session's own images are deleted after this long unused
+    lean_sessions: bool = True  # a session computes a block's config when read (0: Gradio's)
 
 
 def _parse(raw: str, like: object) -> object:
@@ -130,6 +131,8 @@ def background_nice() -> int:
     (load 11-25) nice 10 halved a search's median but lengthened its p95 (0.74-0.80x in three
     runs), likely as a starved slow thread held the interpreter lock, where nice 5 improved
     both (p95 1.4-2.7x); near idle (load 1-5) both halved the median, p95 1.0-1.5x.
+    Not SCHED_IDLE either: near idle it cut a search's p95 under load from 48 to 27 ms, but with
+    two CPU-bound processes beside the app a feature visualization got no CPU for a minute.
     """
     raw = os.environ.get(BACKGROUND_NICE_ENV, "5").strip()
     if not raw.isdigit() or int(raw) > MAX_NICE:

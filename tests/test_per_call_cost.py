@@ -115,3 +115,10 @@ def test_the_monitoring_summary_is_not_rebuilt_after_every_event(
         summary = queue.compute_analytics_summary(records)
     assert len(frames) == 2
     assert summary["functions"]["search"]["total_requests"] >= 1
+
+
+def test_gradios_own_sessions_are_a_setting_for_comparisons() -> None:
+    from convenet.settings import read_settings
+
+    assert read_settings({}).lean_sessions is True
+    assert read_settings({"CONVENET_LEAN_SESSIONS": "0"}).lean_sessions is False

@@ -279,7 +279,8 @@ def serve(demo: gr.Blocks, allowed: list[str], css: str, head: str) -> None:
     configure_queue(demo._queue)
     install_fair_queue(demo._queue)
     start_temp_sweeper(demo)
-    use_lean_sessions()
+    if SETTINGS.lean_sessions:  # CONVENET_LEAN_SESSIONS=0: Gradio's own, for comparisons
+        use_lean_sessions()
     demo.launch(
         max_file_size=SETTINGS.max_file_mb * 1024 * 1024,
         allowed_paths=allowed,
