@@ -207,7 +207,7 @@ def cpu_seconds(pid: int) -> float:
 
 def call_cost(run: Report, size: int, batches: int, per_batch: int = 30) -> None:
     """(c): server CPU and memory kept per plain HTTP search, lean sessions vs Gradio's own."""
-    from tests.app_server import app_process
+    from tests.app_server import AppProcess, app_process
 
     with (
         app_cache() as lean_cache,
@@ -216,15 +216,18 @@ def call_cost(run: Report, size: int, batches: int, per_batch: int = 30) -> None
         app_process(gradio_cache, extra_env={"CONVENET_LEAN_SESSIONS": "0"}) as gradio,
     ):
         apps = {"lean": lean, "gradio": gradio}
+
+        def searches(app: AppProcess, count: int, first: int = 0) -> None:
+            time_calls(lambda i: plain_http_search(app.url, i % size), count, first)
+
         for app in apps.values():
-            time_calls(lambda i, app=app: plain_http_search(app.url, i % size), 20)
+            searches(app, 20)
         before = {name: rss_mib(app.process.pid) for name, app in apps.items()}
         cpu: dict[str, list[float]] = {name: [] for name in apps}
         for batch in range(batches):
             for name, app in apps.items():
                 start = cpu_seconds(app.process.pid)
-                search = lambda i, app=app: plain_http_search(app.url, i % size)  # noqa: E731
-                time_calls(search, per_batch, batch * per_batch)
+                searches(app, per_batch, batch * per_batch)
                 cpu[name].append((cpu_seconds(app.process.pid) - start) / per_batch)
         calls = batches * per_batch
         kept = {

@@ -42,6 +42,7 @@ from convenet.priority import in_background
 from convenet.search.calibration import (
     SIMILARITY_MEANING,
     relative_similarity,
+    sampled,
     scale_distances,
     scale_sample,
 )
@@ -519,7 +520,11 @@ class Playground:
         query = query_vectors(chosen, query_base, base, database, left_out)[0]
         where = (dataset, spec.key, layer, chosen.name)
         ranking = self._rank(query, database, metric, k, exclude, where)
-        sample = self._scale_samples.get(where, lambda: scale_sample(database))
+        sample = (  # kept for large sets only: a small one's None would evict a large one's
+            self._scale_samples.get(where, lambda: scale_sample(database))
+            if sampled(len(database))
+            else None
+        )
         similarity = relative_similarity(
             ranking.distances, scale_distances(query, database, metric, exclude, sample)
         )

@@ -201,7 +201,10 @@ def test_a_large_datasets_scale_sample_is_read_once(pg: Playground, monkeypatch)
     results = [
         pg.search("stamps200", "efficientnet_lite0", "top_conv", "cosine", i) for i in (3, 4)
     ]
-    assert len(drawn) == 1
+    assert len(drawn) == 1 and len(pg._scale_samples) == 1
+    monkeypatch.setattr(calibration, "SCALE_SAMPLE", 20_000)
+    pg.search("clipart200", "efficientnet_lite0", "top_conv", "cosine", 3)
+    assert len(drawn) == 1 and len(pg._scale_samples) == 1  # a small set keeps nothing
     for result in results:
         similarity = [hit.similarity for hit in result.hits]
         assert similarity[0] == 100 and similarity == sorted(similarity, reverse=True)

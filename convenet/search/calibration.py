@@ -52,13 +52,18 @@ def relative_similarity(distances: np.ndarray, own: np.ndarray) -> np.ndarray:
     return np.clip(100.0 * scaled, 0.0, 100.0).astype(np.float32)
 
 
+def sampled(size: int) -> bool:
+    """Whether a database of ``size`` images sets its scale from a sample of its rows."""
+    return size > SCALE_SAMPLE
+
+
 def scale_sample(database: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The fixed, seeded rows of a database above SCALE_SAMPLE images that set every query's
     scale, with those rows read once as float32; None at or below it (every row is read).
 
     Kept by the caller per database: drawing and reading them (from a float16 memory map) took
     ~64 ms of a 67 ms search at 60,000 images, and the sample never changes."""
-    if len(database) <= SCALE_SAMPLE:
+    if not sampled(len(database)):
         return None
     rows = np.sort(np.random.default_rng(0).choice(len(database), SCALE_SAMPLE, replace=False))
     return rows, np.asarray(database[rows], np.float32)
@@ -74,7 +79,7 @@ def scale_distances(
     """The query's distances to the images it may find (``exclude``, its own row, left out):
     the ``own`` of :func:`relative_similarity`; above SCALE_SAMPLE images, to the rows of
     :func:`scale_sample` (``sample``, if the caller kept it)."""
-    if len(database) > SCALE_SAMPLE:
+    if sampled(len(database)):
         rows, vectors = sample or scale_sample(database)
         own = pairwise_distances(query[None], vectors, metric)[0]
         return own if exclude is None else own[rows != exclude]
