@@ -18,6 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
+    sys.path.insert(0, str(REPO))
+    import ui  # noqa: F401  (first, as in app.py: Gradio then skips rewriting its type stubs)
+
     began = time.perf_counter()
     import gradio.blocks  # everything Gradio brings (FastAPI, pandas, the MCP SDK ...)
 
@@ -31,7 +34,6 @@ def main() -> None:
         return launch(self, *args, **kwargs)
 
     gradio.blocks.Blocks.launch = timed_launch
-    sys.path.insert(0, str(REPO))
     os.chdir(REPO)
     runpy.run_path(str(REPO / "app.py"), run_name="__main__")
     listening = time.perf_counter()
