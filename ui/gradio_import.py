@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
+from collections.abc import Sequence
 from types import ModuleType
 
 _MODULE = "gradio.component_meta"
@@ -26,7 +27,9 @@ def skip_stub_rewrite(*_args: object, **_kwargs: object) -> None:
 class _StubSkippingFinder(importlib.abc.MetaPathFinder):
     """Finds ``gradio.component_meta`` as usual and swaps the stub writer once it has run."""
 
-    def find_spec(self, fullname: str, path: object, target: object = None):  # noqa: ANN201
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname != _MODULE:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
