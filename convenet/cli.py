@@ -467,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     found = index.add_mutually_exclusive_group(required=True)
     found.add_argument("--dataset", help="a dataset of the feature store (with --model)")
     found.add_argument("--shards", help="a folder written by precompute --out")
-    index.add_argument("--model", default="efficientnet_lite0")
+    index.add_argument("--model", default=DEFAULT_MODEL)
     index.add_argument("--layer", default="top_conv")
     index.add_argument("--metric", default="all", help="cosine, euclidean or all")
     index.add_argument("--root", default=str(PRECOMPUTED_DIR), help="feature store folder")

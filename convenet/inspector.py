@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from convenet.playground import Playground
 
 Fraction = Callable[[float], None]
-# Keras VGG16/VGG19/ResNet50 use caffe preprocessing: their first layer reads BGR.
-BGR_MODELS = frozenset({"vgg16", "vgg19", "resnet50"})
 MAX_FILTERS = 64
 MAX_MAPS = 32
 TOP_IMAGES = 9
@@ -95,7 +93,7 @@ class ModelInspector:
     def __init__(self, spec: ModelSpec, playground: Playground) -> None:
         self.spec = spec
         self.playground = playground
-        self.bgr_input = spec.key in BGR_MODELS
+        self.bgr_input = spec.channel_order == "BGR"  # caffe-style nets read BGR
 
     # -- what the model is --------------------------------------------------------------
     @property

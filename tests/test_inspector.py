@@ -35,6 +35,19 @@ def test_as_int_refuses_anything_but_whole_numbers(value: object) -> None:
     assert as_int(4.0, "Channel") == 4
 
 
+def test_filter_colours_follow_the_model_spec_alone(pg: Playground) -> None:
+    """A new caffe-style model needs only ``channel_order="BGR"`` in its record to show its
+    first-layer filters in the right colours (no second list of BGR model keys)."""
+    from dataclasses import replace
+
+    from convenet.models.registry import get_model_spec
+
+    spec = replace(get_model_spec("efficientnet_lite0"), key="newnet", channel_order="BGR")
+    assert ModelInspector(spec, pg).bgr_input
+    assert not ModelInspector(replace(spec, channel_order="RGB"), pg).bgr_input
+    assert ModelInspector(get_model_spec("resnet50"), pg).bgr_input
+
+
 def test_channel_and_layer_checks(lite0: ModelInspector) -> None:
     assert lite0.spec.key == "efficientnet_lite0" and not lite0.bgr_input
     assert lite0.check_channel("stem_conv", 31) == 31
