@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-INDEX_METRICS = ("cosine", "euclidean")
+from convenet.search.metrics import REGISTRY
+
+INDEX_METRICS = tuple(name for name, m in REGISTRY.items() if m.index)  # the shipped ones
 EXACT_MAX = 50_000
 """Vectors up to which the app ranks exactly. bench_faiss.py: the exact scan of 1e5 x 1280 took
 0.5-0.65 s (float16) and bench_ranking.py 0.16 s (float32), linear in n, so about 50,000 fit
@@ -55,14 +57,20 @@ def _faiss() -> Any:
 
 
 def _check_metric(metric: str) -> None:
-    if metric not in INDEX_METRICS:
-        raise ValueError(f"an index serves {' and '.join(INDEX_METRICS)}, not {metric!r}")
+    if metric not in REGISTRY or REGISTRY[metric].index is None:
+        served = [name for name, m in REGISTRY.items() if m.index]
+        raise ValueError(f"an index serves {' and '.join(served)}, not {metric!r}")
+
+
+def _inner_product(metric: str) -> bool:
+    """Whether the index ranks by inner product of L2-normalised rows (angular metrics)."""
+    return REGISTRY[metric].index == "inner_product"
 
 
 def prepared(rows: np.ndarray, metric: str) -> np.ndarray:
     """float32, C-ordered, L2-normalised for cosine (so inner product is 1 - distance)."""
     x = np.ascontiguousarray(rows, dtype=np.float32)
-    if metric == "cosine":
+    if _inner_product(metric):
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         x = x / np.where(norms > 0, norms, 1.0)
     return x
@@ -101,8 +109,11 @@ class VectorIndex:
             scores, indices = self.index.search(q, wanted, params=params)
         else:
             scores, indices = self.index.search(q, wanted)
-        cosine = self.metric == "cosine"
-        distances = 1.0 - scores if cosine else np.sqrt(np.maximum(scores, 0.0))
+        if _inner_product(self.metric):
+            distances = 1.0 - scores
+        else:
+            distances = np.maximum(scores, 0.0)
+            distances = np.sqrt(distances) if REGISTRY[self.metric].root else distances
         if exclude is not None:  # at most one excluded row per query: keep the first k others
             order = np.argsort(indices == exclude, axis=1, kind="stable")
             indices = np.take_along_axis(indices, order, axis=1)
@@ -142,13 +153,14 @@ def build_index(
     _check_metric(metric)
     faiss = _faiss()
     faiss.omp_set_num_threads(os.cpu_count() or 1)
-    inner = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+    ip = _inner_product(metric)
+    inner = faiss.METRIC_INNER_PRODUCT if ip else faiss.METRIC_L2
     if n <= exact_max:
-        index = faiss.IndexFlatIP(dim) if metric == "cosine" else faiss.IndexFlatL2(dim)
+        index = faiss.IndexFlatIP(dim) if ip else faiss.IndexFlatL2(dim)
         kind = "exact"
     else:
         cells = nlist or default_nlist(n)
-        quantizer = faiss.IndexFlatIP(dim) if metric == "cosine" else faiss.IndexFlatL2(dim)
+        quantizer = faiss.IndexFlatIP(dim) if ip else faiss.IndexFlatL2(dim)
         index = faiss.IndexIVFScalarQuantizer(
             quantizer, dim, cells, faiss.ScalarQuantizer.QT_8bit, inner
         )

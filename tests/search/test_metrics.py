@@ -127,3 +127,29 @@ def test_unknown_metric_lists_the_known_ones():
 def test_bad_shapes_and_dtypes_raise(queries, rows):
     with pytest.raises(ValueError):
         pairwise_distances(queries, rows, "euclidean")
+
+
+def test_a_new_metric_is_one_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Extending: a record in a temporary registry is computed by both paths, matrix product
+    and element-wise, with no other change."""
+    rng = np.random.default_rng(3)
+    q, x = rng.normal(size=(4, 16)).astype(np.float32), rng.normal(size=(30, 16)).astype(np.float32)
+    chord = metrics.Metric("chord", "Chord", "sqrt(1 - cos)", gram=True, angular=True, root=True)
+    half = metrics.Metric(
+        "halfcity", "Half city", "half Manhattan", elementwise=lambda d: d.sum(axis=2) / 2
+    )
+    monkeypatch.setitem(metrics.REGISTRY, "chord", chord)
+    monkeypatch.setitem(metrics.REGISTRY, "halfcity", half)
+    np.testing.assert_allclose(
+        pairwise_distances(q, x, "chord"), np.sqrt(cdist(q, x, "cosine")), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        pairwise_distances(q, x, "halfcity"), cdist(q, x, "cityblock") / 2, rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="unknown metric 'nope'.*chord"):
+        pairwise_distances(q, x, "nope")
+
+
+def test_the_registry_is_the_one_list() -> None:
+    assert tuple(metrics.REGISTRY) == METRICS
+    assert set(METRIC_LABELS) == set(METRIC_DESCRIPTIONS) == set(METRICS)

@@ -127,3 +127,24 @@ def test_the_overview_refuses_a_set_too_large_to_rank_all_pairs(
     monkeypatch.setattr(playground_module, "QUALITY_MAX", 100)
     with pytest.raises(ValueError, match="too slow for 200 images"):
         pg.quality("stamps200", "cosine")
+
+
+def test_the_index_reads_its_form_from_the_metric_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A metric whose record names an index form is served by FAISS with no other change:
+    squared euclidean through an L2 index answers as the exact ranking does."""
+    from dataclasses import replace
+
+    from convenet.search import metrics
+
+    record = replace(metrics.REGISTRY["sqeuclidean"], index="l2")
+    monkeypatch.setitem(metrics.REGISTRY, "sqeuclidean", record)
+    data = clustered(2000, 16, 1)
+    index = index_of(data, "sqeuclidean")
+    ours, dist = index.search(data[5], K, exclude=5)
+    truth = rank(data[5], data, "sqeuclidean", K, exclude=5)
+    assert set(ours[0]) == set(truth.indices)
+    np.testing.assert_allclose(dist[0], truth.distances, rtol=1e-3, atol=1e-3)
+    with pytest.raises(
+        ValueError, match="an index serves cosine and euclidean and sqeuclidean, not 'manhattan'"
+    ):
+        index_of(data, "manhattan")
