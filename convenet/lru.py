@@ -15,10 +15,22 @@ T = TypeVar("T")
 
 
 class BuildOnceLRU(Generic[T]):
-    """``get(key, build)`` returns the kept value or builds it (once, even when asked twice)."""
+    """``get(key, build)`` returns the kept value or builds it (once, even when asked twice).
 
-    def __init__(self, maxsize: int) -> None:
+    At most ``maxsize`` values are kept, and, with ``weigh``, at most ``max_bytes`` of them (the
+    newest value always stays, however large).
+    """
+
+    def __init__(
+        self,
+        maxsize: int,
+        weigh: Callable[[T], int] | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         self.maxsize = maxsize
+        self._weigh = weigh
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._items: OrderedDict[Hashable, T] = OrderedDict()
         self._lock = threading.Lock()
         self._building: dict[Hashable, threading.Lock] = {}
@@ -36,19 +48,33 @@ class BuildOnceLRU(Generic[T]):
             value = build()
             with self._lock:
                 self._items[key] = value
-                while len(self._items) > self.maxsize:
-                    self._items.popitem(last=False)
+                self._bytes += self._weight(value)
+                while len(self._items) > 1 and self._over():
+                    self._bytes -= self._weight(self._items.popitem(last=False)[1])
             return value
+
+    def _weight(self, value: T) -> int:
+        return self._weigh(value) if self._weigh else 0
+
+    def _over(self) -> bool:
+        too_heavy = self.max_bytes is not None and self._bytes > self.max_bytes
+        return len(self._items) > self.maxsize or too_heavy
+
+    @property
+    def nbytes(self) -> int:
+        """What the kept values weigh together (0 without ``weigh``)."""
+        return self._bytes
 
     def discard(self, doomed: Callable[[Hashable], bool]) -> None:
         """Drop the kept values whose key ``doomed`` picks (what belonged to a deleted dataset)."""
         with self._lock:
             for key in [key for key in self._items if doomed(key)]:
-                del self._items[key]
+                self._bytes -= self._weight(self._items.pop(key))
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._bytes = 0
 
     def __len__(self) -> int:
         return len(self._items)

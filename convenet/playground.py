@@ -13,6 +13,7 @@ shows comes back as the types defined or named here (``SearchResult``, ``Ingeste
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import threading
@@ -643,8 +644,12 @@ class Playground:
 
     def projection(self, dataset: str, model: str, layer: str, method: str = "tsne") -> np.ndarray:
         """2-D map of the ``map_rows`` images in a layer's feature space (cached per view)."""
-        feats = self.features(dataset, model, layer)[self.map_rows(dataset)]
-        return _project(np.asarray(feats, np.float32).tobytes(), feats.shape, method)
+        feats = np.ascontiguousarray(self.features(dataset, model, layer)[self.map_rows(dataset)])
+        # Keyed by the view and a digest of what it maps: a changed dataset is never served an
+        # old map, and no key pins a copy of a feature matrix (they are up to 25 MB each).
+        digest = hashlib.blake2b(feats.view(np.uint8), digest_size=16).hexdigest()
+        key = (dataset, model, layer, method, digest)
+        return _PROJECTIONS.get(key, lambda: _project(feats, method))
 
 
 def spread(rows: list[int], most: int = BROWSE_MAX) -> list[int]:
@@ -667,13 +672,19 @@ def _scan(images_dir: Path, min_classes: int) -> ImageFolder:
     return scan_image_folder(images_dir, min_classes)
 
 
-@lru_cache(maxsize=64)
-def _project(data: bytes, shape: tuple[int, int], method: str) -> np.ndarray:
+_PROJECTIONS: BuildOnceLRU[np.ndarray] = BuildOnceLRU(
+    64, weigh=lambda points: points.nbytes, max_bytes=32 * 2**20
+)
+"""Maps already drawn: 64 views, 32 MB at most (a 5,000-point map is 80 KB)."""
+
+
+def _project(feats: np.ndarray, method: str) -> np.ndarray:
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import normalize
 
-    feats = normalize(np.frombuffer(data, dtype=np.float32).reshape(shape))
+    shape = feats.shape
+    feats = normalize(np.asarray(feats, np.float32))
     if method == "pca":
         return PCA(n_components=2, random_state=0).fit_transform(feats)
     if method == "tsne":

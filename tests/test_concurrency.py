@@ -65,3 +65,18 @@ def test_slow_views_run_at_low_priority_and_searches_do_not(events) -> None:
         assert set(SLOW[group]) <= background, f"{group} views run at the usual priority"
     searching = {name for name, _, group, _, _ in events if group == "search"}
     assert searching and not searching & background
+
+
+def test_a_weighed_lru_keeps_within_its_bytes() -> None:
+    """Values weighed by ``weigh`` are evicted oldest first once they pass ``max_bytes``;
+    the newest always stays, even alone over the limit."""
+    from convenet.lru import BuildOnceLRU
+
+    cache: BuildOnceLRU[bytes] = BuildOnceLRU(100, weigh=len, max_bytes=10)
+    for key in range(5):
+        cache.get(key, lambda: b"x" * 4)
+    assert len(cache) == 2 and cache.nbytes == 8
+    cache.get("big", lambda: b"y" * 25)
+    assert len(cache) == 1 and cache.nbytes == 25
+    cache.discard(lambda key: key == "big")
+    assert len(cache) == 0 and cache.nbytes == 0

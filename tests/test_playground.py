@@ -10,6 +10,7 @@ import pytest
 
 from convenet.data.datasets import DatasetSpec
 from convenet.data.store import feature_path
+from convenet.models.registry import MODELS
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
 
@@ -69,6 +70,28 @@ def test_compare_and_projection(pg: Playground) -> None:
     assert pg.projection("stamps200", "efficientnet_lite0", "top_conv", "pca") is points
     other = pg.projection("stamps200", "efficientnet_lite0", "stem_conv", "pca")
     assert other is not points and not np.allclose(other, points)
+
+
+def test_kept_maps_do_not_pin_feature_matrices(pg: Playground) -> None:
+    """The map cache once used a whole feature matrix as its key (up to 25 MB a key, 64 keys):
+    now what stays after drawing maps is the maps themselves, a few KB each."""
+    import gc
+    import tracemalloc
+
+    names = [layer.name for layer in MODELS["efficientnet_lite0"].layers]
+    layers = names[-4:]
+    for layer in layers:  # features loaded (and kept by the playground) before measuring
+        pg.features("stamps200", "efficientnet_lite0", layer)
+    pg.projection("stamps200", "efficientnet_lite0", names[0], "pca")  # imports, first use
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for layer in layers:
+        pg.projection("stamps200", "efficientnet_lite0", layer, "pca")
+    gc.collect()
+    kept = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert kept < 2**19, f"{kept / 2**20:.1f} MB kept by 4 maps of 200 points"
 
 
 def test_umap_map_keeps_classes_together(pg: Playground) -> None:
