@@ -208,6 +208,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_precompute(args: argparse.Namespace) -> int:
+    from convenet.data.catalog import content_hash
     from convenet.data.datasets import DATASETS, get_dataset
     from convenet.models.loading import get_model_spec, weights_status
     from convenet.search.precompute import precompute_folder
@@ -219,9 +220,11 @@ def cmd_precompute(args: argparse.Namespace) -> int:
         raise ValueError("--name stores a folder as a dataset in --root; --out writes shards")
     if args.images:
         jobs = [(args.name, Path(args.images))]
+        fingerprint = content_hash(Path(args.images))  # what the app checks before reading them
     else:
         names = list(DATASETS) if args.dataset == "all" else [args.dataset]
         jobs = [(name, get_dataset(name).root) for name in names]
+        fingerprint = ""
     if args.model in (None, "all"):
         models = [spec for spec in MODELS.values() if weights_status(spec) != "download"]
     else:
@@ -241,6 +244,7 @@ def cmd_precompute(args: argparse.Namespace) -> int:
                 view,
                 force=args.force,
                 progress=_progress_bar(f"{dataset} x {spec.title} {view.variant or ''}"),
+                fingerprint=fingerprint,
             )
             print(f"{'wrote' if computed else 'valid, skipped'} {path}")
     return 0

@@ -354,6 +354,10 @@ class Playground:
             log.warning("Feature file %s failed its checksum; not using it.", path)
             return None
         stored = read_feature_file(path, mapped=True)
+        fingerprint = self.catalog.get(dataset).fingerprint
+        if fingerprint and stored.meta.get("fingerprint") != fingerprint:
+            log.info("The folder %s changed since its features were stored: computing.", dataset)
+            return None
         folder = self.dataset(dataset)
         wanted = [p.relative_to(self.images_dir(dataset)).as_posix() for p in folder.paths]
         if stored.meta.get("images") == wanted and len(wanted) > EXACT_MAX:
@@ -427,6 +431,7 @@ class Playground:
             view,
             progress=progress,
             min_classes=2 if data.labelled else 1,
+            fingerprint=data.fingerprint,
         )
         target = self._roots(data)[1]
         try:

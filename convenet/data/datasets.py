@@ -38,8 +38,9 @@ class DatasetSpec:
 
     The app lists exactly these entries (``convenet.data.catalog``): adding a dataset is one entry.
     An unlabelled set keeps its images in one folder and is searched without scores.
-    ``fingerprint`` (a content hash, for folders served with ``--images``) becomes part of the
-    name its features are stored under, so a changed folder is never served stale features;
+    ``fingerprint`` (a content hash, for folders served with ``--images``) is recorded in its
+    stored features and checked when they are read, so a changed folder is never served stale
+    features, and ``precompute --images DIR --name NAME`` writes what the app reads;
     ``cache`` is where computed features go (None: the app's feature cache); ``owner`` is the
     browser session a dataset belongs to (None: everyone's).
     """
@@ -57,8 +58,8 @@ class DatasetSpec:
 
     @property
     def store_name(self) -> str:
-        """The dataset's name in a feature store."""
-        return f"{self.name}-{self.fingerprint}" if self.fingerprint else self.name
+        """The dataset's name in a feature store: its own name, wherever it is computed."""
+        return self.name
 
 
 DATASETS: dict[str, DatasetSpec] = {

@@ -14,7 +14,13 @@ import numpy as np
 
 from convenet import __version__
 from convenet.data.datasets import scan_image_folder
-from convenet.data.store import feature_path, is_valid, record_in_manifest, write_feature_file
+from convenet.data.store import (
+    feature_path,
+    is_valid,
+    read_feature_file,
+    record_in_manifest,
+    write_feature_file,
+)
 from convenet.models.loading import get_model_spec
 from convenet.search.features import BATCH_SIZE, PLAIN, Progress, View, extract_features
 
@@ -29,18 +35,28 @@ def precompute_folder(
     batch_size: int = BATCH_SIZE,
     force: bool = False,
     progress: Progress | None = None,
+    fingerprint: str = "",
 ) -> tuple[Path, bool]:
-    """Features of one image folder for one model; returns (file, whether it was computed)."""
+    """Features of one image folder for one model; returns (file, whether it was computed).
+
+    With ``fingerprint`` (the folder's content hash) a stored file of other contents is stale.
+    """
     spec = get_model_spec(model)
     names = list(layers or spec.layer_names)
     target = feature_path(root, dataset, spec.key, view.variant)
-    if not force and is_valid(root, dataset, spec.key, names, view.variant):
+    fresh = not fingerprint or (target.is_file() and stored_fingerprint(target) == fingerprint)
+    if not force and fresh and is_valid(root, dataset, spec.key, names, view.variant):
         return target, False
     features, meta = compute_folder(
-        images_dir, dataset, spec.key, names, view, batch_size, progress
+        images_dir, dataset, spec.key, names, view, batch_size, progress, fingerprint=fingerprint
     )
     store_features(root, dataset, spec.key, features, meta, view.variant)
     return target, True
+
+
+def stored_fingerprint(path: Path) -> str:
+    """The content hash a feature file was computed from ("" for shipped datasets' files)."""
+    return str(read_feature_file(path, mapped=True).meta.get("fingerprint", ""))
 
 
 def compute_folder(
@@ -52,8 +68,10 @@ def compute_folder(
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
     min_classes: int = 2,
+    fingerprint: str = "",
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """float16 features (in the folder's scan order) and the metadata that describes them."""
+    """float16 features (in the folder's scan order) and the metadata that describes them;
+    ``fingerprint``, the folder's content hash, is recorded so stale features are never read."""
     folder = scan_image_folder(images_dir, min_classes)
     result = extract_features(
         model,
@@ -70,6 +88,7 @@ def compute_folder(
         "images": [path.relative_to(images_dir).as_posix() for path in folder.paths],
         "labels": [folder.classes[label] for label in folder.labels],
         "convenet_version": __version__,
+        **({"fingerprint": fingerprint} if fingerprint else {}),
     }
     return result.features, meta
 

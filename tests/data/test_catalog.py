@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from convenet.data.catalog import Catalog, current_owner, folder_spec
 from convenet.data.datasets import DatasetSpec
-from convenet.data.store import feature_path
+from convenet.data.store import feature_path, read_feature_file
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import UNLABELLED, Playground
 
@@ -86,6 +87,33 @@ def test_a_served_folder_is_cached_by_content_and_a_change_is_noticed(tmp_path: 
     )
     assert feature_path(tmp_path / "cache", changed.store_name, MODEL).is_file()
     assert (after[0] != before[0]).any() and (after[1:] == before[1:]).all()
+
+
+def test_the_app_reads_what_precompute_wrote_for_a_folder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``precompute --images DIR --name NAME --root R`` writes what a playground on R serving
+    ``--images DIR --name NAME`` reads, without computing again; a changed folder is not served
+    the stored features but computed anew, and the log says why in one sentence."""
+    from convenet.cli import main
+
+    images = copy_classes(tmp_path / "photos")
+    store, cache = tmp_path / "store", tmp_path / "cache"
+    args = ["precompute", "--images", str(images), "--name", "trip", "--model", MODEL]
+    assert main([*args, "--root", str(store)]) == 0
+    pg = Playground(store, cache, [folder_spec(images, "trip")])
+    read = pg.features("trip", MODEL, "top_conv")
+    assert not cache.exists() or not any(cache.rglob("*.safetensors")), "computed again"
+    stored = read_feature_file(feature_path(store, "trip", MODEL)).features["top_conv"]
+    np.testing.assert_array_equal(read, stored.astype(np.float32))
+    assert main([*args, "--root", str(store)]) == 0  # unchanged folder: skipped
+
+    shutil.copy(sorted(images.rglob("*.jpg"))[-1], sorted(images.rglob("*.jpg"))[0])
+    with caplog.at_level("INFO", logger="convenet"):
+        again = Playground(store, cache, [folder_spec(images, "trip")])
+        after = again.features("trip", MODEL, "top_conv")
+    assert "The folder trip changed since its features were stored" in caplog.text
+    assert feature_path(cache, "trip", MODEL).is_file() and (after[0] != read[0]).any()
 
 
 def test_an_unlabelled_set_is_searched_without_scores(tmp_path: Path) -> None:
