@@ -84,11 +84,15 @@ def _choices(value: str, known: Sequence[str], kind: str, where: str = "") -> li
     return [value]
 
 
-def _shipped_views(images_dir: Path, model: str) -> Views | None:
-    """The stored feature views when ``images_dir`` is a shipped dataset's folder, else None."""
+def _stored_views(images_dir: Path, model: str, root: Path, name: str | None) -> Views | None:
+    """The stored feature views when ``images_dir`` is a shipped dataset's folder, or the folder
+    that ``precompute --images DIR --name NAME --root ROOT`` stored, else None."""
+    from convenet.data.catalog import folder_spec, shipped
     from convenet.playground import Playground
 
-    pg = Playground(PRECOMPUTED_DIR)
+    pg = Playground(
+        root, datasets=[*shipped(root), *([folder_spec(images_dir, name)] * bool(name))]
+    )
     for name in pg.datasets():
         if pg.images_dir(name).resolve() == images_dir.resolve() and pg.has_features(name, model):
             return pg.views(name, model)
@@ -126,7 +130,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     recipes = [RECIPES[name] for name in _choices(args.recipe, list(RECIPES), "recipe")]
     images_dir = Path(args.images)
     folder = scan_image_folder(images_dir)
-    views = _shipped_views(images_dir, spec.key)
+    views = _stored_views(images_dir, spec.key, Path(args.root), args.name)
     if views is None:
         needed = {
             name
@@ -388,6 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(evaluate)
     evaluate.add_argument("--layer", default="all", help="curated layer name, or all")
+    evaluate.add_argument(
+        "--root",
+        default=str(PRECOMPUTED_DIR),
+        help="feature store to read stored views from (default: the shipped one)",
+    )
+    evaluate.add_argument(
+        "--name", help="the dataset name the folder was precomputed under (precompute --name)"
+    )
     evaluate.add_argument("--recipe", default="plain", help="search recipe name, or all")
     evaluate.add_argument("--metric", default="cosine", help="distance metric, or all")
     evaluate.add_argument(

@@ -90,7 +90,7 @@ def test_a_served_folder_is_cached_by_content_and_a_change_is_noticed(tmp_path: 
 
 
 def test_the_app_reads_what_precompute_wrote_for_a_folder(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``precompute --images DIR --name NAME --root R`` writes what a playground on R serving
     ``--images DIR --name NAME`` reads, without computing again; a changed folder is not served
@@ -107,6 +107,14 @@ def test_the_app_reads_what_precompute_wrote_for_a_folder(
     stored = read_feature_file(feature_path(store, "trip", MODEL)).features["top_conv"]
     np.testing.assert_array_equal(read, stored.astype(np.float32))
     assert main([*args, "--root", str(store)]) == 0  # unchanged folder: skipped
+    evaluate = ["evaluate", "--images", str(images), "--model", MODEL, "--layer", "top_conv"]
+
+    def no_extraction(*args: object, **kwargs: object) -> None:
+        raise AssertionError("evaluate --root extracted features it had stored")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("convenet.search.features.extract_features", no_extraction)
+        assert main([*evaluate, "--root", str(store), "--name", "trip", "--json"]) == 0
 
     shutil.copy(sorted(images.rglob("*.jpg"))[-1], sorted(images.rglob("*.jpg"))[0])
     with caplog.at_level("INFO", logger="convenet"):
