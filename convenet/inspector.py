@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from convenet.data.datasets import ImageFolder
 from convenet.data.images import ImageSource, load_image
 from convenet.explain.featurevis_gallery import (
     FEATUREVIS_SIZE,
@@ -30,8 +31,21 @@ from convenet.models.imagenet import class_names
 from convenet.models.loading import load_model, preprocess_for
 from convenet.models.registry import ModelSpec
 
-if TYPE_CHECKING:
-    from convenet.playground import Playground
+
+class DatasetFeatures(Protocol):
+    """What the Explorer reads of the datasets (a Playground is one): named here, so the
+    inspector never imports the facade that builds it."""
+
+    def datasets(self) -> list[str]: ...
+
+    def dataset(self, name: str) -> ImageFolder: ...
+
+    def check_index(self, name: str, index: int, what: str = "query_index") -> int: ...
+
+    def features(
+        self, dataset: str, model: str, layer: str, progress: Any = None, view: Any = ...
+    ) -> np.ndarray: ...
+
 
 Fraction = Callable[[float], None]
 MAX_FILTERS = 64
@@ -90,7 +104,7 @@ class Inversion:
 class ModelInspector:
     """One model as the Explorer sees it (``Playground.inspect(model)``)."""
 
-    def __init__(self, spec: ModelSpec, playground: Playground) -> None:
+    def __init__(self, spec: ModelSpec, playground: DatasetFeatures) -> None:
         self.spec = spec
         self.playground = playground
         self.bgr_input = spec.channel_order == "BGR"  # caffe-style nets read BGR

@@ -1,9 +1,9 @@
 """The import graph keeps to the flow: models -> data -> search -> explain -> facades -> UI.
 
-Every ``import`` counts, at the top of a module or inside a function: a lazy import is still a
-dependency. Three rules: no cycles among ``convenet`` modules; a stage package imports only from
-stages before it (and the shared helpers at the top of ``convenet/``); ``ui/`` imports only the
-facades, the registries and the shared helpers.
+Every ``import`` counts, at the top of a module, inside a function or under ``TYPE_CHECKING``:
+a lazy or type-only import is still a dependency. Three rules: no cycles among ``convenet``
+modules; a stage package imports only from stages before it (and the shared helpers at the top
+of ``convenet/``); ``ui/`` imports only the facades, the registries and the shared helpers.
 """
 
 from __future__ import annotations
@@ -57,16 +57,7 @@ def imports(path: Path) -> Iterator[str]:
     """Every convenet module ``path`` imports when it runs, anywhere in the file."""
     package = module_name(path) if path.name == "__init__.py" else module_name(path.parent)
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    typing_only = {  # ``if TYPE_CHECKING:`` imports name types for annotations, never run
-        id(inner)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-        for stmt in node.body
-        for inner in ast.walk(stmt)
-    }
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
+    for node in ast.walk(tree):  # ``if TYPE_CHECKING:`` imports count too: a circle all the same
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -16,17 +16,14 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from convenet.models.loading import get_model_spec
 from convenet.paths import REPO_DIR
+from convenet.search.engines import Engine, Image, Shard
 from convenet.search.features import View, extract_arrays, extract_features
 from convenet.settings import worker_environment
-
-if TYPE_CHECKING:
-    from convenet.search.shards import Engine, Image, Shard
 
 
 class Extractor:

@@ -32,6 +32,7 @@ from convenet.data.store import (
     write_feature_file,
 )
 from convenet.models.loading import get_model_spec
+from convenet.search.engines import Engine, Image, Shard
 from convenet.search.features import (
     BATCH_SIZE,
     PLAIN,
@@ -44,14 +45,6 @@ from convenet.search.features import (
 SHARD_SIZE = 1024
 MANIFEST = "manifest.json"
 FORMAT = "convenet-shards/2"
-
-Image = tuple[str, str]
-"""(path relative to the images folder, class: its first folder, or "" for a loose image)."""
-Shard = tuple[list[Image], dict[str, np.ndarray], dict[int, str]]
-Engine = Callable[[Iterator[Image]], Iterator[Shard]]
-"""Turns the images still to do into shards, one per ``shard_size`` images in order: (those
-images, the per-layer features of the readable ones, why each other one could not be read, by
-its position among them)."""
 
 
 def iter_images(root: Path) -> Iterator[Image]:
