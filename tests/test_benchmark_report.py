@@ -48,6 +48,19 @@ def test_the_performance_table_is_rewritten_from_results_only(tmp_path: Path, mo
     assert "| 5.0x |" in text and "--quick" in text
 
 
+def test_the_published_table_is_the_one_the_stored_results_make(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """docs/performance.md holds the table, and regenerating it from benchmarks/results/ changes
+    nothing: no figure on the page was typed by hand or outlived its measurement."""
+    page = tmp_path / "performance.md"
+    page.write_text(readme_table.PAGE.read_text())
+    monkeypatch.setattr(sys, "argv", ["readme_table.py", "--page", str(page)])
+    readme_table.main()
+    assert readme_table.PAGE.parts[-2:] == ("docs", "performance.md")
+    assert page.read_text() == readme_table.PAGE.read_text()
+
+
 def test_run_all_leaves_no_figure_of_a_failed_benchmark(tmp_path: Path, monkeypatch) -> None:
     """A benchmark that fails loses its old result file (so the table drops its rows), the
     others' files are written, the table is rebuilt, and the command ends with an error."""
