@@ -27,6 +27,7 @@ CODE = re.compile(r"`([^`\n]+)`")
 PATH = re.compile(r"[\w.-]+(?:/[\w.-]+)*(?:\.\w+|/)")  # a file with its suffix, or a folder/
 TOP = {p.name for p in REPO.iterdir() if not p.name.startswith(".") or p.name == ".ci"}
 DOTTED = re.compile(r"(?:convenet|ui)(?:\.\w+)+")
+TEST_REF = re.compile(r"(tests/[\w/]+\.py)::(\w+)")
 
 
 def prose(path: Path) -> str:
@@ -131,8 +132,9 @@ def resolves(dotted: str) -> bool:
 
 @pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: p.relative_to(REPO).as_posix())
 def test_files_and_python_names_in_backticks_exist(page: Path) -> None:
-    """A path into the repository (``convenet/search/recipes.py``, ``ui/``) or a dotted name
-    (``convenet.search.features.extract_features``) quoted in the prose exists."""
+    """A path into the repository (``convenet/search/recipes.py``, ``ui/``), a dotted name
+    (``convenet.search.features.extract_features``) or a test (``tests/test_x.py::test_y``)
+    quoted in the prose exists."""
     missing = []
     for quoted in CODE.findall(prose(page)):
         parts = quoted.split("/")
@@ -141,4 +143,7 @@ def test_files_and_python_names_in_backticks_exist(page: Path) -> None:
         if is_path and not (REPO / quoted).exists():
             missing.append(quoted)
         missing += [name for name in DOTTED.findall(quoted) if not resolves(name)]
+        for path, test in TEST_REF.findall(quoted):
+            if not (REPO / path).is_file() or test not in defined_names(REPO / path):
+                missing.append(f"{path}::{test}")
     assert missing == []
