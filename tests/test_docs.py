@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import fields
 from functools import cache
 from pathlib import Path
 
@@ -147,3 +148,15 @@ def test_files_and_python_names_in_backticks_exist(page: Path) -> None:
             if not (REPO / path).is_file() or test not in defined_names(REPO / path):
                 missing.append(f"{path}::{test}")
     assert missing == []
+
+
+def test_the_configuration_table_lists_exactly_the_settings_the_app_reads() -> None:
+    """docs/configuration.md says it lists every variable: each ``CONVENET_*`` one that
+    ``convenet/settings.py`` reads has a row, and no row names one that nothing reads."""
+    from convenet import settings
+
+    read = {f"CONVENET_{field.name.upper()}" for field in fields(settings.Settings)}
+    read |= set(re.findall(r'"(CONVENET_[A-Z0-9_]+)"', Path(settings.__file__).read_text()))
+    table = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `(CONVENET_[A-Z0-9_]+)` \|", table, re.M))
+    assert sorted(read - rows) == [] and sorted(rows - read) == []
