@@ -26,7 +26,10 @@ FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 CODE = re.compile(r"`([^`\n]+)`")
 PATH = re.compile(r"[\w.-]+(?:/[\w.-]+)*(?:\.\w+|/)")  # a file with its suffix, or a folder/
-TOP = {p.name for p in REPO.iterdir() if not p.name.startswith(".") or p.name == ".ci"}
+# Where quoted paths are checked: the source folders and top-level files, not what runs write
+# (artifacts/, caches), which a test may or may not have made yet.
+SOURCES = {"convenet", "ui", "tests", "benchmarks", "scripts", "docs", "precomputed", "examples"}
+TOP = SOURCES | {".ci"} | {p.name for p in REPO.iterdir() if p.is_file()}
 DOTTED = re.compile(r"(?:convenet|ui)(?:\.\w+)+")
 TEST_REF = re.compile(r"(tests/[\w/]+\.py)::(\w+)")
 
