@@ -9,8 +9,10 @@ recipe: one Recipe of existing steps, searched and checked against vectors compu
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from convenet.models.registry import (
 )
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
+from convenet.search.metrics import METRICS
 from convenet.search.recipes import RECIPES, Recipe, fused_layers, l2_normalize
 
 KEY = "tiny_test_net"
@@ -195,3 +198,16 @@ def test_a_registered_recipe_is_searched(monkeypatch: pytest.MonkeyPatch, tmp_pa
     np.testing.assert_allclose(
         [hit.distance for hit in result.hits], np.sort(distances)[:10], atol=1e-5
     )
+
+
+def test_the_api_description_names_every_metric_and_recipe() -> None:
+    """The /search tool's description (the API page, the MCP tool list) lists metrics and recipes
+    by hand, so a new one is a second file to edit: this fails until it is named there too."""
+    tree = ast.parse((Path(__file__).parents[1] / "ui" / "api.py").read_text(encoding="utf-8"))
+    search = next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name == "search"
+    )
+    words = set(re.findall(r"\w+", ast.get_docstring(search) or ""))
+    assert [name for name in (*METRICS, *RECIPES) if name not in words] == []
