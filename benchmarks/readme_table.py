@@ -1,6 +1,6 @@
-"""Rewrite the README's performance table from the benchmarks' JSON output.
+"""Rewrite the performance table of docs/performance.md from the benchmarks' JSON output.
 
-    python benchmarks/readme_table.py [--results benchmarks/results] [--readme README.md]
+    python benchmarks/readme_table.py [--results benchmarks/results] [--page docs/performance.md]
 
 Every figure in the table comes from a file the benchmarks wrote with ``--json`` (median and
 range over the run's repeats, the same run's baseline, the ratio), next to the load average the
@@ -22,6 +22,7 @@ from benchmarks.common import RESULTS_DIR  # noqa: E402
 
 START = "<!-- performance table: written by benchmarks/readme_table.py -->"
 END = "<!-- end of performance table -->"
+PAGE = RESULTS_DIR.parents[1] / "docs" / "performance.md"
 
 
 @dataclass(frozen=True)
@@ -320,7 +321,7 @@ def header(records: dict[str, dict]) -> str:
 def main() -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--results", type=Path, default=RESULTS_DIR)
-    args.add_argument("--readme", type=Path, default=RESULTS_DIR.parents[1] / "README.md")
+    args.add_argument("--page", type=Path, default=PAGE, help="the page holding the table")
     opts = args.parse_args()
     records = {}
     for path in sorted(opts.results.glob("*.json")):
@@ -329,13 +330,13 @@ def main() -> None:
             records[record["bench"]] = record
     if not records:
         raise SystemExit(f"no benchmark results in {opts.results}; run the benchmarks with --json")
-    text = opts.readme.read_text()
+    text = opts.page.read_text()
     pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"{opts.readme} has no performance table markers")
+        raise SystemExit(f"{opts.page} has no performance table markers")
     block = f"{START}\n{header(records)}\n\n{table(records)}\n{END}"
-    opts.readme.write_text(pattern.sub(lambda _: block, text))
-    print(f"rewrote the performance table in {opts.readme} from {len(records)} result files")
+    opts.page.write_text(pattern.sub(lambda _: block, text))
+    print(f"rewrote the performance table in {opts.page} from {len(records)} result files")
 
 
 if __name__ == "__main__":

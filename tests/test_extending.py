@@ -1,14 +1,18 @@
-"""Adding a model is one registry entry: a throw-away tiny model goes all the way through search.
+"""docs/extending.md, walked: each entry it describes is added for one test and removed after.
 
-Its weights come the way the offline models' do, from a file inside an installed package that
-is checked against its SHA-256 (here a fake package on sys.path), so the test walks the same
-path as EfficientNet-Lite: registry -> weights -> builder -> features -> ranking.
+A model: a throw-away tiny family whose weights come the way the offline models' do, from a file
+inside an installed package checked against its SHA-256 (here a fake package on sys.path), so the
+test walks the same path as EfficientNet-Lite: registry -> weights -> builder -> features ->
+ranking. A dataset: one DatasetSpec, precomputed with the documented command, then searched. A
+recipe: one Recipe of existing steps, searched and checked against vectors computed by hand.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +20,8 @@ import numpy as np
 import pytest
 
 from convenet.cli import main
+from convenet.data.datasets import DATASETS, DatasetSpec
+from convenet.data.store import feature_path, read_feature_file
 from convenet.models.loading import load_model, package_weights, weights_status
 from convenet.models.registry import (
     MODELS,
@@ -27,6 +33,8 @@ from convenet.models.registry import (
 )
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
+from convenet.search.metrics import METRICS
+from convenet.search.recipes import RECIPES, Recipe, fused_layers, l2_normalize
 
 KEY = "tiny_test_net"
 
@@ -131,3 +139,75 @@ def _expected_bias() -> np.ndarray:
 def test_a_second_entry_with_the_same_key_is_refused(tiny_model: ModelSpec) -> None:
     with pytest.raises(ValueError, match="registered already"):
         register_model(tiny_model)
+
+
+def _stamps(dest: Path, classes: int, per_class: int) -> Path:
+    """A few real shipped images, one sub-folder per class, as a new dataset's folder."""
+    for class_dir in sorted((PRECOMPUTED_DIR / "stamps200" / "images").iterdir())[:classes]:
+        (dest / class_dir.name).mkdir(parents=True)
+        for image in sorted(class_dir.glob("*.jpg"))[:per_class]:
+            (dest / class_dir.name / image.name).write_bytes(image.read_bytes())
+    return dest
+
+
+@pytest.mark.slow  # builds the tiny model in Keras (about 15 s when Keras is not imported yet)
+def test_a_registered_dataset_is_precomputed_listed_and_searched(
+    tiny_model: ModelSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One DatasetSpec and its images: the documented precompute stores its features, the app's
+    Playground lists it with its own words and searches those stored features."""
+    root = tmp_path / "store"
+    images = _stamps(root / "tiny_set" / "images", classes=3, per_class=4)
+    spec = DatasetSpec(
+        name="tiny_set", title="Tiny set", description="12 stamps", licence="CC0", root=images
+    )
+    monkeypatch.setitem(DATASETS, spec.name, spec)
+    _stamps(root / "unregistered" / "images", classes=2, per_class=4)  # no entry: not listed
+
+    args = ["precompute", "--dataset", "tiny_set", "--model", KEY, "--root", str(root)]
+    assert main(args) == 0
+    stored = read_feature_file(feature_path(root, "tiny_set", KEY))
+    assert stored.features["conv_b"].shape == (12, 8)
+
+    cache = tmp_path / "cache"
+    pg = Playground(root, cache)
+    assert pg.datasets() == ["tiny_set"] and pg.spec("tiny_set").title == "Tiny set"
+    result = pg.search("tiny_set", KEY, "conv_b", "cosine", query_index=0, k=11)
+    assert sorted(hit.index for hit in result.hits) == list(range(1, 12))
+    assert result.possible == 3 and result.p_at_k is not None
+    assert list(cache.rglob("*")) == []  # the stored features were read, none computed again
+
+
+def test_a_registered_recipe_is_searched(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """One Recipe of existing steps (GeM + fuse) searches the vectors it says it does:
+    the three last curated layers' stored GeM features, each L2-normalised, side by side."""
+    recipe = Recipe("gem-fuse", "GeM pooling of three fused layers.", pooling="gem", fuse=True)
+    monkeypatch.setitem(RECIPES, recipe.name, recipe)
+    spec = get_model_spec("efficientnet_lite0")
+    pg = Playground(PRECOMPUTED_DIR, tmp_path / "cache")
+    result = pg.search("stamps200", spec.key, "top_conv", "cosine", 4, k=10, recipe="gem-fuse")
+
+    gem = read_feature_file(feature_path(PRECOMPUTED_DIR, "stamps200", spec.key, "gem"))
+    layers = fused_layers(spec.layer_names, "top_conv")
+    assert layers == spec.layer_names[-3:]
+    vectors = np.hstack([l2_normalize(gem.features[name]) for name in layers])
+    vectors = l2_normalize(vectors)
+    distances = 1.0 - vectors @ vectors[4]
+    distances[4] = np.inf  # the query is never its own result
+    assert [hit.index for hit in result.hits] == list(np.argsort(distances, kind="stable")[:10])
+    np.testing.assert_allclose(
+        [hit.distance for hit in result.hits], np.sort(distances)[:10], atol=1e-5
+    )
+
+
+def test_the_api_description_names_every_metric_and_recipe() -> None:
+    """The /search tool's description (the API page, the MCP tool list) lists metrics and recipes
+    by hand, so a new one is a second file to edit: this fails until it is named there too."""
+    tree = ast.parse((Path(__file__).parents[1] / "ui" / "api.py").read_text(encoding="utf-8"))
+    search = next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name == "search"
+    )
+    words = set(re.findall(r"\w+", ast.get_docstring(search) or ""))
+    assert [name for name in (*METRICS, *RECIPES) if name not in words] == []

@@ -70,7 +70,7 @@ def test_best_recipe_beats_plain_at_the_best_layer(pg: Playground, dataset: str)
 
 
 def test_best_recipe_gains_eight_percent_on_the_harder_dataset(pg: Playground) -> None:
-    """The README's claim: at least +8 % relative P@10 on clipart200 with Lite0 and Lite2."""
+    """docs/retrieval.md says: at least +8 % relative P@10 on clipart200 with Lite0 and Lite2."""
     for model in ("efficientnet_lite0", "efficientnet_lite2"):
         plain = max(pg.quality("clipart200", "cosine", 10, "plain")[model].values())
         best = max(pg.quality("clipart200", "cosine", 10, "best")[model].values())
