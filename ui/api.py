@@ -42,14 +42,12 @@ def register_api(state: AppState) -> None:
             model: a model key from list_models, for example "efficientnet_lite0".
             layer: one of the model's eight curated layers (see list_models); early layers
                 match colour and texture, late ones match objects.
-            metric: how distance is measured: cosine, euclidean, sqeuclidean, manhattan,
-                chebyshev, correlation or minkowski.
+            metric: how distance is measured: {metrics}.
             query_index: the dataset image to search with (0 to 199); or give `query`.
             query: your own image instead (an uploaded file, or a data: URL for MCP clients).
             k: how many results, 1 to 199.
-            recipe: the search recipe: plain (average pooling, one layer), gem, flip, fuse
-                (with the next curated layers), dba (database-side augmentation), qe (query
-                expansion) or best (the combination that measured best).
+            recipe: the search recipe: {recipes}; plain is average pooling of one layer,
+                best the combination that measured best.
 
         Returns:
             The query's class (dataset images only), how many of the top k share it
@@ -83,4 +81,17 @@ def register_api(state: AppState) -> None:
             "results": result.rows(images_dir),
         }
 
+    search.__doc__ = search_description(search.__doc__ or "")
     gr.api(search, api_name="search", concurrency_id="search", concurrency_limit=8)
+
+
+def search_description(template: str) -> str:
+    """/search's description with today's metrics and recipes, read from their registries: a
+    new metric or recipe needs no second file to appear on the API page and in the MCP tools."""
+    from convenet.search.metrics import REGISTRY
+    from convenet.search.recipes import RECIPES
+
+    def either(names: list[str]) -> str:
+        return f"{', '.join(names[:-1])} or {names[-1]}"
+
+    return template.format(metrics=either(list(REGISTRY)), recipes=either(list(RECIPES)))
