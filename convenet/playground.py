@@ -32,6 +32,7 @@ from convenet.data.images import ImageSource, check_image_file, load_image
 from convenet.data.own_images import Ingested, Limits, ingest
 from convenet.data.store import feature_path, read_feature_file, verify_file
 from convenet.errors import UnknownNameError, WeightsUnavailableError
+from convenet.explain.cka import linear_cka_matrix
 from convenet.explain.plots import BAR_COLOURS, TileCache, class_colour, result_tile
 from convenet.explain.why_match import PairExplanation, explain_pair
 from convenet.inspector import ModelInspector
@@ -95,6 +96,7 @@ Progress = Callable[[int, int], None]
 SPACES_KEPT = 24  # recipe databases kept in memory, most recently used first
 QUALITY_MAX = 5000  # images in the overview at most: leave-one-out over all pairs is O(n^2)
 MAP_MAX = 5000  # images on the map at most (a seeded sample beyond): t-SNE is O(n log n) slow
+CKA_MAX = 1000  # images compared by layer similarity at most (n x n Gram matrices, 24 of them)
 BROWSE_MAX = 1000  # dataset images a browsing gallery lists at most: a page cannot show 1e6
 UNLABELLED = (
     "These images have no classes (they were not in one sub-folder per class), so there is "
@@ -201,6 +203,7 @@ class Playground:
         self._indexes: BuildOnceLRU[VectorIndex] = BuildOnceLRU(4)
         # a large database's similarity-scale rows as float32 (~100 MB at 20,000 x 1280)
         self._scale_samples: BuildOnceLRU[tuple[np.ndarray, np.ndarray] | None] = BuildOnceLRU(2)
+        self._similarities: BuildOnceLRU[LayerSimilarity] = BuildOnceLRU(4)
         self.source: FeatureSource | None = None  # set by from_feature_source
 
     @classmethod
@@ -315,6 +318,7 @@ class Playground:
         self._spaces.discard(lambda key: key[0] == name)
         self._indexes.discard(lambda key: key[0] == name)
         self._scale_samples.discard(lambda key: key[0] == name)
+        self._similarities.discard(lambda key: key[0] == name)
 
     def why_match(
         self,
@@ -630,6 +634,24 @@ class Playground:
                 )
         return rows
 
+    def layer_similarity(self, dataset: str) -> LayerSimilarity:
+        """Linear CKA between every (model, layer) with features on this dataset: which layers
+        arrange its images alike (a seeded sample of CKA_MAX images on a larger set)."""
+        keys = tuple(spec.key for spec in MODELS.values() if self.has_features(dataset, spec.key))
+        if not keys:
+            raise ValueError(f"No model has features of {dataset} here yet.")
+
+        def build() -> LayerSimilarity:
+            n = len(self.dataset(dataset).paths)
+            rows = np.arange(n)
+            if n > CKA_MAX:
+                rows = np.sort(np.random.default_rng(0).choice(n, CKA_MAX, replace=False))
+            pairs = [(key, layer) for key in keys for layer in MODELS[key].layer_names]
+            feats = [self.features(dataset, key, layer)[rows] for key, layer in pairs]
+            return LayerSimilarity(pairs, linear_cka_matrix(feats))
+
+        return self._similarities.get((dataset, keys), build)
+
     def check_labelled(self, dataset: str) -> None:
         """Scores count results of the query's class: a set without classes has none to count."""
         if not self.catalog.get(dataset).labelled:
@@ -655,6 +677,14 @@ class Playground:
         digest = hashlib.blake2b(feats.view(np.uint8), digest_size=16).hexdigest()
         key = (dataset, model, layer, method, digest)
         return _PROJECTIONS.get(key, lambda: _project(feats, method))
+
+
+@dataclass(frozen=True)
+class LayerSimilarity:
+    """CKA between layers: ``pairs[i]`` is (model key, layer) of row and column i."""
+
+    pairs: list[tuple[str, str]]
+    matrix: np.ndarray
 
 
 def spread(rows: list[int], most: int = BROWSE_MAX) -> list[int]:

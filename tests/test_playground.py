@@ -231,3 +231,17 @@ def test_a_large_datasets_scale_sample_is_read_once(pg: Playground, monkeypatch)
     for result in results:
         similarity = [hit.similarity for hit in result.hits]
         assert similarity[0] == 100 and similarity == sorted(similarity, reverse=True)
+
+
+def test_layer_similarity_of_the_shipped_models(pg: Playground) -> None:
+    """CKA over every model x layer with features: 1 on the diagonal, symmetric; the sibling
+    models' first layers see alike, a first layer and the last one of the same model do not."""
+    got = pg.layer_similarity("clipart200")
+    names = [(key, layer) for key, layer in got.pairs]
+    assert len(names) == got.matrix.shape[0] >= 24 and ("efficientnet_lite0", "top_conv") in names
+    np.testing.assert_allclose(np.diag(got.matrix), 1.0)
+    np.testing.assert_allclose(got.matrix, got.matrix.T)
+    stem0 = names.index(("efficientnet_lite0", MODELS["efficientnet_lite0"].layer_names[0]))
+    stem1 = names.index(("efficientnet_lite1", MODELS["efficientnet_lite1"].layer_names[0]))
+    assert got.matrix[stem0, stem1] > 0.9 > 0.3 > got.matrix[stem0, stem0 + 7]
+    assert pg.layer_similarity("clipart200") is got  # kept
