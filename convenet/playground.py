@@ -204,6 +204,7 @@ class Playground:
         # a large database's similarity-scale rows as float32 (~100 MB at 20,000 x 1280)
         self._scale_samples: BuildOnceLRU[tuple[np.ndarray, np.ndarray] | None] = BuildOnceLRU(2)
         self._similarities: BuildOnceLRU[LayerSimilarity] = BuildOnceLRU(4)
+        self._maps: dict[str, dict[str, tuple[str, np.ndarray]]] = {}
         self.source: FeatureSource | None = None  # set by from_feature_source
 
     @classmethod
@@ -674,9 +675,20 @@ class Playground:
         feats = np.ascontiguousarray(self.features(dataset, model, layer)[self.map_rows(dataset)])
         # Keyed by the view and a digest of what it maps: a changed dataset is never served an
         # old map, and no key pins a copy of a feature matrix (they are up to 25 MB each).
-        digest = hashlib.blake2b(feats.view(np.uint8), digest_size=16).hexdigest()
+        digest = feature_digest(feats)
         key = (dataset, model, layer, method, digest)
+        shipped = self._shipped_maps(dataset).get(f"{model}/{layer}/{method}")
+        if shipped is not None and shipped[0] == digest:
+            return shipped[1]
         return _PROJECTIONS.get(key, lambda: _project(feats, method))
+
+    def _shipped_maps(self, dataset: str) -> dict[str, tuple[str, np.ndarray]]:
+        """The maps shipped beside a dataset's features (``scripts/build_maps.py``), by
+        "model/layer/method": (digest of the features they map, points). Empty when none."""
+        with self._lock:
+            if dataset not in self._maps:
+                self._maps[dataset] = read_maps(self.root / dataset / MAPS_FILE)
+            return self._maps[dataset]
 
 
 @dataclass(frozen=True)
@@ -711,6 +723,36 @@ _PROJECTIONS: BuildOnceLRU[np.ndarray] = BuildOnceLRU(
     64, weigh=lambda points: points.nbytes, max_bytes=32 * 2**20
 )
 """Maps already drawn: 64 views, 32 MB at most (a 5,000-point map is 80 KB)."""
+
+
+MAPS_FILE = "maps.safetensors"
+
+
+def feature_digest(feats: np.ndarray) -> str:
+    """What a map is keyed by: the exact features it maps (float32, C order)."""
+    data = np.ascontiguousarray(feats, np.float32)
+    return hashlib.blake2b(data.view(np.uint8), digest_size=16).hexdigest()
+
+
+def read_maps(path: Path) -> dict[str, tuple[str, np.ndarray]]:
+    """Shipped maps, each checked when read (n x 2, finite, with the digest it was drawn
+    from); a file that cannot be read costs only the shipping: maps are drawn as before."""
+    if not path.is_file():
+        return {}
+    from safetensors import safe_open
+
+    found = {}
+    try:
+        with safe_open(str(path), "numpy") as handle:
+            digests = handle.metadata() or {}
+            for key in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
+                points = handle.get_tensor(key)
+                if points.ndim == 2 and points.shape[1] == 2 and np.isfinite(points).all():
+                    found[key] = (digests.get(key, ""), points)
+    except Exception as exc:  # a damaged file: any parse error; the maps are drawn instead
+        log.warning("Shipped maps %s cannot be read (%s); drawing maps on demand.", path, exc)
+        return {}
+    return found
 
 
 def _project(feats: np.ndarray, method: str) -> np.ndarray:

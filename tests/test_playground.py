@@ -72,11 +72,14 @@ def test_compare_and_projection(pg: Playground) -> None:
     assert other is not points and not np.allclose(other, points)
 
 
-def test_kept_maps_do_not_pin_feature_matrices(pg: Playground) -> None:
+def test_kept_maps_do_not_pin_feature_matrices(tmp_path: Path) -> None:
     """The map cache once used a whole feature matrix as its key (up to 25 MB a key, 64 keys):
     now what stays after drawing maps is the maps themselves, a few KB each."""
     import gc
     import tracemalloc
+
+    pg = Playground(PRECOMPUTED_DIR, tmp_path)
+    pg._maps["stamps200"] = {}  # no shipped maps: these are drawn and kept
 
     names = [layer.name for layer in MODELS["efficientnet_lite0"].layers]
     layers = names[-4:]
@@ -245,3 +248,44 @@ def test_layer_similarity_of_the_shipped_models(pg: Playground) -> None:
     stem1 = names.index(("efficientnet_lite1", MODELS["efficientnet_lite1"].layer_names[0]))
     assert got.matrix[stem0, stem1] > 0.9 > 0.3 > got.matrix[stem0, stem0 + 7]
     assert pg.layer_similarity("clipart200") is got  # kept
+
+
+def test_shipped_maps_open_at_once_and_match_the_features(pg: Playground) -> None:
+    """Every shipped model x layer has its PCA, t-SNE and UMAP map (scripts/build_maps.py),
+    drawn from exactly the features shipped now; the map panel gets them without drawing."""
+    from convenet.playground import feature_digest
+
+    for dataset in ("stamps200", "clipart200"):
+        maps = pg._shipped_maps(dataset)
+        for spec in MODELS.values():
+            if not pg.has_features(dataset, spec.key):
+                continue
+            for layer in spec.layer_names:
+                feats = pg.features(dataset, spec.key, layer)[pg.map_rows(dataset)]
+                for method in ("pca", "tsne", "umap"):
+                    digest, points = maps[f"{spec.key}/{layer}/{method}"]
+                    assert digest == feature_digest(feats), f"{dataset} {spec.key} {layer}: stale"
+                    assert points.shape == (len(feats), 2)
+    shipped = pg._shipped_maps("clipart200")["efficientnet_lite0/top_conv/tsne"][1]
+    assert pg.projection("clipart200", "efficientnet_lite0", "top_conv", "tsne") is shipped
+
+
+def test_a_stale_or_damaged_map_file_is_drawn_instead(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    from convenet.playground import read_maps
+
+    pg = Playground(PRECOMPUTED_DIR, tmp_path / "cache")
+    stale = tmp_path / "stale.safetensors"
+    wrong = np.zeros((200, 2), np.float32)
+    save_file(
+        {"efficientnet_lite0/top_conv/pca": wrong},
+        str(stale),
+        {"efficientnet_lite0/top_conv/pca": "0" * 32},
+    )
+    pg._maps["stamps200"] = read_maps(stale)
+    points = pg.projection("stamps200", "efficientnet_lite0", "top_conv", "pca")
+    assert points.std() > 0  # drawn from the features, not the stale zeros
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(stale.read_bytes()[:50])
+    assert read_maps(damaged) == {}
