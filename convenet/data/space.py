@@ -169,19 +169,22 @@ def stage(
 
 def _reason(exc: BaseException) -> str:
     """What went wrong, in words: the part of a sentence after the colon."""
-    status = exc.response.status_code if isinstance(exc, HfHubHTTPError) else None
-    if status == 401:
-        return (
-            "the Hub refused the token (set HF_TOKEN to a token with write access, "
-            "or run `hf auth login`)"
-        )
-    if status in (403, 409):
-        return (
-            "the name belongs to another account, or your token may not write to it "
-            "(choose a name under your own account)"
-        )
-    if status is not None:
-        return f"the Hub answered HTTP {status}, try again later"
+    if isinstance(exc, HfHubHTTPError):
+        status = exc.response.status_code
+        if status == 401:
+            return (
+                "the Hub refused the token (set HF_TOKEN to a token with write access, "
+                "or run `hf auth login`)"
+            )
+        if status in (403, 409):
+            return (
+                "the name belongs to another account, or your token may not write to it "
+                "(choose a name under your own account)"
+            )
+        said = (exc.server_message or "").strip().splitlines()
+        return f"the Hub answered HTTP {status}" + (f" ({said[0].rstrip('.')})" if said else "")
+    if isinstance(exc, ValueError):  # huggingface_hub's own checks, the card's metadata first
+        return f"the Hub found a problem in the files ({str(exc).splitlines()[0].rstrip('.')})"
     return "the Hugging Face Hub could not be reached (check the network connection and try again)"
 
 
@@ -193,7 +196,7 @@ def _step(failure: str, after: str = "") -> Iterator[None]:
         yield
     except DeployError:
         raise
-    except (HfHubHTTPError, httpx2.HTTPError, OSError) as exc:
+    except (HfHubHTTPError, httpx2.HTTPError, OSError, ValueError) as exc:
         raise DeployError(f"{failure}: {_reason(exc)}{after}.") from exc
 
 
