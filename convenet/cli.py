@@ -372,6 +372,30 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from convenet.data.space import check_repo_id, deploy, stage
+
+    space = check_repo_id(args.space, "--space")
+    features = args.features_repo and check_repo_id(args.features_repo, "--features-repo")
+    if args.dry_run != bool(args.out):
+        raise ValueError("--dry-run and --out go together: --dry-run --out DIR stages the files")
+    if args.dry_run:
+        staged = stage(Path(args.out), features_repo=features)
+        print(f"staged {staged.describe()} for {space} in {args.out}; nothing was uploaded")
+        if staged.left_out:
+            print(
+                f"left out of the card (not checked without network): {', '.join(staged.left_out)}"
+            )
+        return 0
+    done = deploy(space, features_repo=features, private=args.private)
+    if done.features_url:
+        print(f"published the features to {done.features_url}")
+    print(f"deployed {done.staged.describe()} to {done.url}")
+    if done.staged.left_out:
+        print(f"left out of the card (not on the Hub): {', '.join(done.staged.left_out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m convenet", description="ConvNet Playground: CNN layers as image search."
@@ -511,6 +535,29 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--root", default=str(PRECOMPUTED_DIR), help="feature store folder")
     push.add_argument("--private", action="store_true", help="create the dataset private")
     push.set_defaults(func=cmd_push)
+
+    dep = sub.add_parser(
+        "deploy",
+        help="publish the app as a Hugging Face Space",
+        description=(
+            "Create or update the Space OWNER/NAME with exactly the files it needs (app, code, "
+            "shipped features and images, card). The token comes from HF_TOKEN or `hf auth login`."
+        ),
+    )
+    dep.add_argument("--space", required=True, metavar="OWNER/NAME", help="the Space to publish")
+    dep.add_argument(
+        "--features-repo",
+        metavar="OWNER/NAME",
+        help="first publish the shipped features as this Hub dataset; the Space then reads it",
+    )
+    dep.add_argument(
+        "--private", action="store_true", help="create the Space (and dataset) private"
+    )
+    dep.add_argument(
+        "--dry-run", action="store_true", help="stage the files into --out, no network"
+    )
+    dep.add_argument("--out", metavar="DIR", help="with --dry-run: a new or empty folder")
+    dep.set_defaults(func=cmd_deploy)
 
     pull = sub.add_parser("pull", help="download the configured Hub dataset into the local cache")
     pull.add_argument("--repo-id", help="Hub dataset (default: CONVENET_HUB_REPO or the app's)")

@@ -379,17 +379,3 @@ def test_push_never_logs_the_token(
     out = capsys.readouterr()
     assert secret not in caplog.text and secret not in out.out and secret not in out.err
     assert secret not in (tmp_path / "README.md").read_text()
-
-
-def test_space_front_matter_preloads_the_features_dataset():
-    """The Space is built with the features on disk: README's YAML names the Hub dataset the
-    app reads by default, for the Hub's links and for preload_from_hub."""
-    import yaml
-
-    from convenet.data.hub import DEFAULT_REPO_ID
-    from convenet.paths import REPO_DIR
-
-    front = yaml.safe_load((REPO_DIR / "README.md").read_text().split("---")[1])
-    assert front["sdk"] == "gradio" and front["app_file"] == "app.py"
-    assert front["datasets"] == [DEFAULT_REPO_ID]
-    assert front["preload_from_hub"] == [f"datasets/{DEFAULT_REPO_ID}"]
