@@ -111,14 +111,15 @@ def _keras_files(keras_home: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
+@pytest.mark.parametrize("as_url", [False, True], ids=["folder", "file-url"])
 def test_a_mirror_folder_fills_the_keras_cache(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, as_url: bool
 ) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     spec = MODELS["mobilenet_v2"]
     mirror = _mirror(tmp_path / "mirror", b"weights", b"weights")
     assert models.weights_status(spec) == "download"
-    path = models.mirrored_weights(spec, str(mirror))
+    path = models.mirrored_weights(spec, mirror.as_uri() if as_url else str(mirror))
     assert path.read_bytes() == b"weights"
     assert models.weights_status(spec) == "cached"
     assert _keras_files(tmp_path / "keras") == [spec.weights.file]
