@@ -24,6 +24,7 @@ HUB_REPO_ENV = "CONVENET_HUB_REPO"
 HUB_REVISION_ENV = "CONVENET_HUB_REVISION"
 HUB_OFFLINE_ENV = "CONVENET_HUB_OFFLINE"
 BACKGROUND_NICE_ENV = "CONVENET_BACKGROUND_NICE"
+WEIGHTS_MIRROR_ENV = "CONVENET_WEIGHTS_MIRROR"
 MAX_NICE = 19
 
 
@@ -116,6 +117,13 @@ def cache_root() -> Path:
 def keras_home() -> Path:
     """Where Keras keeps downloaded weights: its own KERAS_HOME, else ~/.keras."""
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+
+
+def weights_mirror() -> str | None:
+    """CONVENET_WEIGHTS_MIRROR: a base URL (http, https) or a folder that serves the Keras
+    ImageNet weight files under their own names, with a SHA256SUMS list; None (the default)
+    downloads them from their origin. For networks that cannot reach the origin."""
+    return os.environ.get(WEIGHTS_MIRROR_ENV, "").strip() or None
 
 
 def onnx_enabled() -> bool:

@@ -73,7 +73,24 @@ class AppState:
         self.tiles = Playground.tiles(folder)
 
     def model_choices(self) -> list[tuple[str, str]]:
-        return [(model_label(spec), spec.key) for spec in MODELS.values()]
+        """The models that work here first, then the others, each group in order of depth.
+
+        A dropdown has no headings: each model that needs its weights says so in its label,
+        and ``model_info`` says what the order means.
+        """
+        specs = sorted(MODELS.values(), key=lambda spec: not works_here(spec))  # stable sort
+        return [(model_label(spec), spec.key) for spec in specs]
+
+    def model_info(self) -> str:
+        """The info line under a model box."""
+        if all(works_here(spec) for spec in MODELS.values()):
+            return "In order of depth"
+        return "Ready here first, then those that need a download (once, on first use)"
+
+
+def works_here(spec: ModelSpec) -> bool:
+    """Whether the model's weights are here already (installed or downloaded before)."""
+    return Playground.weights_status(spec.key) in ("bundled", "cached")
 
 
 def model_label(spec: ModelSpec) -> str:

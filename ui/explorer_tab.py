@@ -60,7 +60,7 @@ def build_explorer_tab(
         )
     with gr.Row(elem_id="explorer-pick"):
         model = gr.Dropdown(
-            state.model_choices(), value=DEFAULT_MODEL, label="Model", info="In order of depth"
+            state.model_choices(), value=DEFAULT_MODEL, label="Model", info=state.model_info()
         )
         layer = gr.Dropdown(
             layer_choices(DEFAULT_MODEL),

@@ -86,6 +86,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                     state.model_choices(),
                     value=DEFAULT_MODEL,
                     label="Model",
+                    info=state.model_info(),
                 )
                 first_layer = default_layer(DEFAULT_MODEL)
                 layer = gr.Dropdown(

@@ -3,8 +3,9 @@
 A spec names its weight source; this module answers the questions every source shares: are the
 weights here ("bundled", "cached", "download" or "missing"), where is the package file (checked
 against its SHA-256), and where does a builder cache weights it converted. Keras ImageNet weights
-download on first use (they work on the Space, not offline); when they cannot be had the user
-gets one sentence naming the models that do work offline.
+download on first use (they work on the Space, not offline), from their origin or from the
+weights mirror (``convenet.models.mirror``); when they cannot be had the user gets one sentence
+naming the models that do work offline.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 
 from convenet.errors import WeightsUnavailableError
 from convenet.lru import BuildOnceLRU
+from convenet.models.mirror import fetch_weights
 from convenet.models.registry import MODELS, KerasDownload, ModelSpec, PackageFile, get_model_spec
 from convenet.paths import cache_dir
-from convenet.settings import keras_home, model_cache_size
+from convenet.settings import keras_home, model_cache_size, weights_mirror
 
 log = logging.getLogger("convenet")
 
@@ -109,8 +111,29 @@ def weights_status(spec: ModelSpec) -> str:
 
 
 def keras_application(spec: ModelSpec, weights: Weights) -> Any:
-    """Builder for Keras Applications: ``builder_args["application"]`` names the constructor."""
-    return resolve(str(spec.builder_args["application"]))(weights=weights)
+    """Builder for Keras Applications: ``builder_args["application"]`` names the constructor.
+
+    With a weights mirror, the file comes from there into Keras's cache and Keras loads it
+    from there, as it loads what it downloads itself from the origin.
+    """
+    mirror = weights_mirror()
+    path = mirrored_weights(spec, mirror) if weights == "imagenet" and mirror else None
+    application = resolve(str(spec.builder_args["application"]))
+    if path is None:
+        return application(weights=weights)
+    model = application(weights=None)
+    model.load_weights(path)
+    return model
+
+
+def mirrored_weights(spec: ModelSpec, mirror: str) -> Path:
+    """The spec's Keras weights file: from Keras's cache, else fetched from ``mirror``."""
+    path = keras_weights_path(spec)
+    if path is None:
+        raise TypeError(f"{spec.title}'s weights are not a Keras download")
+    if path.is_file():
+        return path
+    return fetch_weights(mirror, path.name, path.parent, spec.title)
 
 
 def build_model(spec: ModelSpec, weights: Weights) -> Any:
@@ -123,6 +146,8 @@ def _construct(spec: ModelSpec, weights: Weights) -> Any:
         return build_model(spec, weights)
     try:
         return build_model(spec, weights)
+    except WeightsUnavailableError:  # the mirror's refusal: already one sentence
+        raise
     except Exception as exc:  # keras raises plain Exception for a failed download
         log.warning("Downloading the weights of %s failed: %s", spec.title, exc)
         raise WeightsUnavailableError(unavailable_sentence(spec)) from None

