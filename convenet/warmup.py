@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convenet.models.loading import weights_status
 from convenet.errors import UnknownNameError
+from convenet.models.loading import weights_status
 from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_model_spec
 from convenet.playground import Playground
 from convenet.priority import in_background
