@@ -1,0 +1,60 @@
+"""No cold-start penalty: on empty caches, the warm-up builds what Lite0's first uses need.
+
+The app starts twice on empty caches (CONVENET_CACHE, KERAS_HOME, HF_HOME): without the warm-up,
+for the usual start and search, and with it (Lite0 only, to keep the test short; the app warms
+every offline model by default). The warm-up must not hold back HTTP 200 or a dataset search;
+once its log says it has finished, the first uploaded query, why-match and Explorer view of
+Lite0 each cost about what their second call does. Without the warm-up each first call exports
+an ONNX graph or imports TensorFlow: 20-100x its second (benchmarks/bench_cold_start.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from benchmarks.bench_cold_start import USES, empty_caches, first_uses, wait_for_log
+from benchmarks.common import plain_http_search, upload_images
+from convenet.warmup import DONE
+from tests.app_server import AppProcess, app_process
+
+pytestmark = pytest.mark.slow
+
+MODEL = "efficientnet_lite0"
+FIRST_OVER_WARM = 1.5
+SLACK_S = 0.5  # a first call's own small costs (a sub-model's first run, Gradio's first event)
+
+
+@contextmanager
+def fresh_app(root: Path, warmup: str) -> Iterator[tuple[AppProcess, float, float]]:
+    """An app started on empty caches under ``root``, with the seconds it took to answer HTTP
+    200 and then a dataset search."""
+    root.mkdir()
+    cache, env = empty_caches(root)
+    began = time.perf_counter()
+    with app_process(cache, extra_env={**env, "CONVENET_WARMUP": warmup}, poll_s=0.05) as app:
+        start = time.perf_counter() - began
+        began = time.perf_counter()
+        plain_http_search(app.url, 3)
+        yield app, start, time.perf_counter() - began
+
+
+def test_warm_up_spares_the_first_visitor_without_holding_back_the_start(tmp_path: Path) -> None:
+    uploads = upload_images(tmp_path)
+    with fresh_app(tmp_path / "off", "0") as (_, start_off, search_off):
+        pass
+    with fresh_app(tmp_path / "on", MODEL) as (app, start_on, search_on):
+        log = tmp_path / "on" / "cache" / "app.log"
+        assert DONE not in log.read_text()  # the search did run during the warm-up
+        assert start_on <= 1.5 * start_off + 3.0
+        assert search_on <= 3 * search_off + 1.0
+        wait_for_log(log, DONE)
+        found = first_uses(Client(app.url, verbose=False), MODEL, uploads)
+    for use in USES:
+        first, warm = found[f"{use}_first"], found[f"{use}_warm"]
+        assert first <= FIRST_OVER_WARM * warm + SLACK_S, (use, first, warm)
