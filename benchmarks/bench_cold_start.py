@@ -16,6 +16,7 @@ result cache. Ratios: first / second call of the same run. ``--quick``: Lite0 on
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -57,8 +58,16 @@ def wait_for_log(log: Path, line: str, timeout: float = WARMUP_TIMEOUT_S) -> Non
         time.sleep(0.5)
 
 
-def first_uses(client: object, model: str, uploads: list[Path]) -> dict[str, float]:
-    """Seconds of the first and second call of each use (``upload_first``, ``upload_warm`` ...)."""
+def app_cpu_s(pid: int) -> float:
+    """CPU seconds of the app so far: its threads', and its finished children's (an export)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def first_uses(client: object, model: str, uploads: list[Path], pid: int) -> dict[str, float]:
+    """Seconds of the first and second call of each use (``upload_first``, ``upload_warm`` ...),
+    and the app's CPU seconds for each (``upload_first_cpu`` ...), which other jobs on the
+    machine do not lengthen."""
     from gradio_client import handle_file
 
     predict = client.predict  # type: ignore[attr-defined]
@@ -89,9 +98,10 @@ def first_uses(client: object, model: str, uploads: list[Path]) -> dict[str, flo
     out = {}
     for use in USES:
         for i, when in enumerate(("first", "warm")):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), app_cpu_s(pid)
             calls[use](i)
             out[f"{use}_{when}"] = time.perf_counter() - start
+            out[f"{use}_{when}_cpu"] = app_cpu_s(pid) - cpu
     return out
 
 
@@ -116,7 +126,7 @@ def one_start(warmup: bool, models: tuple[str, ...], uploads: list[Path]) -> dic
                 found["warmup"] = time.perf_counter() - began
             client = Client(app.url, verbose=False)
             for model in models:
-                for key, value in first_uses(client, model, uploads).items():
+                for key, value in first_uses(client, model, uploads, app.process.pid).items():
                     found[f"{model}_{key}"] = value
     return found
 
@@ -130,17 +140,19 @@ def record(run: Report, found: dict[str, float], variant: str, models: tuple[str
     for model in models:
         title = get_model_spec(model).title
         for use in USES:
-            for when in ("first", "warm"):
-                key = f"{variant}_{model}_{use}_{when}"
-                label = f"{title} {use}, {'first call' if when == 'first' else 'second call'}"
-                run.add(key, label, [found[f"{model}_{use}_{when}"]], "s", 1)
-            run.ratio(
-                f"{variant}_{model}_{use}",
-                f"{title} {use} first / second call ({variant})",
-                f"{variant}_{model}_{use}_warm",
-                f"{variant}_{model}_{use}_first",
-                higher_is_better=True,
-            )
+            for measure, unit in (("", "s"), ("_cpu", "CPU s")):
+                for when in ("first", "warm"):
+                    key = f"{variant}_{model}_{use}_{when}{measure}"
+                    call = "first call" if when == "first" else "second call"
+                    label = f"{title} {use}, {call}{', app CPU' if measure else ''}"
+                    run.add(key, label, [found[f"{model}_{use}_{when}{measure}"]], unit, 1)
+                run.ratio(
+                    f"{variant}_{model}_{use}{measure}",
+                    f"{title} {use} first / second call{', app CPU' if measure else ''}",
+                    f"{variant}_{model}_{use}_warm{measure}",
+                    f"{variant}_{model}_{use}_first{measure}",
+                    higher_is_better=True,
+                )
 
 
 def main() -> None:

@@ -27,7 +27,11 @@ pytestmark = pytest.mark.slow
 
 MODEL = "efficientnet_lite0"
 FIRST_OVER_WARM = 1.5
-SLACK_S = 0.5  # a first call's own small costs (a sub-model's first run, Gradio's first event)
+# A first call's own small costs (Gradio's first event of a kind, a sub-model's first run); on
+# the wall clock also other jobs on a shared machine (at load 9 on 2 cores one warm upload took
+# 0.9 s, the one before it 2.7 s). Without the warm-up a first call is 10-35 s longer.
+SLACK_CPU_S = 0.5
+SLACK_WALL_S = 3.0
 
 
 @contextmanager
@@ -54,7 +58,9 @@ def test_warm_up_spares_the_first_visitor_without_holding_back_the_start(tmp_pat
         assert start_on <= 1.5 * start_off + 3.0
         assert search_on <= 3 * search_off + 1.0
         wait_for_log(log, DONE)
-        found = first_uses(Client(app.url, verbose=False), MODEL, uploads)
-    for use in USES:
+        found = first_uses(Client(app.url, verbose=False), MODEL, uploads, app.process.pid)
+    for use in USES:  # the app's CPU: what the call built; the wall clock: what a visitor waits
+        first, warm = found[f"{use}_first_cpu"], found[f"{use}_warm_cpu"]
+        assert first <= FIRST_OVER_WARM * warm + SLACK_CPU_S, (use, "CPU s", first, warm)
         first, warm = found[f"{use}_first"], found[f"{use}_warm"]
-        assert first <= FIRST_OVER_WARM * warm + SLACK_S, (use, first, warm)
+        assert first <= FIRST_OVER_WARM * warm + SLACK_WALL_S, (use, "s", first, warm)
