@@ -146,6 +146,8 @@ def record(run: Report, found: dict[str, float], variant: str, models: tuple[str
                     call = "first call" if when == "first" else "second call"
                     label = f"{title} {use}, {call}{', app CPU' if measure else ''}"
                     run.add(key, label, [found[f"{model}_{use}_{when}{measure}"]], unit, 1)
+                if not run.figures[f"{variant}_{model}_{use}_warm{measure}"].median:
+                    continue  # a call under the clock's tick (10 ms of CPU): no ratio
                 run.ratio(
                     f"{variant}_{model}_{use}{measure}",
                     f"{title} {use} first / second call{', app CPU' if measure else ''}",
