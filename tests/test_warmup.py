@@ -10,6 +10,8 @@ an ONNX graph or imports TensorFlow: 20-100x its second (benchmarks/bench_cold_s
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +22,11 @@ from gradio_client import Client
 
 from benchmarks.bench_cold_start import USES, empty_caches, first_uses, wait_for_log
 from benchmarks.common import plain_http_search, upload_images
-from convenet.warmup import DONE
+from convenet.models.loading import get_model_spec
+from convenet.paths import PRECOMPUTED_DIR
+from convenet.playground import Playground
+from convenet.search import onnx_features
+from convenet.warmup import DONE, STEPS, warm_up
 from tests.app_server import AppProcess, app_process
 
 pytestmark = pytest.mark.slow
@@ -64,3 +70,26 @@ def test_warm_up_spares_the_first_visitor_without_holding_back_the_start(tmp_pat
         assert first <= FIRST_OVER_WARM * warm + SLACK_CPU_S, (use, "CPU s", first, warm)
         first, warm = found[f"{use}_first"], found[f"{use}_warm"]
         assert first <= FIRST_OVER_WARM * warm + SLACK_WALL_S, (use, "s", first, warm)
+
+
+def test_an_upload_during_the_warm_up_waits_for_its_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, photo_file
+) -> None:
+    """The warm-up (in the low-priority pool) and a visitor's upload (an ONNX session for every
+    core: another session) ask for the same graph at once: one export, the other waits for it."""
+    monkeypatch.setenv("CONVENET_CACHE", str(tmp_path / "cache"))
+    caplog.set_level(logging.INFO, logger="convenet")
+    onnx_features.SESSIONS.clear()
+    pg = Playground(PRECOMPUTED_DIR)
+    spec = get_model_spec(MODEL)
+    warming = threading.Thread(target=warm_up, args=(pg, [spec], STEPS[:1]))
+    warming.start()
+    try:
+        found = pg.search("stamps200", MODEL, "top_conv", "cosine", query_image=photo_file, k=5)
+    finally:
+        warming.join()
+        onnx_features.SESSIONS.clear()
+    assert len(found.hits) == 5
+    exports = [r for r in caplog.records if r.getMessage().startswith(f"Exported {spec.title} avg")]
+    assert len(exports) == 1
+    assert f"Warm-up: {spec.title} ready for uploads" in caplog.text
