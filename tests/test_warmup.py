@@ -26,10 +26,8 @@ from convenet.models.loading import get_model_spec
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
 from convenet.search import onnx_features
-from convenet.warmup import DONE, STEPS, warm_up
+from convenet.warmup import DONE, STEPS, models_to_warm, warm_up
 from tests.app_server import AppProcess, app_process
-
-pytestmark = pytest.mark.slow
 
 MODEL = "efficientnet_lite0"
 FIRST_OVER_WARM = 1.5
@@ -54,6 +52,7 @@ def fresh_app(root: Path, warmup: str) -> Iterator[tuple[AppProcess, float, floa
         yield app, start, time.perf_counter() - began
 
 
+@pytest.mark.slow
 def test_warm_up_spares_the_first_visitor_without_holding_back_the_start(tmp_path: Path) -> None:
     uploads = upload_images(tmp_path)
     with fresh_app(tmp_path / "off", "0") as (_, start_off, search_off):
@@ -72,6 +71,7 @@ def test_warm_up_spares_the_first_visitor_without_holding_back_the_start(tmp_pat
         assert first <= FIRST_OVER_WARM * warm + SLACK_WALL_S, (use, "s", first, warm)
 
 
+@pytest.mark.slow
 def test_an_upload_during_the_warm_up_waits_for_its_export(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, photo_file
 ) -> None:
@@ -93,3 +93,32 @@ def test_an_upload_during_the_warm_up_waits_for_its_export(
     exports = [r for r in caplog.records if r.getMessage().startswith(f"Exported {spec.title} avg")]
     assert len(exports) == 1
     assert f"Warm-up: {spec.title} ready for uploads" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("setting", "keys"),
+    [
+        (None, ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]),
+        ("1", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]),
+        ("0", []),
+        ("off", []),
+        (" efficientnet_lite2, efficientnet_lite0 ", ["efficientnet_lite2", "efficientnet_lite0"]),
+    ],
+)
+def test_the_setting_chooses_the_models_default_first(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None, keys: list[str]
+) -> None:
+    """By default every model whose weights are installed, the app's default model first."""
+    if setting is None:
+        monkeypatch.delenv("CONVENET_WARMUP", raising=False)
+    else:
+        monkeypatch.setenv("CONVENET_WARMUP", setting)
+    assert [spec.key for spec in models_to_warm()] == keys
+
+
+def test_an_unknown_model_in_the_setting_stops_the_start_in_one_sentence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONVENET_WARMUP", "efficientnet_lite0,lenet")
+    with pytest.raises(SystemExit, match=r"^CONVENET_WARMUP: Unknown model 'lenet'; choose one of"):
+        models_to_warm()
