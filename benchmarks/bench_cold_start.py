@@ -4,14 +4,15 @@
 
 Each variant starts ``python app.py`` with empty caches (CONVENET_CACHE, KERAS_HOME, HF_HOME:
 nothing converted, exported or traced), as a Space after a restart: once with the warm-up
-(``CONVENET_WARMUP``, the default) and once without (``CONVENET_WARMUP=0``, what the app did
-before). For each: seconds to HTTP 200, one dataset search right after it (during the warm-up),
-the warm-up's own length (until its "Warm-up finished" log line), then for every offline model
-the first and the second call of an uploaded query (``/search``), a why-match (``/why_match``)
-and an Explorer view (the layer list and table, filters, feature maps, predictions and
-Grad-CAM: ``/explorer_layers``, ``/layer_table``, ``/filters``, ``/activations``,
-``/explain_prediction``). The second call uses another image, so nothing is answered from a
-result cache. Ratios: first / second call of the same run. ``--quick``: Lite0 only.
+(``CONVENET_WARMUP`` naming the models timed; the app's default warms all three) and once
+without (``CONVENET_WARMUP=0``, what the app did before). For each: seconds to HTTP 200, one
+dataset search right after it (during the warm-up), the warm-up's own length (until its
+``DONE`` log line), then for every offline model the first and the second call of an uploaded
+query (``/search``), a why-match (``/why_match``) and an Explorer view (the layer list and
+table, filters, feature maps, predictions and Grad-CAM: ``/explorer_layers``, ``/layer_table``,
+``/filters``, ``/activations``, ``/explain_prediction``), each on the wall clock and in the
+app's CPU seconds. The second call uses another image, so nothing is answered from a result
+cache. Ratios: first / second call of the same start. ``--quick``: Lite0 only.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from benchmarks.common import (  # noqa: E402
     OFFLINE_MODELS,
     Report,
     parser,
+    plain_http_search,
     report,
     upload_images,
 )
 from convenet.models.loading import get_model_spec  # noqa: E402
+from convenet.warmup import DONE  # noqa: E402
 
 WARMUP_TIMEOUT_S = 900.0
 USES = ("upload", "why", "explorer")
@@ -109,7 +112,6 @@ def one_start(warmup: bool, models: tuple[str, ...], uploads: list[Path]) -> dic
     """Start the app on empty caches and time what a first visitor meets."""
     from gradio_client import Client
 
-    from benchmarks.common import plain_http_search
     from tests.app_server import app_process
 
     with tempfile.TemporaryDirectory(prefix="convenet-cold-") as tmp:
@@ -122,7 +124,7 @@ def one_start(warmup: bool, models: tuple[str, ...], uploads: list[Path]) -> dic
             plain_http_search(app.url, 3)
             found["search"] = time.perf_counter() - start
             if warmup:
-                wait_for_log(cache / "app.log", "Warm-up finished")
+                wait_for_log(cache / "app.log", DONE)
                 found["warmup"] = time.perf_counter() - began
             client = Client(app.url, verbose=False)
             for model in models:
