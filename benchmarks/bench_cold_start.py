@@ -11,8 +11,9 @@ dataset search right after it (during the warm-up), the warm-up's own length (un
 query (``/search``), a why-match (``/why_match``) and an Explorer view (the layer list and
 table, filters, feature maps, predictions and Grad-CAM: ``/explorer_layers``, ``/layer_table``,
 ``/filters``, ``/activations``, ``/explain_prediction``), each on the wall clock and in the
-app's CPU seconds. The second call uses another image, so nothing is answered from a result
-cache. Ratios: first / second call of the same start. ``--quick``: Lite0 only.
+app's CPU seconds; the app's resident memory when the warm-up is done and after every use.
+The second call uses another image, so nothing is answered from a result cache. Ratios:
+first / second call of the same start. ``--quick``: Lite0 only.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from benchmarks.common import (  # noqa: E402
     parser,
     plain_http_search,
     report,
+    rss_mib,
     upload_images,
 )
 from convenet.models.loading import get_model_spec  # noqa: E402
@@ -126,10 +128,12 @@ def one_start(warmup: bool, models: tuple[str, ...], uploads: list[Path]) -> dic
             if warmup:
                 wait_for_log(cache / "app.log", DONE)
                 found["warmup"] = time.perf_counter() - began
+                found["rss_ready"] = rss_mib(app.process.pid)
             client = Client(app.url, verbose=False)
             for model in models:
                 for key, value in first_uses(client, model, uploads, app.process.pid).items():
                     found[f"{model}_{key}"] = value
+            found["rss_used"] = rss_mib(app.process.pid)
     return found
 
 
@@ -139,6 +143,7 @@ def record(run: Report, found: dict[str, float], variant: str, models: tuple[str
     run.add(f"{variant}_search", "a dataset search right after it", [found["search"]], "s", 1)
     if "warmup" in found:
         run.add(f"{variant}_warmup", "start -> warm-up finished", [found["warmup"]], "s", 1)
+        run.add(f"{variant}_rss_ready", "VmRSS then", [found["rss_ready"]], "MiB", 1)
     for model in models:
         title = get_model_spec(model).title
         for use in USES:
@@ -157,6 +162,7 @@ def record(run: Report, found: dict[str, float], variant: str, models: tuple[str
                     f"{variant}_{model}_{use}_first{measure}",
                     higher_is_better=True,
                 )
+    run.add(f"{variant}_rss_used", "VmRSS after every use", [found["rss_used"]], "MiB", 1)
 
 
 def main() -> None:

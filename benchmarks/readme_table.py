@@ -64,6 +64,13 @@ def cold_start_rows() -> list[Row]:
             baseline_what="the same search, CONVENET_WARMUP=0",
         ),
         Row("bench_cold_start", "empty caches: start to warm-up finished", "warmup_warmup"),
+        Row(
+            "bench_cold_start",
+            "resident memory when the warm-up is done",
+            "warmup_rss_ready",
+            "cold_rss_used",
+            baseline_what="CONVENET_WARMUP=0, after each model's first uses",
+        ),
     ]
     for variant, when in (("warmup", "after the warm-up"), ("cold", "CONVENET_WARMUP=0")):
         for model in OFFLINE_MODELS:
