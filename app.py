@@ -13,6 +13,7 @@ import logging
 from convenet.explain.featurevis_gallery import FEATUREVIS_DIR
 from convenet.memory import limit_arenas
 from convenet.settings import quiet_tensorflow
+from convenet.warmup import start_warmup
 from ui.app import CSS, HEAD, build_app
 from ui.common import AppState
 from ui.folders import compute_at_start, folder_datasets, parse_folder_args
@@ -37,4 +38,5 @@ demo = build_app(state)
 if __name__ == "__main__":
     # allowed: the dataset images (shipped and served folders), the shipped channel pictures
     allowed = [str(state.source.root), str(FEATUREVIS_DIR), *(str(spec.root) for spec in folders)]
+    start_warmup(state.playground)  # first uses cost what later ones do (CONVENET_WARMUP=0: off)
     serve(demo, allowed=allowed, css=CSS, head=HEAD)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
-from benchmarks.common import RESULTS_DIR  # noqa: E402
+from benchmarks.common import OFFLINE_MODELS, RESULTS_DIR  # noqa: E402
+from convenet.models.registry import get_model_spec  # noqa: E402
 
 START = "<!-- performance table: written by benchmarks/readme_table.py -->"
 END = "<!-- end of performance table -->"
@@ -40,6 +41,56 @@ class Row:
 
 
 LITE0 = "efficientnet_lite0"
+FIRST_USES = {"upload": "uploaded query", "why": "why-match", "explorer": "Explorer view"}
+
+
+def cold_start_rows() -> list[Row]:
+    """bench_cold_start: the start with and without the warm-up, then each offline model's
+    first uses on empty caches against their second call, with the warm-up and without."""
+    rows = [
+        Row(
+            "bench_cold_start",
+            "`python app.py` to HTTP 200, empty caches, warm-up on",
+            "warmup_http200",
+            "cold_http200",
+            "http200",
+            baseline_what="the same start with CONVENET_WARMUP=0",
+            ratio_what="with / without the warm-up",
+        ),
+        Row(
+            "bench_cold_start",
+            "dataset search right after that start, during the warm-up",
+            "warmup_search",
+            "cold_search",
+            baseline_what="the same search, CONVENET_WARMUP=0",
+        ),
+        Row("bench_cold_start", "empty caches: start to warm-up finished", "warmup_warmup"),
+        Row(
+            "bench_cold_start",
+            "resident memory when the warm-up is done",
+            "warmup_rss_ready",
+            "cold_rss_used",
+            baseline_what="CONVENET_WARMUP=0, after each model's first uses",
+        ),
+    ]
+    for variant, when in (("warmup", "after the warm-up"), ("cold", "CONVENET_WARMUP=0")):
+        for model in OFFLINE_MODELS:
+            for use, words in FIRST_USES.items():
+                key = f"{variant}_{model}_{use}"
+                rows.append(
+                    Row(
+                        "bench_cold_start",
+                        f"empty caches: first {words}, {get_model_spec(model).title}, {when}",
+                        f"{key}_first",
+                        f"{key}_warm",
+                        key,
+                        baseline_what="the second call, same start",
+                        ratio_what="first / second call (target <= 1.5x)",
+                    )
+                )
+    return rows
+
+
 EAGER = "the same app with TensorFlow + Keras imported at start, as before"
 ROWS = (
     Row(
@@ -247,6 +298,7 @@ ROWS = (
         baseline_what="one plain search (top 50), interleaved; the explanation costs more",
     ),
     Row("bench_why_match", "why two images match, `gradio_client` `/why_match`", "why_client"),
+    *cold_start_rows(),
 )
 
 

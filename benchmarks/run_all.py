@@ -30,6 +30,7 @@ BENCHMARKS = (
     ("bench_ranking.py", "ranking.json", ("--quick",)),  # 1e6 vectors take minutes of cdist
     ("bench_load.py", "load.json", ("--priority-baseline", "--synchronized-baseline")),
     ("bench_why_match.py", "why_match.json", ()),
+    ("bench_cold_start.py", "cold_start.json", ()),
 )
 
 

@@ -25,6 +25,7 @@ HUB_REVISION_ENV = "CONVENET_HUB_REVISION"
 HUB_OFFLINE_ENV = "CONVENET_HUB_OFFLINE"
 BACKGROUND_NICE_ENV = "CONVENET_BACKGROUND_NICE"
 WEIGHTS_MIRROR_ENV = "CONVENET_WEIGHTS_MIRROR"
+WARMUP_ENV = "CONVENET_WARMUP"
 MAX_NICE = 19
 
 
@@ -129,6 +130,20 @@ def weights_mirror() -> str | None:
 def onnx_enabled() -> bool:
     """CONVENET_ONNX=0 computes every feature with Keras (slower; for comparisons)."""
     return os.environ.get(ONNX_ENV, "1").strip() != "0"
+
+
+def warmup_models() -> list[str] | None:
+    """What the app builds at start so that first uses cost what later ones do
+    (CONVENET_WARMUP): None for every model that works offline (the default, ``1``), nothing
+    for ``0`` (tests and benchmarks that share a warm cache or time the cold path), else the
+    model keys it lists, separated by commas (a Space that wants only its default model warm).
+    """
+    raw = os.environ.get(WARMUP_ENV, "1").strip()
+    if raw.lower() in TRUE_WORDS:
+        return None
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return []
+    return [key.strip() for key in raw.split(",") if key.strip()]
 
 
 def background_nice() -> int:

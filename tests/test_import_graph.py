@@ -24,7 +24,7 @@ SHARED = {  # helpers every stage may use; they import only each other
     "convenet.settings",
 }
 FACADES = {"convenet.playground", "convenet.inspector"}  # what the UI talks to
-ENTRY_POINTS = {"convenet.cli", "convenet.__main__"}
+ENTRY_POINTS = {"convenet.cli", "convenet.__main__", "convenet.warmup"}
 REGISTRIES = {  # plain data the UI lists: names, titles, descriptions
     "convenet.models.registry",
     "convenet.data.datasets",

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,12 +119,25 @@ class OnnxExtractor:
         }
 
 
-def _build(spec: ModelSpec, pooling: str, threads: int) -> OnnxExtractor | None:
-    weights = weights_id(spec)
-    path = graph_path(spec, weights, pooling) if weights is not None else None
-    try:
+# One lock per (model, pooling): whoever asks for a graph being exported (the warm-up at start,
+# an upload, an explanation, with any thread count) waits for that export instead of starting one.
+_EXPORTING: dict[tuple[str, str], threading.Lock] = {}
+
+
+def graph_file(spec: ModelSpec, pooling: str = "avg") -> Path | None:
+    """The graph's file, exported first where it is missing (one export at a time per graph);
+    None if the weights cannot be identified on disk afterwards."""
+    with _EXPORTING.setdefault((spec.key, pooling), threading.Lock()):
+        weights = weights_id(spec)
+        path = graph_path(spec, weights, pooling) if weights is not None else None
         if path is None or not path.is_file():
             path = export_in_subprocess(spec, pooling)
+        return path
+
+
+def _build(spec: ModelSpec, pooling: str, threads: int) -> OnnxExtractor | None:
+    try:
+        path = graph_file(spec, pooling)
         return OnnxExtractor(spec, path, threads) if path is not None else None
     except WeightsUnavailableError:
         raise  # the user's answer either way; a later call may have the weights
