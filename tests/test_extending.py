@@ -28,6 +28,8 @@ from convenet.models.registry import (
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
 
+pytestmark = pytest.mark.quick
+
 KEY = "tiny_test_net"
 
 

@@ -12,6 +12,8 @@ from convenet.errors import WeightsUnavailableError
 from convenet.models import loading as models
 from convenet.models.registry import MODELS, PackageFile
 
+pytestmark = pytest.mark.quick
+
 
 def test_lru_cache_is_bounded_and_builds_once(monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[str] = []
