@@ -1,4 +1,5 @@
-"""Shared fixtures: a private cache per test session, and small real images."""
+"""Shared fixtures: a private cache per test session, the warm files every app starts with,
+small real images, and what ``-m quick`` selects."""
 
 from __future__ import annotations
 
@@ -9,10 +10,34 @@ from typing import Any
 
 import pytest
 
-from tests.app_server import app_process
+from tests.app_server import WARM, app_process
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CONVENET_HUB_OFFLINE", "1")  # no test touches the internet
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects anything
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``quick`` on a module marks its tests that are neither slow nor browser ones, so a module
+    can say "quick" once and keep its few slow tests out of ``pytest -m quick``."""
+    modules = {item.getparent(pytest.Module) for item in items}
+    quick_modules = {m for m in modules if m is not None and m.get_closest_marker("quick")}
+    for item in items:
+        if item.getparent(pytest.Module) in quick_modules and not (
+            item.get_closest_marker("slow") or item.get_closest_marker("browser")
+        ):
+            item.add_marker(pytest.mark.quick)
+    for module in quick_modules:
+        module.own_markers[:] = [mark for mark in module.own_markers if mark.name != "quick"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where the session's warm files go; built on the first app start (none in a quick run).
+    Fails the session's end if an app wrote into one of them through its link."""
+    WARM.root = tmp_path_factory.mktemp("warm-cache")
+    yield WARM.root
+    assert not WARM.changed(), f"apps changed shared warm files: {WARM.changed()}"
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ import pytest
 from benchmarks import readme_table
 from benchmarks.common import Report
 
+pytestmark = pytest.mark.quick
+
 
 def test_a_report_records_load_figures_and_ratios(tmp_path: Path) -> None:
     path = tmp_path / "ui_search.json"

@@ -18,6 +18,8 @@ from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
 from convenet.search.metrics import METRICS
 from convenet.search.recipes import RECIPE_VIEWS, RECIPES
 
+pytestmark = pytest.mark.quick
+
 
 def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(

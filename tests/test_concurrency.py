@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.quick
+
 SLOW = {
     "heavy": ("quality", "projection", "compare", "side_by_side", "explain_prediction"),
     "featurevis": ("featurevis", "show_channel", "invert"),

@@ -34,6 +34,8 @@ from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
 from convenet.search.recipes import RECIPES, Recipe, fused_layers, l2_normalize
 
+pytestmark = pytest.mark.quick
+
 KEY = "tiny_test_net"
 
 

@@ -17,6 +17,8 @@ from convenet.models.registry import MODELS
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import BAR_COLOURS, Hit, Playground, SearchResult
 
+pytestmark = pytest.mark.quick
+
 STAMPS = PRECOMPUTED_DIR / "stamps200" / "images"
 
 

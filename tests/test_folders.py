@@ -10,6 +10,8 @@ import pytest
 from convenet.settings import folder_datasets
 from ui.folders import parse_folder_args
 
+pytestmark = pytest.mark.quick
+
 
 def parse(*argv: str) -> list[list[str]]:
     parser = argparse.ArgumentParser()

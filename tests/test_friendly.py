@@ -9,6 +9,8 @@ import pytest
 
 from ui.common import friendly
 
+pytestmark = pytest.mark.quick
+
 
 @friendly
 def handler(kind: str) -> str:

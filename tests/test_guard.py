@@ -21,6 +21,8 @@ from ui.common import friendly
 from ui.guard import NOT_AVAILABLE, Edge, Refused, input_kind
 from ui.server import client_address, sweep_temp_files
 
+pytestmark = pytest.mark.quick
+
 
 def refusal(kind: str, label: str, raw: object) -> str:
     """The sentence the edge answers ``raw`` with (it must refuse it)."""

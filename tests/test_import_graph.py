@@ -12,6 +12,10 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.quick
+
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("models", "data", "search", "explain")  # the order data flows through the packages
 SHARED = {  # helpers every stage may use; they import only each other

@@ -10,6 +10,8 @@ from convenet.inspector import ModelInspector, as_int
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
 
+pytestmark = pytest.mark.quick
+
 DATASET = "stamps200"
 
 

@@ -18,7 +18,10 @@ from tests.app_server import running_app
 N = 60_000
 MODEL = "efficientnet_lite0"
 
-pytestmark = pytest.mark.skipif(not faiss_available(), reason="needs faiss-cpu")
+pytestmark = [
+    pytest.mark.slow,  # writes the features of 60,000 images before its app starts
+    pytest.mark.skipif(not faiss_available(), reason="needs faiss-cpu"),
+]
 
 
 @pytest.fixture(scope="module")

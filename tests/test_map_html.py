@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from ui.search_handlers import map_html
+
+pytestmark = pytest.mark.quick
 
 
 def _indices(markup: str) -> list[int]:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.quick
+
 LAYOUT = {"tabs", "tabitem", "accordion", "row", "column", "group", "form", "sidebar"}
 
 

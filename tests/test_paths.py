@@ -8,6 +8,8 @@ import pytest
 
 from convenet.paths import cache_dir
 
+pytestmark = pytest.mark.quick
+
 
 def test_cache_dir_honours_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("CONVENET_CACHE", str(tmp_path / "mine"))

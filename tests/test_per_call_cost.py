@@ -18,6 +18,8 @@ from ui.app import build_app
 from ui.server import ANALYTICS_EVERY, configure_queue
 from ui.sessions import LazyConfigs, LeanSessionState, LeanStateHolder, use_lean_sessions
 
+pytestmark = pytest.mark.quick
+
 
 @pytest.fixture(scope="module")
 def demo() -> gr.Blocks:

@@ -14,7 +14,10 @@ import pytest
 from convenet.priority import INCREMENT, backgrounded, in_background, in_background_thread
 from convenet.settings import MAX_NICE, background_nice
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux's")
+pytestmark = [
+    pytest.mark.quick,
+    pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux's"),
+]
 
 WHO = contextvars.ContextVar("who", default="nobody")
 

@@ -19,6 +19,8 @@ from convenet.cli import main
 from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
 from tests.data.test_hub import REPO, FakeHub
 
+pytestmark = pytest.mark.quick
+
 STAMPS = PRECOMPUTED_DIR / "stamps200" / "images"
 
 

@@ -22,6 +22,8 @@ from convenet.data.datasets import (
     scan_image_folder,
 )
 
+pytestmark = pytest.mark.quick
+
 
 def _png(path: Path, color: tuple[int, int, int, int], size: tuple[int, int] = (40, 30)) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

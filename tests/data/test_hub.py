@@ -37,6 +37,8 @@ from convenet.data.store import (
     write_feature_file,
 )
 
+pytestmark = pytest.mark.quick
+
 REPO = "tester/toy-features"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 RELPATH = "toy/features/m1.safetensors"

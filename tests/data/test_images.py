@@ -21,6 +21,8 @@ from convenet.data.images import (
     load_image,
 )
 
+pytestmark = pytest.mark.quick
+
 
 def save(image: Image.Image, path: Path, **kwargs) -> Path:
     image.save(path, **kwargs)

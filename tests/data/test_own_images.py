@@ -14,6 +14,8 @@ from PIL import Image
 from convenet.data.own_images import NO_CLASS, STORED_SIZE, Limits, UploadRefused, ingest
 from convenet.paths import PRECOMPUTED_DIR
 
+pytestmark = pytest.mark.quick
+
 STAMPS = PRECOMPUTED_DIR / "stamps200" / "images"
 LIMITS = Limits(
     max_images=30,

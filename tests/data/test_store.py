@@ -25,6 +25,8 @@ from convenet.data.store import (
     write_feature_file,
 )
 
+pytestmark = pytest.mark.quick
+
 META = {
     "dataset": "toy",
     "model": "m1",

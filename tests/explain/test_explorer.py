@@ -11,6 +11,8 @@ import pytest
 
 from convenet.explain import explorer
 
+pytestmark = pytest.mark.quick
+
 
 def _scaled(x: np.ndarray) -> np.ndarray:
     return x / 255.0

@@ -11,6 +11,8 @@ import pytest
 from convenet.explain import featurevis
 from convenet.explain.explorer import layer_activations
 
+pytestmark = pytest.mark.quick
+
 
 def _tf_style(x: np.ndarray) -> np.ndarray:
     return x / 127.5 - 1.0

@@ -11,6 +11,8 @@ from convenet.explain.featurevis_gallery import (
     top_activating_images,
 )
 
+pytestmark = pytest.mark.quick
+
 
 def test_class_means_match_a_hand_computed_table():
     features = np.array([[1.0, 0.0], [3.0, 2.0], [10.0, 4.0]])

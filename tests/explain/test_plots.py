@@ -12,6 +12,8 @@ from convenet.explain import plots
 from convenet.explain.plots import TileCache, result_tile
 from convenet.paths import PRECOMPUTED_DIR
 
+pytestmark = pytest.mark.quick
+
 IMAGES = sorted((PRECOMPUTED_DIR / "stamps200" / "images").rglob("*.jpg"))[:3]
 
 

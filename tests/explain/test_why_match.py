@@ -24,6 +24,8 @@ from convenet.explain.why_match import (
     position_shares,
 )
 
+pytestmark = pytest.mark.quick
+
 
 def test_channel_shares_by_hand() -> None:
     # (3, 4) and (4, 3) have length 5: unit vectors (.6, .8) and (.8, .6), cosine .96.

@@ -21,7 +21,10 @@ from convenet.models.registry import MODELS
 from convenet.models.torch_reader import read_legacy_torch_state_dict
 
 # Keras 3.15 reading TensorFlow variables under NumPy 2.4: noise, not a problem of this code.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+pytestmark = [
+    pytest.mark.quick,
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
 
 # Values including BatchNorm statistics, from the published PyTorch weight files.
 EXPECTED_PARAMS = {0: 4.69e6, 1: 5.47e6, 2: 6.15e6}

@@ -14,6 +14,8 @@ from convenet.models.mirror import CHECKSUMS
 from convenet.models.registry import MODELS, PackageFile
 from tests.mirror_server import serving
 
+pytestmark = pytest.mark.quick
+
 
 def test_lru_cache_is_bounded_and_builds_once(monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[str] = []

@@ -14,6 +14,8 @@ from convenet.models.registry import (
     get_model_spec,
 )
 
+pytestmark = pytest.mark.quick
+
 
 def test_models_are_ordered_by_complexity() -> None:
     depths = [spec.depth for spec in MODELS.values()]

@@ -19,6 +19,8 @@ from convenet.models.torch_reader import (
     read_legacy_torch_state_dict,
 )
 
+pytestmark = pytest.mark.quick
+
 SYS_INFO = {"protocol_version": PROTOCOL_VERSION, "little_endian": True, "type_sizes": {}}
 
 

@@ -8,6 +8,8 @@ import pytest
 from convenet.search.calibration import relative_similarity
 from convenet.search.metrics import METRICS, pairwise_distances
 
+pytestmark = pytest.mark.quick
+
 
 def test_scale_by_hand() -> None:
     own = np.arange(1, 101, dtype=np.float32)  # 100 dataset images at distances 1..100

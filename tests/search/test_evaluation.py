@@ -12,6 +12,8 @@ from convenet.search.evaluation import (
 )
 from convenet.search.metrics import pairwise_distances
 
+pytestmark = pytest.mark.quick
+
 # Four points on a line, euclidean, k = 2.  Class sizes: label 0 has 3 images, label 1 has 1.
 #   query 0 (label 0): neighbours 1 (d=1), 2 (d=3) -> relevant [1, 0]
 #   query 1 (label 0): neighbours 0 (d=1), 2 (d=2) -> relevant [1, 0]

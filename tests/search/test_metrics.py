@@ -14,6 +14,8 @@ from convenet.search.metrics import (
     pairwise_distances,
 )
 
+pytestmark = pytest.mark.quick
+
 SCIPY_NAMES = {"manhattan": "cityblock"}
 SKLEARN_NATIVE = ("cosine", "euclidean", "manhattan")
 

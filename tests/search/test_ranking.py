@@ -7,6 +7,8 @@ from convenet.search import metrics
 from convenet.search.metrics import METRICS, pairwise_distances
 from convenet.search.ranking import Ranking, rank, rank_all
 
+pytestmark = pytest.mark.quick
+
 
 def brute_force(query: np.ndarray, features: np.ndarray, metric: str, k: int, exclude=None):
     """Reference: sort every row by (distance, index) in plain Python."""

@@ -20,6 +20,8 @@ from tests.search.test_shards import (  # noqa: E402
     real_images,
 )
 
+pytestmark = pytest.mark.slow  # starts a local Ray cluster: about 40 s
+
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:

@@ -23,6 +23,8 @@ from convenet.search.recipes import (
     query_vectors,
 )
 
+pytestmark = pytest.mark.quick
+
 LAYERS = ("a", "b", "c", "d")
 # Three unit vectors: x0 . x1 = 0.8, x1 . x2 = 0.6, x0 . x2 = 0.
 X = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]], np.float32)

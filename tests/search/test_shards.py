@@ -18,6 +18,8 @@ from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
 from convenet.search.features import extract_features
 from convenet.search.shards import iter_images, layer_chunks, load_manifest, precompute_shards
 
+pytestmark = pytest.mark.quick
+
 MODEL = "efficientnet_lite0"
 LAYERS = ["stem_conv", "top_conv"]
 

@@ -19,6 +19,8 @@ from convenet.search import vector_index
 from convenet.search.ranking import rank  # noqa: E402
 from convenet.search.vector_index import index_of, load_index, save_index, uses_index  # noqa: E402
 
+pytestmark = pytest.mark.quick
+
 K = 50
 
 
