@@ -22,6 +22,7 @@ from PIL import Image
 
 from convenet.explain.explorer import Preprocess, activation_model, cached_for_model
 from convenet.paths import cache_dir
+from convenet.priority import still_wanted
 
 # Square root of the ImageNet RGB colour correlation (Lucid); normalised so no axis exceeds 1.
 _COLOR_CORRELATION_SVD_SQRT = np.array(
@@ -183,7 +184,8 @@ def visualize_channel(
 ) -> np.ndarray:
     """Image (uint8 size x size x 3) that maximises the mean activation of one channel.
 
-    Deterministic for a given seed; progress(fraction) is called after every step.
+    Deterministic for a given seed; progress(fraction) is called after every step. Stops
+    (convenet.priority.Abandoned) at the next step once nobody waits for the picture.
     """
     if size < 16 or steps < 1:
         raise ValueError(f"Need size >= 16 and steps >= 1, got size={size}, steps={steps}")
@@ -198,6 +200,7 @@ def visualize_channel(
     m = v = tf.zeros_like(params)
     channel_t, lr_t = tf.constant(channel, tf.int32), tf.constant(lr, tf.float32)
     for i in range(steps):
+        still_wanted()
         seed_t = tf.constant([seed, i], tf.int32)
         t = tf.constant(i + 1, tf.float32)
         params, m, v, _ = ascent.step(params, m, v, t, seed_t, channel_t, matrix, bias, lr_t)
@@ -353,6 +356,7 @@ def invert_layer(
     lr_t, loss = tf.constant(lr, tf.float32), tf.constant(np.nan)
     start, done = time.monotonic(), 0
     for i in range(steps):
+        still_wanted()
         t = tf.constant(i + 1, tf.float32)
         seed_t = tf.constant([seed, i], tf.int32)
         params, m, v, loss = inversion.step(params, m, v, t, seed_t, target, matrix, bias, lr_t)
