@@ -118,12 +118,30 @@ class OnnxExtractor:
         }
 
 
+def _cached_graph(spec: ModelSpec, path: Path, threads: int) -> OnnxExtractor | None:
+    """The extractor of an already exported graph; a graph ONNX Runtime cannot load (cut short
+    by a full disk or a killed export, or damaged) is removed, so it is exported again."""
+    try:
+        return OnnxExtractor(spec, path, threads)
+    except Exception as exc:  # ONNX Runtime's own error classes, one per kind of damage
+        log.warning(
+            "The cached ONNX graph of %s is unreadable (%s); exporting it again.",
+            spec.title,
+            type(exc).__name__,
+        )
+        path.unlink(missing_ok=True)
+        return None
+
+
 def _build(spec: ModelSpec, pooling: str, threads: int) -> OnnxExtractor | None:
     weights = weights_id(spec)
     path = graph_path(spec, weights, pooling) if weights is not None else None
     try:
-        if path is None or not path.is_file():
-            path = export_in_subprocess(spec, pooling)
+        if path is not None and path.is_file():
+            cached = _cached_graph(spec, path, threads)
+            if cached is not None:
+                return cached
+        path = export_in_subprocess(spec, pooling)
         return OnnxExtractor(spec, path, threads) if path is not None else None
     except WeightsUnavailableError:
         raise  # the user's answer either way; a later call may have the weights
