@@ -6,17 +6,20 @@ a backlog, and work nobody waits for any more stops.
 from __future__ import annotations
 
 import contextlib
+import random
+import re
 import statistics
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.app_server import AppProcess, app_process
 from tests.data.test_own_images import make_zip, stamps
-from tests.http_calls import call, request, submit, upload
+from tests.http_calls import call, config, request, submit, upload
 from tests.test_security import assert_plain
 
 pytestmark = pytest.mark.slow
@@ -28,8 +31,12 @@ ENV = {"CONVENET_OWN_SESSIONS": "4", "CONVENET_OWN_PER_ADDRESS": "2"}
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppProcess]:
-    cache = tmp_path_factory.mktemp("fairness")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fairness")
+
+
+@pytest.fixture(scope="module")
+def app(cache: Path) -> Iterator[AppProcess]:
     env = {**ENV, "CONVENET_OWN_DIR": str(cache / "own")}
     with app_process(cache, extra_env=env) as started:
         yield started
@@ -112,3 +119,54 @@ def test_a_picture_nobody_waits_for_stops_at_its_next_step(app: AppProcess) -> N
     waited = featurevis(app, 310, OTHER)
     print(f"idle {idle:.2f} s; after 4 abandoned 512-step pictures {waited:.2f} s")
     assert waited <= 3 * idle, f"{waited:.2f} s after the abandoned work, {idle:.2f} s idle"
+
+
+# -- what a refusal says and logs ----------------------------------------------------------------
+
+HOSTILE = [
+    "<b>bold</b>",
+    "<img src=x onerror=alert(1)>",
+    ["<i>a</i>", 1],
+    {"<script>": "x"},
+    -1,
+    10**12,
+    3.5,
+    True,
+    "efficientnet_lite0",
+    [],
+]
+TAG = re.compile(r"<[A-Za-z/!]")
+
+
+def api_endpoints(url: str) -> list[tuple[str, int]]:
+    """(api name, number of inputs) of every named endpoint, from the app's own config."""
+    cfg = config(url)
+    return [
+        (dep["api_name"], len(dep["inputs"]))
+        for dep in cfg["dependencies"]
+        if dep.get("backend_fn") and dep.get("api_name") and dep.get("api_visibility") != "private"
+    ]
+
+
+def test_fuzzed_calls_say_plain_text_and_log_little(app: AppProcess, cache: Path) -> None:
+    """1,000 calls with hostile values at every named endpoint, from one address: no answer
+    shows a type repr or a tag sent by the client, and the log grows by at most 200 KB per
+    1,000 refused calls (one rate-limited line per mistake, no tracebacks)."""
+    endpoints = api_endpoints(app.url)
+    rng = random.Random(0)
+    calls = [
+        (name, [rng.choice(HOSTILE) for _ in range(n)])
+        for name, n in (rng.choice(endpoints) for _ in range(1000))
+    ]
+    log = cache / "app.log"
+    before = log.stat().st_size
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda c: call(app.url, c[0], c[1], FLOODER), calls))
+    refused = [str(out) for status, out in answers if status != "complete"]
+    grown = log.stat().st_size - before
+    print(f"{len(refused)} of {len(answers)} refused; log +{grown} B")
+    assert len(refused) >= 500
+    assert not [m for m in refused if "<class" in m], [m for m in refused if "<class" in m][:3]
+    echoed = [m for m in refused if TAG.search(m)]
+    assert not echoed, echoed[:3]
+    assert grown <= 200_000 * len(refused) / 1000, f"log +{grown} B for {len(refused)} refusals"

@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,47 @@ def client_address(request: Any, trust_proxy: bool) -> str:
     return getattr(client, "host", None) or "unknown"
 
 
+current_visitor: ContextVar[str] = ContextVar("current_visitor", default="")
+
+
+class MistakeLog:
+    """Visitors' mistakes, one warning line each, but at most ``LINES`` per visitor (client
+    address) every ``WINDOW_S`` seconds: a script repeating a bad call cannot fill the log.
+    What was left out is counted and said on that visitor's next logged line. The visitor of
+    the current event is ``current_visitor`` (set by ``ui.guard``)."""
+
+    LINES = 5
+    WINDOW_S = 60.0
+    REMEMBERED = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # visitor -> (window start, lines logged in it, lines left out since the last one)
+        self._seen: OrderedDict[str, tuple[float, int, int]] = OrderedDict()
+
+    def note(self, text: str, visitor: str | None = None) -> None:
+        """Log ``text`` for ``visitor`` (default: the caller of the current event)."""
+        who = current_visitor.get() if visitor is None else visitor
+        if not who:  # no client (a script, a test, the command line): every line
+            log.warning("%s", text)
+            return
+        now = time.monotonic()
+        with self._lock:
+            start, lines, hidden = self._seen.pop(who, (now, 0, 0))
+            if now - start > self.WINDOW_S:
+                start, lines = now, 0
+            quiet = lines >= self.LINES
+            self._seen[who] = (start, lines + 1, 0) if not quiet else (start, lines, hidden + 1)
+            while len(self._seen) > self.REMEMBERED:
+                self._seen.popitem(last=False)
+        if not quiet:
+            more = f" ({hidden} more from this visitor not logged)" if hidden else ""
+            log.warning("%s%s", text, more)
+
+
+MISTAKES = MistakeLog()
+
+
 def _pending_events(queue: Any) -> Iterable[Any]:
     for event_queue in list(queue.event_queue_per_concurrency_id.values()):
         yield from list(event_queue.queue)
@@ -163,7 +205,7 @@ def install_fair_queue(queue: Any, settings: Settings = SETTINGS) -> None:
             if client_address(event.request, settings.trust_proxy) == address:
                 same_address += 1
         if same_session >= settings.client_requests or same_address >= settings.address_requests:
-            log.warning("Too many requests at once from one client; refused one")
+            MISTAKES.note("Too many requests at once from one client; refused one", address)
             raise HTTPException(
                 status_code=429,
                 detail="Too many of your requests are waiting already; "
