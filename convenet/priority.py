@@ -62,6 +62,37 @@ def in_background_thread() -> bool:
 _POOL = ThreadPoolExecutor(WORKERS, "background", initializer=_lower_this_thread)
 
 
+class Abandoned(BaseException):
+    """Nobody waits for this work any more (the page was closed, the client went away).
+
+    A BaseException, like asyncio's CancelledError, so that a handler's catch-all for faults
+    lets it through: it is neither the visitor's mistake nor the app's fault.
+    """
+
+
+_wanted: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "wanted", default=None
+)
+
+
+def wanted_while(check: Callable[[], bool]) -> contextvars.Token:
+    """Slow work started in this context asks ``check`` at each step whether to go on."""
+    return _wanted.set(check)
+
+
+def reset_wanted(token: contextvars.Token) -> None:
+    """Undo ``wanted_while``."""
+    _wanted.reset(token)
+
+
+def still_wanted() -> None:
+    """Raise Abandoned when the request this work is for has gone; a step loop calls it
+    between steps, so work nobody waits for stops within one step."""
+    check = _wanted.get()
+    if check is not None and not check():
+        raise Abandoned
+
+
 def in_background(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """``fn(*args, **kwargs)`` run in a low-priority thread; the caller waits for its result.
 

@@ -50,7 +50,9 @@ class Settings:
     own_max_entries: int = 2000  # entries in one zip, folders and skipped files included
     own_max_ratio: int = 100  # unpacked / packed size of one zip entry (zip bombs)
     own_sessions: int = 20  # sessions holding their own images at once
-    own_idle_s: int = 1800  # a session's own images are deleted after this long unused
+    own_per_address: int = 3  # of those, sessions from one client address
+    own_idle_s: int = 600  # a session's own images are deleted after this long unused
+    featurevis_cache_mb: int = 256  # on-demand feature pictures on disk (least recent go)
     lean_sessions: bool = True  # a session computes a block's config when read (0: Gradio's)
 
 

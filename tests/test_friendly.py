@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import gradio as gr
@@ -46,3 +47,20 @@ def test_a_fault_logs_its_traceback_and_shows_one_sentence(
     (record,) = records(caplog)
     assert record.levelno == logging.ERROR and record.exc_info is not None
     assert "RuntimeError: a bug in the app" in caplog.text  # the traceback is in the log
+
+
+@friendly
+def uses_a_library(text: str) -> object:
+    return json.loads(text)  # the standard library's ValueError: not a sentence for a visitor
+
+
+def test_a_library_value_error_is_a_fault_not_a_users_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Only our own checks speak to the visitor: a ValueError from inside a library is a bug
+    of ours (its text may name internals), so it logs its traceback and shows one sentence."""
+    with caplog.at_level(logging.INFO, logger="convenet"), pytest.raises(gr.Error) as info:
+        uses_a_library("not a number")
+    assert info.value.message == "Something went wrong on our side; please try again."
+    (record,) = records(caplog)
+    assert record.levelno == logging.ERROR and record.exc_info is not None

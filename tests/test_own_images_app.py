@@ -27,6 +27,7 @@ LIMITS_ENV = {
     "CONVENET_OWN_MAX_ENTRIES": "120",
     "CONVENET_OWN_MAX_RATIO": "50",
     "CONVENET_OWN_IDLE_S": str(IDLE_S),
+    "CONVENET_OWN_PER_ADDRESS": "20",  # every session here comes from 127.0.0.1
     "CONVENET_TEMP_TTL_S": "20",  # the uploaded zips themselves go too
     "CONVENET_TEMP_SWEEP_S": "2",
 }

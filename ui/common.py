@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from convenet.errors import ImageLoadError, UnknownNameError, WeightsUnavailable
 from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_model_spec
 from convenet.playground import Playground
 from convenet.search.metrics import METRIC_LABELS, METRICS
+from ui.server import MISTAKES
 
 log = logging.getLogger("convenet")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,10 +29,32 @@ EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 USER_ERRORS = (UnknownNameError, ValueError, ImageLoadError, WeightsUnavailableError, KeyError)
 
 
+LIBRARIES = tuple(  # where installed packages and the standard library live
+    {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib", "stdlib")}
+)
+FAULT = "Something went wrong on our side; please try again."
+
+
+def raised_by_us(exc: BaseException) -> bool:
+    """Whether our own code raised ``exc`` (a check that says what the visitor got wrong),
+    not a library under it (numpy, TensorFlow, PIL: a fault of ours, whatever its class,
+    and its message may name server internals)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    where = Path(tb.tb_frame.f_code.co_filename).resolve()
+    return not any(where.is_relative_to(folder) for folder in LIBRARIES)
+
+
 def friendly(fn: F) -> F:
     """Turn a user's mistake into a clear message in the UI and the API, never a stack trace.
 
-    A user's mistake is logged as one warning line; a fault of the app keeps its traceback.
+    A user's mistake (a ValueError or KeyError our own code raised, with its sentence) is
+    logged as one warning line, at most a few a minute per visitor; anything else, the same
+    classes from a library included, is a fault of the app: its traceback goes to the log,
+    and the visitor reads one plain sentence.
     """
 
     @functools.wraps(fn)
@@ -38,18 +62,19 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except gr.Error as exc:
-            log.warning("%s: %s", fn.__name__, exc.message)
+            MISTAKES.note(f"{fn.__name__}: {exc.message}")
             exc.print_exception = False
             raise
         except USER_ERRORS as exc:
+            if not raised_by_us(exc):
+                log.exception("Unexpected error in %s", fn.__name__)
+                raise gr.Error(FAULT, print_exception=False) from None
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            log.warning("%s: %s", fn.__name__, message)
+            MISTAKES.note(f"{fn.__name__}: {message}")
             raise gr.Error(str(message), print_exception=False) from None
         except Exception:  # keep serving: log the detail, show one sentence
             log.exception("Unexpected error in %s", fn.__name__)
-            raise gr.Error(
-                "Something went wrong on our side; please try again.", print_exception=False
-            ) from None
+            raise gr.Error(FAULT, print_exception=False) from None
 
     return wrapper  # type: ignore[return-value]
 

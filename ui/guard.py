@@ -11,6 +11,7 @@ server's disk can be learnt from it.
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import logging
 import math
@@ -26,6 +27,7 @@ from convenet.data.catalog import current_owner
 from convenet.errors import ImageLoadError
 from convenet.playground import Playground
 from convenet.settings import SETTINGS
+from ui.server import MISTAKES, client_address, current_visitor
 
 log = logging.getLogger("convenet")
 
@@ -38,12 +40,12 @@ MAX_FILES = SETTINGS.own_max_images  # files in one multi-file upload
 class Refused(gr.Error):
     """A client's input that the edge turned away; the message is safe to show.
 
-    A refusal is logged as one warning line: it is the client's mistake, not a fault.
+    A refusal is logged as one warning line (``MISTAKES``): the client's mistake, not a fault.
     """
 
     def __init__(self, message: str) -> None:
         super().__init__(message, print_exception=False)
-        log.warning("Refused: %s", message)
+        MISTAKES.note(f"Refused: {message}")
 
 
 @functools.cache  # asked on every event: read each handler's annotations once
@@ -192,6 +194,27 @@ def _labels(block_fn: Any) -> list[str]:
     return labels
 
 
+UNPARSED = "One of the inputs is not in the form this call takes; see the API page."
+
+
+def _unparsed(block_fn: Any, inputs: list[Any]) -> str:
+    """The plain sentence for inputs a component would not take: which choice box was sent
+    a value it does not offer, if that is what happened."""
+    for block, label, value in zip(block_fn.inputs, _labels(block_fn), inputs, strict=False):
+        choices = getattr(block, "choices", None)
+        if not choices or getattr(block, "allow_custom_value", False):
+            continue
+        offered = [choice[1] if isinstance(choice, tuple | list) else choice for choice in choices]
+        sent = value if isinstance(value, list) else [value]
+        if any(item not in offered for item in sent if item is not None):
+            return f"{label}: choose one of the options this box offers."
+    return UNPARSED
+
+
+def _address(request: Any) -> str:
+    return client_address(request, SETTINGS.trust_proxy) if request is not None else ""
+
+
 class GuardedBlocks(gr.Blocks):
     """gr.Blocks whose every event checks its inputs at the edge before anything runs."""
 
@@ -215,12 +238,11 @@ class GuardedBlocks(gr.Blocks):
                     inputs[i] = self.edge.value(input_kind(block), labels[i], inputs[i])
         try:
             return await super().preprocess_data(block_fn, inputs, state, explicit_call)
-        except gr.Error:
+        except Refused:
             raise
-        except Exception:  # a component's own parser: its message can name server internals
-            raise Refused(
-                "One of the inputs is not in the form this call takes; see the API page."
-            ) from None
+        except Exception:  # a component's own check or parser: its message may show type
+            # reprs, server internals or the client's own text (as HTML)
+            raise Refused(_unparsed(block_fn, inputs)) from None
 
     async def process_api(self, block_fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
@@ -230,9 +252,13 @@ class GuardedBlocks(gr.Blocks):
             raise Refused("This call answers a click on the page; it cannot be made alone.")
         # The session this call is for: a session's own datasets exist for its calls only.
         owner = current_owner.set(kwargs.get("session_hash"))
+        visitor = current_visitor.set(_address(kwargs.get("request")))
         try:
             return await super().process_api(block_fn, *args, **kwargs)
-        except gr.Error:
+        except gr.Error as exc:
+            # Shown as HTML in the page: a client's text inside a message stays text.
+            exc.message = html.escape(str(exc.message), quote=False)
+            exc.print_exception = False
             raise
         except Exception:  # outside our handlers (which say their own sentence): a fault
             log.exception("Unexpected error in %s", fn.name)
@@ -241,3 +267,4 @@ class GuardedBlocks(gr.Blocks):
             ) from None
         finally:
             current_owner.reset(owner)
+            current_visitor.reset(visitor)

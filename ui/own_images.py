@@ -6,7 +6,8 @@ calls of that session, and the edge names the session of every call). Here: the 
 handler, and the clean-up. A session's files live under ``CONVENET_OWN_DIR``, outside Gradio's
 upload folder (which Gradio serves to anyone who names a path in it), and are deleted when the
 page is closed or after ``CONVENET_OWN_IDLE_S`` seconds unused; one upload per session, the next
-replaces it.
+replaces it, and one client address holds at most ``CONVENET_OWN_PER_ADDRESS`` of the
+``CONVENET_OWN_SESSIONS`` slots.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from convenet.models.registry import get_model_spec
 from convenet.playground import Ingested, Playground
 from convenet.settings import SETTINGS, own_images_dir
 from ui.common import AppState, friendly, progress_callback
+from ui.server import client_address
 
 log = logging.getLogger("convenet")
 PREFIX = "mine-"  # own datasets' names: never a registered name
@@ -109,24 +111,45 @@ class OwnImages:
         self._lock = threading.Lock()
         self._sweeper: threading.Thread | None = None
         self._busy: set[str] = set()  # sessions whose upload is being made: never idle
+        self._address: dict[str, str] = {}  # each holding session's client address
         remove_dead_apps()
 
+    def _check_room(self, address: str) -> None:
+        """Refuse when every slot is taken, or when ``address`` holds its share of them
+        already (so one address cannot lock others out); the refusal says when to come back.
+        Called with the lock held."""
+        holding = [s for s in self.pg.catalog.owners() if s not in self._busy] + list(self._busy)
+        wait = f"in at most {-(-SETTINGS.own_idle_s // 60)} minutes, when unused ones are freed"
+        mine = sum(self._address.get(s) == address for s in holding)
+        if mine >= SETTINGS.own_per_address:
+            raise ValueError(
+                f"Your address already holds {mine} own-image datasets, the most one visitor "
+                f"may; close one of those pages, or try again {wait}."
+            )
+        if len(holding) >= SETTINGS.own_sessions:
+            raise ValueError(
+                f"Too many visitors are using their own images right now; please try again {wait}."
+            )
+
     def make(
-        self, files: list[str] | None, model: str, session: str | None, progress: Any
+        self,
+        files: list[str] | None,
+        model: str,
+        session: str | None,
+        address: str,
+        progress: Any,
     ) -> tuple[str, Ingested]:
-        """Ingest the upload, register it for ``session``, compute every curated layer."""
+        """Ingest the upload, register it for ``session`` (from client ``address``), compute
+        every curated layer."""
         if not session:
             raise ValueError("Your own images need a browser session; open the app's page.")
         if not files:
             raise ValueError("Choose a .zip or some image files first.")
         self.drop(session)  # one upload per session: the new one replaces it
         with self._lock:
-            if len(self.pg.catalog.owners()) >= SETTINGS.own_sessions:
-                raise ValueError(
-                    "Too many visitors are using their own images right now; please try again "
-                    "in a few minutes."
-                )
+            self._check_room(address)
             self._busy.add(session)
+            self._address[session] = address
         name = PREFIX + secrets.token_hex(4)
         home = session_folder(session) / name
         try:
@@ -148,6 +171,8 @@ class OwnImages:
         """Forget and delete everything of ``session`` (page closed, idle, or replaced)."""
         for spec in self.pg.catalog.drop_owner(session):
             self.pg.forget(spec.name)
+        with self._lock:
+            self._address.pop(session, None)
         shutil.rmtree(session_folder(session), ignore_errors=True)
 
     def _start_sweeper(self) -> None:
@@ -224,7 +249,9 @@ def wire_own_images(state: AppState, box: OwnImagesBox, tab: Any, demo: gr.Block
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[Any, ...]:
         on_progress = progress_callback(progress, "Features of your images, every layer at once")
-        name, made = own.make(files, model, getattr(request, "session_hash", None), on_progress)
+        session = getattr(request, "session_hash", None)
+        address = client_address(request, SETTINGS.trust_proxy)
+        name, made = own.make(files, model, session, address, on_progress)
         choices = dataset_choices(state.playground)
         updates = [gr.update(choices=choices, value=name) for _ in boxes]
         return (*updates, status_markdown(made, model), None, gr.Accordion(open=False))

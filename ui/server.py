@@ -7,23 +7,27 @@ generated files do not pile up on disk.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from fastapi import HTTPException
 from gradio import utils as gradio_utils
+from gradio.context import LocalContext
 from gradio.routes import App
 from starlette.middleware import Middleware
 
-from convenet.priority import backgrounded
+from convenet.priority import Abandoned, backgrounded, reset_wanted, wanted_while
 from convenet.settings import SETTINGS, Settings
 from ui.sessions import use_lean_sessions
 
@@ -139,6 +143,47 @@ def client_address(request: Any, trust_proxy: bool) -> str:
     return getattr(client, "host", None) or "unknown"
 
 
+current_visitor: ContextVar[str] = ContextVar("current_visitor", default="")
+
+
+class MistakeLog:
+    """Visitors' mistakes, one warning line each, but at most ``LINES`` per visitor (client
+    address) every ``WINDOW_S`` seconds: a script repeating a bad call cannot fill the log.
+    What was left out is counted and said on that visitor's next logged line. The visitor of
+    the current event is ``current_visitor`` (set by ``ui.guard``)."""
+
+    LINES = 5
+    WINDOW_S = 60.0
+    REMEMBERED = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # visitor -> (window start, lines logged in it, lines left out since the last one)
+        self._seen: OrderedDict[str, tuple[float, int, int]] = OrderedDict()
+
+    def note(self, text: str, visitor: str | None = None) -> None:
+        """Log ``text`` for ``visitor`` (default: the caller of the current event)."""
+        who = current_visitor.get() if visitor is None else visitor
+        if not who:  # no client (a script, a test, the command line): every line
+            log.warning("%s", text)
+            return
+        now = time.monotonic()
+        with self._lock:
+            start, lines, hidden = self._seen.pop(who, (now, 0, 0))
+            if now - start > self.WINDOW_S:
+                start, lines = now, 0
+            quiet = lines >= self.LINES
+            self._seen[who] = (start, lines + 1, 0) if not quiet else (start, lines, hidden + 1)
+            while len(self._seen) > self.REMEMBERED:
+                self._seen.popitem(last=False)
+        if not quiet:
+            more = f" ({hidden} more from this visitor not logged)" if hidden else ""
+            log.warning("%s%s", text, more)
+
+
+MISTAKES = MistakeLog()
+
+
 def _pending_events(queue: Any) -> Iterable[Any]:
     for event_queue in list(queue.event_queue_per_concurrency_id.values()):
         yield from list(event_queue.queue)
@@ -160,7 +205,7 @@ def install_fair_queue(queue: Any, settings: Settings = SETTINGS) -> None:
             if client_address(event.request, settings.trust_proxy) == address:
                 same_address += 1
         if same_session >= settings.client_requests or same_address >= settings.address_requests:
-            log.warning("Too many requests at once from one client; refused one")
+            MISTAKES.note("Too many requests at once from one client; refused one", address)
             raise HTTPException(
                 status_code=429,
                 detail="Too many of your requests are waiting already; "
@@ -169,6 +214,64 @@ def install_fair_queue(queue: Any, settings: Settings = SETTINGS) -> None:
         return await push(body, request, username)
 
     queue.push = fair_push
+
+
+class FairQueue:
+    """Round robin between visitors within each concurrency group, in place of first come,
+    first served: the next event is the least recently served address's, among its sessions
+    the least recently served one's, and within a session the oldest. So a backlog of one
+    visitor (or of many sessions from one address) delays another visitor's single job by
+    about one job, not by the whole backlog. (Gradio itself drops the queued events of a
+    client whose page or stream closes.)
+    """
+
+    REMEMBERED = 4096  # visitors' last turns kept; the longest-forgotten go first
+
+    def __init__(self, queue: Any, settings: Settings = SETTINGS) -> None:
+        self.queue = queue
+        self.trust_proxy = settings.trust_proxy
+        self._turns: OrderedDict[tuple[str, ...], int] = OrderedDict()
+        self._tick = 0
+
+    def _keys(self, event: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        address = client_address(event.request, self.trust_proxy)
+        group = str(event.concurrency_id)
+        return (group, address), (group, address, str(event.session_hash))
+
+    def next_first(self, events: list[Any]) -> None:
+        """Move the fair next event to the front of a group's list."""
+        if len(events) < 2:
+            return
+
+        def turn(item: tuple[int, Any]) -> tuple[int, int, int]:
+            address, session = self._keys(item[1])
+            return self._turns.get(address, -1), self._turns.get(session, -1), item[0]
+
+        index = min(enumerate(events), key=turn)[0]
+        events.insert(0, events.pop(index))
+
+    def served(self, event: Any) -> None:
+        self._tick += 1
+        for key in self._keys(event):
+            self._turns[key] = self._tick
+            self._turns.move_to_end(key)
+        while len(self._turns) > self.REMEMBERED:
+            self._turns.popitem(last=False)
+
+    def install(self) -> None:
+        """Gradio picks the first event of a group's list (under its queue lock): put the
+        fair one there just before it looks."""
+        pick = self.queue.get_events
+
+        def fair_pick() -> Any:
+            for event_queue in list(self.queue.event_queue_per_concurrency_id.values()):
+                self.next_first(event_queue.queue)
+            picked = pick()
+            if picked:
+                self.served(picked[0][0])
+            return picked
+
+        self.queue.get_events = fair_pick
 
 
 def _kept_files(demo: gr.Blocks) -> set[str]:
@@ -240,10 +343,41 @@ def app_built_at_launch() -> Iterator[None]:
 BACKGROUND_GROUPS = ("heavy", "follow", "featurevis", "explorer", "why", "own_images")
 
 
+ABANDONED = "Stopped: nobody was waiting for this any more."
+
+
+def _event_alive(queue: Any, event_id: str | None) -> bool:
+    """Whether the running event ``event_id`` still has a client (Gradio marks it dead when
+    its page or stream goes away)."""
+    for job in list(queue.active_jobs):
+        for event in job or []:
+            if event._id == event_id:
+                return bool(event.alive)
+    return True
+
+
+def stops_when_abandoned(fn: Callable[..., Any], queue: Any) -> Callable[..., Any]:
+    """``fn`` whose step loops (convenet.priority.still_wanted) stop once its client has gone."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        event_id = LocalContext.event_id.get(None)
+        token = wanted_while(lambda: _event_alive(queue, event_id))
+        try:
+            return fn(*args, **kwargs)
+        except Abandoned:
+            log.info("Stopped %s: its client has gone", fn.__name__)
+            raise gr.Error(ABANDONED, print_exception=False) from None
+        finally:
+            reset_wanted(token)
+
+    return run
+
+
 def run_slow_groups_in_background(demo: gr.Blocks) -> None:
     """Every handler of a slow concurrency group runs in a low-priority thread, so the CPU
     goes to searches first; queues alone keep searches from waiting behind slow views, not
-    from sharing the cores with them."""
+    from sharing the cores with them. Its step loops stop when its client goes away."""
     for block_fn in demo.fns.values():
         fn = block_fn.fn
         if block_fn.concurrency_id in BACKGROUND_GROUPS and fn is not None:
@@ -251,7 +385,7 @@ def run_slow_groups_in_background(demo: gr.Blocks) -> None:
                 # the wrapper waits for a return value: a generator or coroutine would do its
                 # work later in the caller's thread, at the usual priority, without a word
                 raise TypeError(f"{fn.__name__}: a slow group's handler must be a plain function")
-            block_fn.fn = backgrounded(fn)
+            block_fn.fn = backgrounded(stops_when_abandoned(fn, demo._queue))
 
 
 # Gradio summarises its event log (the last 10,000 events, in pandas) for its monitoring page
@@ -279,6 +413,7 @@ def serve(demo: gr.Blocks, allowed: list[str], css: str, head: str) -> None:
     """Launch ``demo`` with every protection on; blocks until the server stops."""
     configure_queue(demo._queue)
     install_fair_queue(demo._queue)
+    FairQueue(demo._queue).install()
     start_temp_sweeper(demo)
     if SETTINGS.lean_sessions:  # CONVENET_LEAN_SESSIONS=0: Gradio's own, for comparisons
         use_lean_sessions()

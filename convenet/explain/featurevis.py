@@ -7,14 +7,16 @@ sigmoid, and randomly jitter/scale/rotate the image every step so only robust pa
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import threading
+import functools
+import io
+import logging
+import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import diskcache
 import keras
 import numpy as np
 import tensorflow as tf
@@ -22,6 +24,10 @@ from PIL import Image
 
 from convenet.explain.explorer import Preprocess, activation_model, cached_for_model
 from convenet.paths import cache_dir
+from convenet.priority import still_wanted
+from convenet.settings import SETTINGS
+
+log = logging.getLogger("convenet")
 
 # Square root of the ImageNet RGB colour correlation (Lucid); normalised so no axis exceeds 1.
 _COLOR_CORRELATION_SVD_SQRT = np.array(
@@ -183,7 +189,8 @@ def visualize_channel(
 ) -> np.ndarray:
     """Image (uint8 size x size x 3) that maximises the mean activation of one channel.
 
-    Deterministic for a given seed; progress(fraction) is called after every step.
+    Deterministic for a given seed; progress(fraction) is called after every step. Stops
+    (convenet.priority.Abandoned) at the next step once nobody waits for the picture.
     """
     if size < 16 or steps < 1:
         raise ValueError(f"Need size >= 16 and steps >= 1, got size={size}, steps={steps}")
@@ -198,6 +205,7 @@ def visualize_channel(
     m = v = tf.zeros_like(params)
     channel_t, lr_t = tf.constant(channel, tf.int32), tf.constant(lr, tf.float32)
     for i in range(steps):
+        still_wanted()
         seed_t = tf.constant([seed, i], tf.int32)
         t = tf.constant(i + 1, tf.float32)
         params, m, v, _ = ascent.step(params, m, v, t, seed_t, channel_t, matrix, bias, lr_t)
@@ -206,15 +214,43 @@ def visualize_channel(
     return np.round(ascent.image(params).numpy()[0] * 255).astype(np.uint8)
 
 
-def _slug(name: str) -> str:
-    """File-safe name; altered names get a hash suffix so two names never share a file."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".")
-    if safe == name and name:
-        return name
-    return f"{safe or 'x'}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+PICTURES_FOLDER = "featurevis-pictures"  # under cache_dir(): a size-capped diskcache store
 
 
-def visualization_cache_path(
+LEGACY_FOLDER = "featurevis"  # earlier versions' uncapped PNG files: removed once
+
+
+@functools.lru_cache(maxsize=4)  # one store per cache folder (tests and scripts change it)
+def _store(folder: Path, cap_bytes: int) -> diskcache.Cache | None:
+    shutil.rmtree(folder.parent / LEGACY_FOLDER, ignore_errors=True)
+    try:
+        # Every picture a file of its own (disk_min_file_size=0), and the database's
+        # write-ahead log folded back every 64 pages (SQLite's default, 1,000, let it reach
+        # 4 MB next to a cap of 1 MB in tests/test_caches.py).
+        return diskcache.Cache(
+            str(folder),
+            size_limit=cap_bytes,
+            eviction_policy="least-recently-used",
+            disk_min_file_size=0,
+            sqlite_wal_autocheckpoint=64,
+            sqlite_journal_size_limit=1 << 18,
+        )
+    except (OSError, sqlite3.Error) as exc:  # read-only or full disk: compute every time
+        log.warning("Feature visualizations are not cached (%s)", type(exc).__name__)
+        return None
+
+
+def picture_store() -> diskcache.Cache | None:
+    """The on-demand pictures' cache: least recently used ones go first once it holds
+    ``CONVENET_FEATUREVIS_CACHE_MB``; None where the cache folder cannot be written.
+
+    diskcache, not files of our own: it bounds the size, keeps each picture's last use,
+    and is safe for several threads and processes sharing the folder.
+    """
+    return _store(cache_dir() / PICTURES_FOLDER, SETTINGS.featurevis_cache_mb << 20)
+
+
+def picture_key(
     model_name: str,
     layer: str,
     channel: int,
@@ -223,13 +259,29 @@ def visualization_cache_path(
     *,
     lr: float = 0.05,
     seed: int = 0,
-) -> Path:
-    """Where a visualization PNG is cached; every setting that changes the picture is in it.
+) -> str:
+    """A picture's cache key: every setting that changes the picture is in it.
 
     model_name must identify the weights too (same architecture, other weights -> other name).
     """
-    name = f"ch{channel}_{size}px_{steps}steps_lr{lr:g}_seed{seed}.png"
-    return cache_dir() / "featurevis" / _slug(model_name) / _slug(layer) / name
+    return repr((model_name, layer, channel, size, steps, float(lr), seed))
+
+
+def _read_picture(store: diskcache.Cache, key: str) -> np.ndarray | None:
+    """The cached picture, or None; a damaged one is removed, so it is made again."""
+    data = store.get(key)
+    if data is None:
+        return None
+    try:
+        if not isinstance(data, bytes):
+            raise ValueError("not PNG bytes")
+        with Image.open(io.BytesIO(data)) as cached:
+            return np.asarray(cached.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        kind = type(exc).__name__
+        log.warning("A cached feature visualization was unreadable (%s); making it again", kind)
+        store.delete(key)
+        return None
 
 
 def visualize_channel_cached(
@@ -244,24 +296,28 @@ def visualize_channel_cached(
     seed: int = 0,
     progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
-    """visualize_channel, but loaded from / saved to a PNG under cache_dir()/featurevis/."""
-    path = visualization_cache_path(model_name, layer_name, channel, size, steps, lr=lr, seed=seed)
-    if path.exists():
-        try:
-            with Image.open(path) as cached:
-                image = np.asarray(cached.convert("RGB"))
-        except OSError as e:
-            raise ValueError(f"Cached visualization {path} is unreadable; delete it") from e
+    """visualize_channel, but loaded from / saved to the picture store (``picture_store``)."""
+    key = picture_key(model_name, layer_name, channel, size, steps, lr=lr, seed=seed)
+    store = picture_store()
+    try:
+        image = _read_picture(store, key) if store is not None else None
+    except (OSError, sqlite3.Error, diskcache.Timeout) as exc:
+        log.warning("Feature-visualization cache unreadable (%s)", type(exc).__name__)
+        store = image = None
+    if image is not None:
         if progress is not None:
             progress(1.0)
         return image
     image = visualize_channel(
         model, layer_name, channel, preprocess, size, steps, lr, seed, progress
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    Image.fromarray(image).save(tmp, format="PNG")
-    os.replace(tmp, path)  # atomic: a concurrent reader never sees half a PNG
+    if store is not None:
+        png = io.BytesIO()
+        Image.fromarray(image).save(png, format="PNG")
+        try:
+            store.set(key, png.getvalue())
+        except (OSError, sqlite3.Error, diskcache.Timeout) as exc:  # a full disk: serve it
+            log.warning("Feature visualization not cached (%s)", type(exc).__name__)
     return image
 
 
@@ -353,6 +409,7 @@ def invert_layer(
     lr_t, loss = tf.constant(lr, tf.float32), tf.constant(np.nan)
     start, done = time.monotonic(), 0
     for i in range(steps):
+        still_wanted()
         t = tf.constant(i + 1, tf.float32)
         seed_t = tf.constant([seed, i], tf.int32)
         params, m, v, loss = inversion.step(params, m, v, t, seed_t, target, matrix, bias, lr_t)

@@ -135,9 +135,28 @@ def graph_file(spec: ModelSpec, pooling: str = "avg") -> Path | None:
         return path
 
 
+def _cached_graph(spec: ModelSpec, path: Path, threads: int) -> OnnxExtractor | None:
+    """The extractor of an already exported graph; a graph ONNX Runtime cannot load (cut short
+    by a full disk or a killed export, or damaged) is removed, so it is exported again."""
+    try:
+        return OnnxExtractor(spec, path, threads)
+    except Exception as exc:  # ONNX Runtime's own error classes, one per kind of damage
+        log.warning(
+            "The cached ONNX graph of %s is unreadable (%s); exporting it again.",
+            spec.title,
+            type(exc).__name__,
+        )
+        path.unlink(missing_ok=True)
+        return None
+
+
 def _build(spec: ModelSpec, pooling: str, threads: int) -> OnnxExtractor | None:
     try:
         path = graph_file(spec, pooling)
+        cached = _cached_graph(spec, path, threads) if path is not None else None
+        if cached is not None or path is None:
+            return cached
+        path = graph_file(spec, pooling)  # the unreadable one was removed: exported again, once
         return OnnxExtractor(spec, path, threads) if path is not None else None
     except WeightsUnavailableError:
         raise  # the user's answer either way; a later call may have the weights
