@@ -41,7 +41,10 @@ class ViewState:
         params = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "upload"}
         if self.upload:
             del params["query"]
-        return urlencode(params)
+        if self.k == K_RANGE[1]:  # the default: links made before k was in them stay the same
+            del params["k"]
+        params["k"] = params.pop("k", None)  # last, after the query
+        return urlencode({key: value for key, value in params.items() if value is not None})
 
 
 def problem(pg: Playground, view: ViewState) -> str | None:
