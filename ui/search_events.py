@@ -182,7 +182,8 @@ def upload_refused(state: AppState, live: LiveView, message: str) -> tuple[Any, 
     """The edge refused an upload: the view stays on its last query, the box shows it again,
     and the reason stays next to the box until the next action."""
     said = " ".join(str(message or "").split())[:200]
-    said = said or "That file could not be used as a query."
+    said = said or "That file could not be used as a query"
+    said += "" if said.endswith((".", "!", "?")) else "."
     kept = "your last uploaded image" if live.snapshot()[0].upload else "the dataset image"
     return controls(live.snapshot()[0], "", f"{html.escape(said)} The search still uses {kept}.")
 

@@ -293,9 +293,12 @@ PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 # The edge's refusal reaches the page as an error toast; its sentence is read from there.
 REFUSAL_JS = """
 async (live, refusal) => {
-  await new Promise((done) => setTimeout(done, 100));
-  const toasts = [...document.querySelectorAll(".toast-body.error .toast-text")];
-  return [live, toasts.length ? toasts[toasts.length - 1].textContent : ""];
+  const said = () => [...document.querySelectorAll(".toast-body.error [data-testid=toast-text]")];
+  for (let wait = 0; wait < 20 && !said().length; wait++) {
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  const texts = said();
+  return [live, texts.length ? texts[texts.length - 1].textContent : ""];
 }
 """
 
