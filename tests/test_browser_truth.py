@@ -102,7 +102,7 @@ def test_the_k_box_applies_on_enter_and_the_downloads_use_it(
 ):
     """Issue 26, defect 4: Enter did nothing; CSV and JSON held different k."""
     open_app(page, app_url)
-    box = page.locator("#results-k input[type=number]")
+    box = page.get_by_label("number input for Results shown (k)")
     box.fill("10")
     box.press("Enter")
     expect(thumbnails(page, "results-gallery")).to_have_count(10, timeout=WAIT_MS)

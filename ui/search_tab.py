@@ -49,7 +49,7 @@ from ui.search_events import (
 )
 from ui.search_panels import Follower, View, build_panels
 from ui.side_by_side import build_side_by_side
-from ui.view_state import K_RANGE, LiveView, ViewState
+from ui.view_state import K_RANGE, LINK_PARTS, LiveView, ViewState
 from ui.why_panel import WhyPanel
 
 TOP_K = 50
@@ -340,15 +340,18 @@ def follow_searches(followers: list[Follower]) -> Callable[[Any], None]:
     return after
 
 
-# The URL names the view whose results are on screen (an upload cannot travel in a link, so
-# the URL then names no query); another tab's link parameters are left alone.
-URL_JS = """
-(link) => {
+# The URL names the view whose results are on screen, and nothing else of it (an upload cannot
+# travel in a link, so the URL then names no query); another tab's parameters are left alone.
+URL_JS = f"""
+(link) => {{
   if (!link) return [];
   const url = new URL(window.location.href);
-  for (const [key, value] of new URLSearchParams(link)) url.searchParams.set(key, value);
-  if (!new URLSearchParams(link).has("query")) url.searchParams.delete("query");
+  const view = new URLSearchParams(link);
+  for (const key of {list(LINK_PARTS)!r}) {{
+    if (view.has(key)) url.searchParams.set(key, view.get(key));
+    else url.searchParams.delete(key);
+  }}
   window.history.replaceState(null, "", url);
   return [];
-}
+}}
 """

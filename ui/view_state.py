@@ -10,7 +10,7 @@ back. A search shows its results only if no newer view was chosen while it ran.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +20,7 @@ from convenet.search.metrics import METRIC_DESCRIPTIONS
 from convenet.search.recipes import RECIPES
 
 K_RANGE = (10, 50)  # the k box's bounds; the API allows more
+LINK_PARTS = ("dataset", "model", "layer", "metric", "recipe", "query", "k")  # in a link's order
 _LOCK = threading.Lock()  # one per process: changes are tiny, so sessions never wait long
 
 
@@ -38,13 +39,12 @@ class ViewState:
 
     def link(self) -> str:
         """The URL query string that reopens this view (an upload cannot travel in it)."""
-        params = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "upload"}
+        params = {part: getattr(self, part) for part in LINK_PARTS}
         if self.upload:
             del params["query"]
         if self.k == K_RANGE[1]:  # the default: links made before k was in them stay the same
             del params["k"]
-        params["k"] = params.pop("k", None)  # last, after the query
-        return urlencode({key: value for key, value in params.items() if value is not None})
+        return urlencode(params)
 
 
 def problem(pg: Playground, view: ViewState) -> str | None:
@@ -181,4 +181,4 @@ def with_parts(**parts: Any) -> Any:
     return lambda view: replace(view, **parts)
 
 
-__all__ = ["K_RANGE", "LiveView", "ViewState", "from_link", "problem", "with_parts"]
+__all__ = ["K_RANGE", "LINK_PARTS", "LiveView", "ViewState", "from_link", "problem", "with_parts"]
