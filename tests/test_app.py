@@ -62,14 +62,16 @@ def test_search_by_upload(client: Client, photo_file: Path) -> None:
 def test_a_model_change_keeps_the_layer_depth(app_url: str) -> None:
     fresh = Client(app_url, verbose=False)  # a new session: Lite0 at its last layer
     fresh.predict("block2b_project_conv", api_name="/layer_changed")
-    model, update, notice = fresh.predict("efficientnet_lite1", api_name="/layers_for_model")
+    shown = fresh.predict("efficientnet_lite1", api_name="/layers_for_model")
+    model, update, notice = shown[1], shown[2], shown[8]
     value = update["value"] if isinstance(update, dict) else update
     assert (model, value, notice) == ("efficientnet_lite1", "block2c_expand_conv", "")
 
 
 def test_a_model_without_weights_here_is_refused_in_one_sentence(app_url: str) -> None:
     fresh = Client(app_url, verbose=False)  # a new session: its model is the default
-    model, _, notice = fresh.predict("vgg16", api_name="/layers_for_model")
+    shown = fresh.predict("vgg16", api_name="/layers_for_model")
+    model, notice = shown[1], shown[8]
     assert model == "efficientnet_lite0"  # the session stays on the model it had
     assert "VGG16" in notice and "EfficientNet-Lite0" in notice and "Exception" not in notice
 

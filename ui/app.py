@@ -37,6 +37,10 @@ HEAD = """
       if (scrolls) box.setAttribute("tabindex", "0");
     });
   };
+  // The k box applies on Enter too: leaving the box is what applies it.
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && event.target.matches("#results-k input")) event.target.blur();
+  });
   let queued = false;
   const later = () => {
     if (queued) return;
@@ -64,7 +68,8 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
   vertical-align: -0.1em; border-radius: 2px; }
 .cn-meaning { text-decoration: underline dotted; cursor: help; }
 /* No blank gap while there is no notice. */
-#search-notice:has(.md:empty), #own-status:has(.md:empty) { display: none; }
+#search-notice:has(.md:empty), #own-status:has(.md:empty), #upload-notice:has(.md:empty),
+#link-note:has(.md:empty) { display: none; }
 /* Galleries: as many columns as fit, so ranks read in order at any width. */
 #results-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)) !important; }
@@ -143,12 +148,12 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
         with gr.Row(equal_height=True):
             gr.Markdown(f"<small>Features: {state.source.message}</small>", elem_id="source-status")
             # The URL already names the view; this link also carries an uploaded image.
-            gr.DeepLinkButton(
-                "Copy a link to this view", "Link copied", size="sm", scale=0, min_width=220
-            )
+            with gr.Column(scale=0, min_width=220):
+                gr.DeepLinkButton("Copy a link to this view", "Link copied", size="sm")
+                link_note = gr.Markdown(elem_id="link-note")  # when the view cannot travel
         with gr.Tabs() as tabs:
             with gr.Tab("Semantic Search", id="search"):
-                search_tab = build_search_tab(state, demo)
+                search_tab = build_search_tab(state, demo, link_note)
             with gr.Tab("Model Explorer", id="explorer") as explorer_tab:
                 build_explorer_tab(state, search_tab, tabs, explorer_tab, demo)
         wire_own_images(state, search_tab.own, search_tab, demo)

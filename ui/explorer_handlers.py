@@ -20,7 +20,6 @@ from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import BROWSE_MAX, Playground
 from ui.common import friendly, layer_choices
 from ui.explorer_channel import CHANNEL_HINT
-from ui.search_tab import layer_update
 
 STATUS_WORDS = {
     "bundled": "bundled (works offline)",
@@ -209,15 +208,3 @@ def gradcam_view(
         "where the evidence for this class lies."
     )
     return overlay, text
-
-
-@friendly
-def use_in_search(model: str, layer: str) -> tuple[str, Any, str, str]:
-    spec = get_model_spec(model)
-    if layer not in spec.layer_names:
-        raise ValueError(
-            f"Semantic Search uses the curated layers of {spec.title}, whose features are "
-            f"stored for every dataset: {', '.join(spec.layer_names)}. {layer!r} is not one "
-            "of them; pick one of those first."
-        )
-    return spec.key, layer_update(spec.key, layer), spec.key, layer

@@ -24,6 +24,7 @@ from convenet.models.registry import DEFAULT_MODEL, MODELS
 from ui import explorer_channel as ch
 from ui import explorer_handlers as h
 from ui.common import AppState, dataset_dropdown, image_upload, layer_choices
+from ui.search_events import use_in_search
 from ui.search_tab import SearchTab
 
 MODEL_HEADERS = ["model", "summary", "parameters", "depth (layers)", "input size", "weights"]
@@ -344,11 +345,8 @@ def build_explorer_tab(
         api_name="invert",
         **heavy,
     )
-    used = use_button.click(
-        h.use_in_search,
-        [model, layer],
-        [search_tab.model, search_tab.layer, search_tab.current_model, search_tab.current_layer],
-        api_name="use_layer_in_search",
+    # The search tab takes the layer (or says why not) and shows its results at once.
+    used = search_tab.change_view(
+        use_button.click, use_in_search, [model, layer], api_name="use_layer_in_search"
     )
     used.success(None, None, tabs, js=ch.SHOW_SEARCH_JS)
-    search_tab.search_after(used)  # the search tab shows results for the chosen layer at once

@@ -8,23 +8,23 @@ costs the page a round of status updates, so a click that chained two was slower
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
-from convenet.models.registry import MODELS, get_model_spec
+from convenet.models.registry import get_model_spec
 from convenet.playground import Playground, browse_label, spread
 from convenet.search.metrics import METRIC_DESCRIPTIONS
 from convenet.search.recipes import RECIPES
 from ui.common import (
-    DEFAULT_METRIC,
-    DEFAULT_MODEL,
     AppState,
     corresponding_layer,
-    default_layer,
     friendly,
     layer_choices,
     layer_info,
@@ -32,6 +32,7 @@ from ui.common import (
 )
 from ui.search_handlers import caption, export_files, legend_html, picked, scores_text
 from ui.search_handlers import summary_markdown as headline
+from ui.view_state import LiveView, ViewState, from_link, with_parts
 
 ALL_CLASSES = "All classes"
 
@@ -85,59 +86,137 @@ def show_dataset(state: AppState, dataset: str, category: str) -> tuple[Any, Any
     return categories, gallery, indices
 
 
-def open_dataset(state: AppState, dataset: str) -> tuple[Any, ...]:
-    """A newly chosen dataset: all its images, and its first image as the query."""
-    return (*show_dataset(state, dataset, ALL_CLASSES), 0)
+def controls(view: ViewState, notice: str = "", upload_notice: str = "") -> tuple[Any, ...]:
+    """Every control set to ``view`` (see ``CONTROLS``): all of them from one value."""
+    return (
+        view.dataset,
+        view.model,
+        layer_update(view.model, view.layer),
+        view.metric,
+        view.recipe,
+        view.k,
+        view.query,
+        view.upload,
+        notice,
+        upload_notice,
+        view.model,
+        view.layer,
+    )
 
 
-@friendly
-def on_model_change(model: str, current: str, layer: str) -> tuple[Any, ...]:
-    """Switch to ``model`` at the same depth, or stay on ``current`` and say why not.
+# What ``controls`` sets, in order; the search tab lists the components the same way.
+CONTROLS = (
+    *("dataset", "model", "layer", "metric", "recipe", "k", "query_index", "upload"),
+    *("notice", "upload_notice", "current_model", "current_layer"),
+)
 
-    The model and layer the search uses live in gr.State and change together here, so no
-    search ever sees one without the other (a dropdown may send its event twice).
+
+def change(state: AppState, live: LiveView, wanted: Callable[[ViewState], ViewState]) -> Any:
+    """Apply ``wanted`` to the session's newest view; every control shows the result."""
+    view, refused = live.apply(state.playground, wanted)
+    return controls(view, refused)
+
+
+def switch_model(state: AppState, live: LiveView, key: str, layer: str | None) -> Any:
+    """``key`` at ``layer`` (None: at the same depth as now), or the view as it is and why not.
+
+    The weights are looked for before the change (a download can take seconds), so the change
+    itself applies to the newest view, whatever happened meanwhile.
     """
-    key = get_model_spec(model).key
-    if key == current:
-        return key, gr.skip(), gr.skip(), current, layer
-    problem = Playground.weights_problem(key)
+    problem = Playground.weights_problem(get_model_spec(key).key)
     if problem:
-        return current, gr.skip(), problem, current, layer
-    chosen = corresponding_layer(current, layer, key)
-    return key, layer_update(key, chosen), "", key, chosen
+        return controls(live.snapshot()[0], problem)
+
+    def wanted(view: ViewState) -> ViewState:
+        chosen = corresponding_layer(view.model, view.layer, key) if layer is None else layer
+        return replace(view, model=key, layer=chosen)
+
+    return change(state, live, wanted)
 
 
 @friendly
-def on_layer_change(layer: str, model: str) -> tuple[Any, str]:
-    get_model_spec(model).layer(layer)  # a layer of another model is refused plainly
-    return gr.update(info=layer_info(model, layer)), layer
+def on_model_change(state: AppState, live: LiveView, model: str) -> tuple[Any, ...]:
+    """Switch to ``model`` at the same depth, or stay and say why not."""
+    return switch_model(state, live, get_model_spec(model).key, None)
 
 
-def search_outputs(
-    state: AppState,
-    query: tuple[str, str, str, str, str],
-    query_index: float | None,
-    upload: str | None,
-    k: float,
-    progress: gr.Progress,
-) -> tuple[Any, ...]:
-    """The query picture, headline, legend, results, their indices and the two export files.
+@friendly
+def use_in_search(state: AppState, live: LiveView, model: str, layer: str) -> tuple[Any, ...]:
+    """The Model Explorer's layer in Semantic Search: one of the curated layers only."""
+    spec = get_model_spec(model)
+    if layer not in spec.layer_names:
+        raise ValueError(
+            f"Semantic Search uses the curated layers of {spec.title}, whose features are "
+            f"stored for every dataset: {', '.join(spec.layer_names)}. {layer} is not one "
+            "of them; pick one of those first."
+        )
+    return switch_model(state, live, spec.key, layer)
 
-    ``query``: dataset, model, layer, metric and recipe.
-    """
-    dataset, model, layer, metric, recipe = query
+
+@friendly
+def on_layer_change(state: AppState, live: LiveView, layer: str) -> tuple[Any, ...]:
+    """A layer of the current model; a layer of another model is refused plainly."""
+    return change(state, live, with_parts(layer=layer))
+
+
+def on_part_change(part: str) -> Callable[..., tuple[Any, ...]]:
+    """The handler of a box that sets one part of the view (metric, recipe, k)."""
+
+    @friendly
+    def handler(state: AppState, live: LiveView, value: Any) -> tuple[Any, ...]:
+        if part == "k":
+            value = int(value or 0)
+        return change(state, live, with_parts(**{part: value}))
+
+    handler.__name__ = f"on_{part}_change"
+    return handler
+
+
+@friendly
+def on_upload(state: AppState, live: LiveView, upload: str | None) -> tuple[Any, ...]:
+    """A new upload (already checked at the edge) is the query; an emptied box: the dataset."""
+    return change(state, live, with_parts(upload=upload or None))
+
+
+def upload_refused(state: AppState, live: LiveView, message: str) -> tuple[Any, ...]:
+    """The edge refused an upload: the view stays on its last query, the box shows it again,
+    and the reason stays next to the box until the next action."""
+    said = " ".join(str(message or "").split())[:200]
+    said = said or "That file could not be used as a query"
+    said += "" if said.endswith((".", "!", "?")) else "."
+    kept = "your last uploaded image" if live.snapshot()[0].upload else "the dataset image"
+    return controls(live.snapshot()[0], "", f"{html.escape(said)} The search still uses {kept}.")
+
+
+@friendly
+def open_dataset(state: AppState, live: LiveView, dataset: str) -> tuple[Any, ...]:
+    """A newly chosen dataset: all its images, and its first image as the query."""
+    view, refused = live.apply(state.playground, with_parts(dataset=dataset, query=0, upload=None))
+    shown = show_dataset(state, view.dataset, ALL_CLASSES) if not refused else (gr.skip(),) * 3
+    return (*controls(view, refused), *shown)
+
+
+def search_outputs(state: AppState, view: ViewState, progress: gr.Progress) -> tuple[Any, ...]:
+    """The query picture, headline, legend, results, their indices, the two export files and
+    the link to the view (see ``RESULTS``)."""
     pg = state.playground
     on_progress = progress_callback(progress, "Extracting features (first use of this model)")
-    if upload:
-        where: dict[str, Any] = {"query_image": Path(upload)}
-        query_picture: Any = upload
+    if view.upload:
+        where: dict[str, Any] = {"query_image": Path(view.upload)}
+        query_picture: Any = view.upload
     else:
-        index = int(query_index or 0)
-        where = {"query_index": index}
-        query_picture = str(pg.dataset(dataset).paths[index])
-    k = min(int(k), len(pg.dataset(dataset).paths) - (0 if upload else 1))  # small sets
+        where = {"query_index": view.query}
+        query_picture = str(pg.dataset(view.dataset).paths[view.query])
+    k = min(view.k, len(pg.dataset(view.dataset).paths) - (0 if view.upload else 1))  # small sets
     result = pg.search(
-        dataset, model, layer, metric, k=k, recipe=recipe, progress=on_progress, **where
+        view.dataset,
+        view.model,
+        view.layer,
+        view.metric,
+        k=k,
+        recipe=view.recipe,
+        progress=on_progress,
+        **where,
     )
     known = result.query_label is not None
     gallery = [
@@ -148,83 +227,89 @@ def search_outputs(
         for hit in result.hits
     ]
     hint = (
-        f"{get_model_spec(model).title} · {layer} · {METRIC_DESCRIPTIONS[metric]} · "
-        f"recipe {recipe}: {RECIPES[recipe].description}"
+        f"{get_model_spec(view.model).title} · {view.layer} · "
+        f"{METRIC_DESCRIPTIONS[view.metric]} · "
+        f"recipe {view.recipe}: {RECIPES[view.recipe].description}"
     )
-    csv_file, json_file = export_files(result, pg.images_dir(dataset))
+    csv_file, json_file = export_files(result, pg.images_dir(view.dataset))
     return (
         query_picture,
-        headline(result, k),
+        headline(result, k) + tiny_upload_remark(view.upload),
         legend_html(known, scores_text(result, k), hint),
         gr.Gallery(value=gallery, selected_index=None, label=f"Top {k} most similar"),
         [hit.index for hit in result.hits],
         csv_file,
         json_file,
+        view.link(),
+        link_note(state, view),
     )
+
+
+RESULTS = (
+    *("query_picture", "summary", "legend", "results", "hits", "csv", "json"),
+    *("link", "link_note"),
+)
+TINY_SIDE = 32  # pixels: below this an upload holds too little for any layer to compare
+
+
+def tiny_upload_remark(upload: str | None) -> str:
+    """A remark under the headline when the uploaded picture is too small to say much."""
+    if not upload:
+        return ""
+    with Image.open(upload) as picture:
+        width, height = picture.size
+    if min(width, height) >= TINY_SIDE:
+        return ""
+    return (
+        f"\n\nYour image is only {width}×{height} pixels: it is stretched to the model's input "
+        "size, so it holds almost nothing to compare and these results are close to arbitrary."
+    )
+
+
+def link_note(state: AppState, view: ViewState) -> str:
+    """Said where the link is copied, when the view cannot travel in it."""
+    if state.playground.spec(view.dataset).owner is not None:
+        return f"A link cannot carry your own images: it opens {state.default_dataset} instead."
+    if view.upload:
+        return "A link cannot carry an uploaded image: it opens this view with image 0."
+    return ""
 
 
 @friendly
 def run_search(
-    state: AppState,
-    dataset: str,
-    model: str,
-    layer: str,
-    metric: str,
-    recipe: str,
-    query_index: float | None,
-    upload: str | None,
-    k: float,
-    progress: gr.Progress = gr.Progress(),
+    state: AppState, live: LiveView, progress: gr.Progress = gr.Progress()
 ) -> tuple[Any, ...]:
-    """Search with what the boxes say (a dataset image, or the upload if there is one)."""
-    query = (dataset, model, layer, metric, recipe)
-    return search_outputs(state, query, query_index, upload, k, progress)
+    """Search with the session's view; nothing changes on screen if its results are already
+    there, or if a newer view was chosen while this one was searched."""
+    view, revision = live.snapshot()
+    if view is None or live.already_shown(revision):
+        return tuple(gr.skip() for _ in RESULTS)
+    shown = search_outputs(state, view, progress)
+    return shown if live.still(revision) else tuple(gr.skip() for _ in RESULTS)
 
 
 @friendly
 def search_clicked(
     state: AppState,
+    live: LiveView,
     shown: list[int],
-    dataset: str,
-    model: str,
-    layer: str,
-    metric: str,
-    recipe: str,
-    k: float,
     evt: gr.SelectData,
     progress: gr.Progress = gr.Progress(),
 ) -> tuple[Any, ...]:
     """A clicked image (``shown``: the dataset indices on screen) becomes the query, searched
     at once; the upload box empties."""
     index = picked(shown, evt)
-    query = (dataset, model, layer, metric, recipe)
-    return index, None, *search_outputs(state, query, index, None, k, progress)
+    settled = change(state, live, with_parts(query=index, upload=None))
+    return (*settled, *run_search(state, live, progress))
 
 
 @friendly
-def restore(state: AppState, request: gr.Request) -> tuple[Any, ...]:
-    """Read ?dataset=&model=&layer=&metric=&recipe=&query= so a shared link opens the same
-    view."""
-    pg = state.playground
+def restore(state: AppState, live: LiveView, request: gr.Request) -> tuple[Any, ...]:
+    """Read ?dataset=&model=&layer=&metric=&recipe=&k=&query= so a shared link opens the same
+    view; a part that cannot be shown is named, with what is shown instead."""
     params = dict(request.query_params) if request else {}
-    name = params.get("dataset", state.default_dataset)
-    name = name if name in pg.datasets() else state.default_dataset
-    key = params.get("model", DEFAULT_MODEL)
-    key = key if key in MODELS else DEFAULT_MODEL
-    problem = Playground.weights_problem(key) or ""
-    key = DEFAULT_MODEL if problem else key
-    chosen_layer = params.get("layer", "")
-    if chosen_layer not in MODELS[key].layer_names:
-        chosen_layer = default_layer(key)
-    chosen_metric = params.get("metric", DEFAULT_METRIC)
-    chosen_metric = chosen_metric if chosen_metric in METRIC_DESCRIPTIONS else DEFAULT_METRIC
-    chosen_recipe = params.get("recipe", "plain")
-    chosen_recipe = chosen_recipe if chosen_recipe in RECIPES else "plain"
-    size = len(pg.dataset(name).paths)
-    try:
-        index = min(max(int(params.get("query", 0)), 0), size - 1)
-    except ValueError:
-        index = 0
-    categories, items, indices = show_dataset(state, name, ALL_CLASSES)
-    view = (name, key, layer_update(key, chosen_layer), chosen_metric, chosen_recipe, index)
-    return (*view, problem, key, chosen_layer, categories, items, indices)
+    if params.get("tab") == "explorer":  # a link into the Model Explorer: its own parts
+        params = {}
+    view, ignored = from_link(state.playground, params, state.default_dataset)
+    live.reset(view)
+    return (*controls(view, ignored), *show_dataset(state, view.dataset, ALL_CLASSES))

@@ -15,8 +15,9 @@ import gradio as gr
 from convenet.models.registry import get_model_spec
 from convenet.playground import UNLABELLED, Playground, umap_available
 from convenet.search.recipes import RECIPES
-from ui.common import friendly
+from ui.common import AppState, friendly
 from ui.own_images import served_path
+from ui.search_events import change, switch_model
 from ui.search_handlers import (
     CLICK_BAR_JS,
     MAP_JS,
@@ -26,8 +27,9 @@ from ui.search_handlers import (
     heatmap_html,
     map_html,
 )
+from ui.view_state import LiveView, with_parts
 
-SearchHook = Callable[..., None]
+ChangeHook = Callable[..., None]
 
 
 @dataclass
@@ -78,7 +80,7 @@ def file_url(path: Any) -> str:
     return f"gradio_api/file={served_path(path)}"
 
 
-def build_panels(pg: Playground, view: View, search_after: SearchHook) -> list[Follower]:
+def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Follower]:
     """The overview heatmap, the map and the comparison, wired to ``view``.
 
     Returns what keeps the drawn panels in step with each new search.
@@ -139,23 +141,19 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> list[F
             "here; the best layer of each model is green. Click a bar to search with it.",
         )
 
-    @friendly
-    def jump_to(current: str, layer: str, evt: gr.EventData) -> tuple[Any, ...]:
+    def jump_to(state: AppState, live: LiveView, evt: gr.EventData) -> tuple[Any, ...]:
         """A clicked bar or cell: search with its model and layer (if the model works here)."""
         model, chosen = clicked(evt, "model", "layer")
-        spec = get_model_spec(str(model))
-        spec.layer(str(chosen))
-        problem = Playground.weights_problem(spec.key)
-        if problem:
-            return current, gr.skip(), problem, current, layer
-        return spec.key, view.layer_update(spec.key, str(chosen)), "", spec.key, str(chosen)
+        return switch_model(state, live, get_model_spec(str(model)).key, str(chosen))
 
-    @friendly
-    def pick_point(dataset: str, evt: gr.EventData) -> tuple[int, None]:
+    def pick_point(state: AppState, live: LiveView, evt: gr.EventData) -> tuple[Any, ...]:
+        """A clicked point of the map: its image is the query."""
         (index,) = clicked(evt, "index")
         if isinstance(index, float) and index.is_integer():
             index = int(index)
-        return pg.check_index(dataset, index, "Map point"), None
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ValueError("Click a point of the map to choose it")
+        return change(state, live, with_parts(query=index, upload=None))
 
     with gr.Accordion("Which layer of which model searches best?", open=False):
         quality_recipe = gr.Dropdown(
@@ -184,10 +182,6 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> list[F
         *[view.dataset, view.query_index, view.metric, view.upload],
         *[view.current_model, view.current_layer],
     ]
-    switch_outputs = [
-        *[view.model, view.layer, view.notice],
-        *[view.current_model, view.current_layer],
-    ]
 
     gr.on(
         [quality_button.click, quality_recipe.input],
@@ -208,19 +202,8 @@ def build_panels(pg: Playground, view: View, search_after: SearchHook) -> list[F
         compare_view, compare_inputs, [compare, compare_note], api_name="compare", **heavy
     ).success(lambda: True, None, compared, api_visibility="private")
     for chart in (quality, compare):
-        search_after(
-            chart.click(
-                jump_to,
-                [view.current_model, view.current_layer],
-                switch_outputs,
-                api_visibility="private",
-            )
-        )
-    search_after(
-        dataset_map.click(
-            pick_point, view.dataset, [view.query_index, view.upload], api_visibility="private"
-        )
-    )
+        change_view(chart.click, friendly(jump_to), [], api_visibility="private")
+    change_view(dataset_map.click, friendly(pick_point), [], api_visibility="private")
 
     return [  # the map and the comparison that are on screen follow the query
         Follower(redraw_map, [map_drawn, *map_inputs], [dataset_map]),

@@ -33,17 +33,23 @@ from ui.common import (
 from ui.own_images import OwnImagesBox, build_own_images_box
 from ui.search_events import (
     ALL_CLASSES,
+    CONTROLS,
+    RESULTS,
     bound,
     layer_update,
     on_layer_change,
     on_model_change,
+    on_part_change,
+    on_upload,
     restore,
     run_search,
     search_clicked,
     show_dataset,
+    upload_refused,
 )
 from ui.search_panels import Follower, View, build_panels
 from ui.side_by_side import build_side_by_side
+from ui.view_state import K_RANGE, LINK_PARTS, LiveView, ViewState
 from ui.why_panel import WhyPanel
 
 TOP_K = 50
@@ -60,22 +66,21 @@ model on the same query and watch the score change.
 
 @dataclass
 class SearchTab:
-    """The search tab's controls, and a hook that re-runs the search after another event."""
+    """The search tab's controls, and hooks that change its view from other events."""
 
     dataset: gr.Dropdown
     model: gr.Dropdown
     layer: gr.Dropdown
-    metric: gr.Dropdown
-    query_index: gr.Number
     current_model: gr.State
-    current_layer: gr.State
-    search_after: Callable[[Any], None]
-    open_dataset: Callable[[Any], None]
+    change_view: Callable[..., None]
+    open_dataset: Callable[..., None]
     own: OwnImagesBox
 
 
-def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
+def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -> SearchTab:
+    """The tab; ``link_note`` (by the copy-link button) says when the view cannot travel."""
     pg = state.playground
+    live = gr.State(LiveView(ViewState(state.default_dataset)))
 
     with gr.Row(elem_id="cn-search-row"):
         with gr.Column(scale=1, min_width=280, elem_id="cn-side"):
@@ -111,6 +116,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                     label="Query", type="filepath", interactive=False, height=220
                 )
                 upload = image_upload("Or search with your own image", height=220)
+            upload_notice = gr.Markdown(elem_id="upload-notice")
             with gr.Column(elem_id="cn-more"):
                 example_files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
                 examples = (
@@ -120,6 +126,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
                 )
                 gr.Markdown(EXPLAINER)
             query_index = gr.Number(value=0, precision=0, visible=False, label="query index")
+            link = gr.Textbox(visible=False, label="link")  # the view's URL query string
+            refusal = gr.Textbox(visible=False, label="refusal")  # an upload's, read in the page
         with gr.Column(scale=3, elem_id="cn-results"):
             summary = gr.Markdown(elem_id="search-summary")
             results = gr.Gallery(
@@ -132,7 +140,12 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
             legend = gr.HTML(elem_id="search-legend")
             with gr.Row(elem_id="cn-results-tools"):
                 k = gr.Slider(
-                    10, TOP_K, value=TOP_K, step=5, label="Results shown (k)", min_width=220
+                    *K_RANGE,
+                    value=TOP_K,
+                    step=5,
+                    label="Results shown (k)",
+                    min_width=220,
+                    elem_id="results-k",
                 )
                 with gr.Column(min_width=160, scale=0):
                     csv_button = gr.DownloadButton("Results as CSV", size="sm")
@@ -154,8 +167,33 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         *[dataset, model, layer, metric, recipe, query_index, upload, notice],
         *[current_model, current_layer, hits, layer_update],
     )
-    boxes = [dataset, current_model, current_layer, metric, recipe]
-    search_outputs = [query_picture, summary, legend, results, hits, csv_button, json_button]
+    named = {
+        "dataset": dataset,
+        "model": model,
+        "layer": layer,
+        "metric": metric,
+        "recipe": recipe,
+        "k": k,
+        "query_index": query_index,
+        "upload": upload,
+        "notice": notice,
+        "upload_notice": upload_notice,
+        "current_model": current_model,
+        "current_layer": current_layer,
+    }
+    controls = [named[name] for name in CONTROLS]
+    shown = {
+        "query_picture": query_picture,
+        "summary": summary,
+        "legend": legend,
+        "results": results,
+        "hits": hits,
+        "csv": csv_button,
+        "json": json_button,
+        "link": link,
+        "link_note": link_note,
+    }
+    search_outputs = [shown[name] for name in RESULTS]
     search: dict[str, Any] = {"concurrency_id": "search", "concurrency_limit": 8}
     search["show_progress_on"] = summary  # see the module's docstring
     unfollowed: list[Any] = []  # searches wired before the panels that follow them existed
@@ -163,43 +201,47 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
 
     def followed(searched: Any) -> None:
         """Mirror the view in the page URL and update the panels once the results are in."""
-        shown = [dataset, model, layer, metric, recipe, query_index, upload]
-        searched.then(None, shown, None, js=URL_JS)
+        searched.then(None, link, None, js=URL_JS)
         if follow:
             follow[0](searched)
         else:
             unfollowed.append(searched)
 
-    def search_after(event: Any, only_on_success: bool = False) -> None:
-        """Chain a search after ``event``."""
-        chain = event.success if only_on_success else event.then
-        inputs = [*boxes, query_index, upload, k]
+    def search_after(event: Any) -> None:
+        """Chain a search (of the session's view, whatever the boxes say) after ``event``."""
         run = bound(run_search, state)
-        followed(chain(run, inputs, search_outputs, api_visibility="private", **search))
+        followed(event.then(run, live, search_outputs, api_visibility="private", **search))
+
+    def change_view(
+        trigger: Callable[..., Any], fn: Callable[..., Any], inputs: list[Any], **named: Any
+    ) -> Any:
+        """``trigger`` (an event method) changes the view through ``fn(state, live, *inputs)``;
+        every control then shows the view, and the search follows. Returns the change."""
+        changed = trigger(bound(fn, state), [live, *inputs], controls, **named)
+        search_after(changed)
+        return changed
 
     def search_on_click(gallery: gr.Gallery, shown: gr.State, api_name: str) -> None:
         """A click on one of ``gallery``'s images (``shown``: their dataset indices) makes it the
         query and searches with it, in one event."""
-        outputs = [query_index, upload, *search_outputs]
+        outputs = [*controls, *search_outputs]
         clicked = bound(search_clicked, state)
-        followed(gallery.select(clicked, [shown, *boxes, k], outputs, api_name=api_name, **search))
+        followed(gallery.select(clicked, [live, shown], outputs, api_name=api_name, **search))
 
     followers = [
-        *build_panels(pg, view, search_after),
+        *build_panels(pg, view, change_view),
         build_side_by_side(pg, state.default_dataset, view),
         why.connect(pg, view),
     ]
     follow.append(follow_searches(followers))
     for searched in unfollowed:  # the panels' own clicks searched before they were all built
         follow[0](searched)
+    gallery_outputs = [category, dataset_images, visible]
     search_after(
         demo.load(
             bound(restore, state),
-            None,
-            [
-                *[dataset, model, layer, metric, recipe, query_index],
-                *[notice, current_model, current_layer, category, dataset_images, visible],
-            ],
+            live,
+            [*controls, *gallery_outputs],
             api_name="restore_view",
             show_progress_on=summary,  # see the module's docstring
         )
@@ -210,8 +252,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         search_after(
             trigger(
                 bound(search_events.open_dataset, state),
-                dataset,
-                [category, dataset_images, visible, query_index],
+                [live, dataset],
+                [*controls, *gallery_outputs],
                 show_progress_on=summary,  # see the module's docstring
                 **named,
             )
@@ -225,40 +267,41 @@ def build_search_tab(state: AppState, demo: gr.Blocks) -> SearchTab:
         api_name="filter_class",
         show_progress_on=category,  # see the module's docstring
     )
-    search_after(
-        model.input(
-            on_model_change,
-            [model, current_model, current_layer],
-            [model, layer, notice, current_model, current_layer],
-            api_name="layers_for_model",
-        )
-    )
-    search_after(
-        layer.input(
-            on_layer_change,
-            [layer, current_model],
-            [layer, current_layer],
-            api_name="layer_changed",
-        )
-    )
-    search_after(metric.input(lambda: None, None, None, api_name="metric_changed"))
-    search_after(recipe.input(lambda: None, None, None, api_name="recipe_changed"))
-    search_after(k.release(lambda: None, None, None, api_name="k_changed"))
+    change_view(model.input, on_model_change, [model], api_name="layers_for_model")
+    change_view(layer.input, on_layer_change, [layer], api_name="layer_changed")
+    change_view(metric.input, on_part_change("metric"), [metric], api_name="metric_changed")
+    change_view(recipe.input, on_part_change("recipe"), [recipe], api_name="recipe_changed")
+    change_view(k.release, on_part_change("k"), [k], api_name="k_changed")
     search_on_click(dataset_images, visible, "pick_query")
     search_on_click(results, hits, "pick_result")
-    # The edge refuses a file that is not an image before this runs: the refusal is one message,
-    # the search is skipped (previous results stay) and the unreadable file leaves the box.
-    accepted = upload.upload(lambda _path: None, upload, None, api_name="upload_changed")
-    accepted.failure(lambda: None, None, upload, api_visibility="private")
-    search_after(accepted, only_on_success=True)
-    search_after(upload.clear(lambda: None, None, None, api_visibility="private"))
-    if examples is not None:  # clicking an example fills the upload box: search with it
-        search_after(examples.load_input_event)
-
-    return SearchTab(
-        *[dataset, model, layer, metric, query_index, current_model, current_layer],
-        *[search_after, open_dataset, own],
+    # The edge refuses a file that is not an image before this runs: its sentence stays next
+    # to the box, which shows the last query again; the search does not run.
+    accepted = upload.upload(
+        bound(on_upload, state), [live, upload], controls, api_name="upload_changed"
     )
+    accepted.failure(
+        bound(upload_refused, state), [live, refusal], controls, js=REFUSAL_JS, **PRIVATE
+    )
+    search_after(accepted)
+    change_view(upload.clear, on_upload, [upload], **PRIVATE)
+    if examples is not None:  # clicking an example fills the upload box: search with it
+        change_view(examples.load_input_event.then, on_upload, [upload], **PRIVATE)
+
+    return SearchTab(dataset, model, layer, current_model, change_view, open_dataset, own)
+
+
+PRIVATE: dict[str, Any] = {"api_visibility": "private"}
+# The edge's refusal reaches the page as an error toast; its sentence is read from there.
+REFUSAL_JS = """
+async (live, refusal) => {
+  const said = () => [...document.querySelectorAll(".toast-body.error [data-testid=toast-text]")];
+  for (let wait = 0; wait < 20 && !said().length; wait++) {
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  const texts = said();
+  return [live, texts.length ? texts[texts.length - 1].textContent : ""];
+}
+"""
 
 
 def follow_searches(followers: list[Follower]) -> Callable[[Any], None]:
@@ -298,15 +341,18 @@ def follow_searches(followers: list[Follower]) -> Callable[[Any], None]:
     return after
 
 
-URL_JS = """
-(dataset, model, layer, metric, recipe, query, upload) => {
+# The URL names the view whose results are on screen, and nothing else of it (an upload cannot
+# travel in a link, so the URL then names no query); another tab's parameters are left alone.
+URL_JS = f"""
+(link) => {{
+  if (!link) return [];
   const url = new URL(window.location.href);
-  const params = {dataset, model, layer, metric, recipe};
-  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
-  // An uploaded image cannot travel in a link: the URL then names no dataset query.
-  if (upload) url.searchParams.delete("query");
-  else url.searchParams.set("query", String(query ?? 0));
+  const view = new URLSearchParams(link);
+  for (const key of {list(LINK_PARTS)!r}) {{
+    if (view.has(key)) url.searchParams.set(key, view.get(key));
+    else url.searchParams.delete(key);
+  }}
   window.history.replaceState(null, "", url);
   return [];
-}
+}}
 """

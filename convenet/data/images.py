@@ -23,6 +23,11 @@ from convenet.settings import SETTINGS
 # Anything above this many pixels is treated as a decompression bomb (Pillow's default warns
 # at ~89M and errors at twice that); 80M still admits a 20000 x 4000 panorama.
 MAX_PIXELS = 80_000_000
+# Said when Pillow refuses a picture whose pixel count would fill the memory when decoded.
+TOO_MANY_PIXELS = (
+    f"the picture has too many pixels for this app (over {MAX_PIXELS // 1_000_000} million); "
+    "please use a smaller one"
+)
 # Upload size cap: no sensible photo is larger, and it bounds memory per request.
 MAX_FILE_BYTES = SETTINGS.max_file_mb * 1024 * 1024
 # Memory a decode may take, computed from the header before any pixel is read: a small file can
@@ -87,7 +92,7 @@ def _open(source: ImageSource, label: str) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked next
             image = Image.open(data_source)
     except Image.DecompressionBombError:
-        raise ImageLoadError(f"{label}: too many pixels (decompression bomb?)") from None
+        raise ImageLoadError(f"{label}: {TOO_MANY_PIXELS}") from None
     except UnidentifiedImageError:
         raise ImageLoadError(f"{label}: not an image file this app can read") from None
     except OSError:
@@ -222,7 +227,7 @@ def load_image(source: ImageSource, size: int | None = None) -> np.ndarray:
             if size is not None:
                 rgb = _centre_square(rgb, size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(f"{label}: too many pixels (decompression bomb?)") from None
+        raise ImageLoadError(f"{label}: {TOO_MANY_PIXELS}") from None
     except (OSError, SyntaxError, ValueError):
         raise ImageLoadError(f"{label}: the image is broken or truncated") from None
     finally:
