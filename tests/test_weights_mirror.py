@@ -115,7 +115,7 @@ def image_size(output: Any) -> tuple[int, int]:
 
 
 def fn_index(url: str, api_name: str) -> int:
-    return next(dep["id"] for dep in config(url)["dependencies"] if dep["api_name"] == api_name)
+    return next(dep["id"] for dep in config(url)["dependencies"] if dep.get("api_name") == api_name)
 
 
 def queue_call(
