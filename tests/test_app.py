@@ -204,3 +204,18 @@ def test_projection_map(app_url: str) -> None:
         "stamps200", "efficientnet_lite0", "top_conv", 3, None, "pca", api_name="/projection"
     )
     assert svg.count("<circle") == 200 and "cn-query" in svg
+
+
+def test_which_layers_see_alike(client: Client) -> None:
+    """The CKA panel: one row per model x layer with features, each cell in words on hover;
+    the sibling models' first layers arrange the images almost the same way."""
+    import re
+
+    page = client.predict("clipart200", api_name="/layer_similarity")
+    rows = re.findall(r"<tr><th scope='row'>([^<]+)</th>", page)
+    assert len(rows) >= 24 and rows[:2] == ["Lite0 L1", "Lite0 L2"]
+    first = re.search(
+        r"EfficientNet-Lite0 stem_conv vs EfficientNet-Lite1 stem_conv: CKA ([\d.]+)", page
+    )
+    assert first and float(first.group(1)) > 0.9
+    assert "almost the same way" in page and "unrelated" in page

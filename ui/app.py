@@ -64,6 +64,11 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-heatmap th, .cn-heatmap td { padding: 4px 8px; border: 1px solid #ccc; text-align: center; }
 .cn-heatmap caption { caption-side: top; text-align: left; padding-bottom: 6px; }
 .cn-scroll { overflow-x: auto; max-width: 100%; }
+.cn-cka th, .cn-cka td { padding: 0 3px; font-size: 11px; white-space: nowrap; }
+.cn-cka td { width: 16px; height: 16px; padding: 0; }
+.cn-cka thead th { writing-mode: vertical-rl; transform: rotate(180deg); padding: 3px 0; }
+.cn-cka .cn-cell { height: 16px; }
+.cn-sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); }
 .cn-swatch { display: inline-block; width: 0.9em; height: 0.9em; margin: 0 0.3em 0 0.2em;
   vertical-align: -0.1em; border-radius: 2px; }
 .cn-meaning { text-decoration: underline dotted; cursor: help; }

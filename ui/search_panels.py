@@ -27,6 +27,7 @@ from ui.search_handlers import (
     heatmap_html,
     map_html,
 )
+from ui.similarity_html import similarity_html
 from ui.view_state import LiveView, with_parts
 
 ChangeHook = Callable[..., None]
@@ -111,6 +112,12 @@ def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Fo
         hits = list(hits or [])
         return map_html(points, folder.labels, folder.classes, urls, query, hits, rows)
 
+    @friendly
+    def similarity_view(dataset: str) -> str:
+        """Linear CKA between every model x layer with features on this dataset."""
+        found = pg.layer_similarity(dataset)
+        return similarity_html(found.pairs, found.matrix)
+
     def redraw_map(drawn: bool, *inputs: Any) -> Any:
         """Keep a map that is on screen in step with the query; draw nothing until asked."""
         return map_view(*inputs) if drawn else gr.skip()
@@ -168,6 +175,9 @@ def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Fo
         method = gr.Radio(projection_choices(), value="tsne", label="Projection")
         map_button = gr.Button("Draw the map")
         dataset_map = gr.HTML(elem_id="dataset-map", js_on_load=MAP_JS)
+    with gr.Accordion("Which layers see alike?", open=False):
+        similarity_button = gr.Button("Compare every layer with every other on this dataset")
+        similarity = gr.HTML(elem_id="layer-similarity", js_on_load=CLICK_BAR_JS)
     with gr.Accordion("Compare models on this query", open=False):
         compare_button = gr.Button("Compare every model and layer")
         compare_note = gr.Markdown(elem_id="compare-note")
@@ -201,7 +211,10 @@ def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Fo
     compare_button.click(
         compare_view, compare_inputs, [compare, compare_note], api_name="compare", **heavy
     ).success(lambda: True, None, compared, api_visibility="private")
-    for chart in (quality, compare):
+    similarity_button.click(
+        similarity_view, [view.dataset], similarity, api_name="layer_similarity", **heavy
+    )
+    for chart in (quality, compare, similarity):
         change_view(chart.click, friendly(jump_to), [], api_visibility="private")
     change_view(dataset_map.click, friendly(pick_point), [], api_visibility="private")
 

@@ -1,0 +1,63 @@
+"""The "Which layers see alike?" heatmap: linear CKA between every model x layer, as a table a
+learner can read cell by cell (hover: the two layers and what the number means in words)."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from convenet.models.registry import MODELS
+
+
+def in_words(value: float) -> str:
+    """What a CKA value says, for the hover text."""
+    if value >= 0.9:
+        return "they arrange the images almost the same way"
+    if value >= 0.6:
+        return "they arrange the images much alike"
+    if value >= 0.3:
+        return "they agree on some of how the images relate"
+    return "they see the images in unrelated ways"
+
+
+def _short(key: str, layer: str) -> str:
+    title = MODELS[key].title.replace("EfficientNet-", "")
+    return f"{title} L{MODELS[key].layer_names.index(layer) + 1}"
+
+
+def similarity_html(pairs: list[tuple[str, str]], matrix: np.ndarray) -> str:
+    """One row and one column per (model, layer); a cell's blue deepens with CKA; a click on a
+    cell searches with its column's model and layer."""
+    header = "".join(
+        f"<th scope='col' title='{html.escape(f'{MODELS[k].title} {name}')}'>"
+        f"{html.escape(_short(k, name))}</th>"
+        for k, name in pairs
+    )
+    rows = []
+    for i, (row_key, row_layer) in enumerate(pairs):
+        cells = []
+        for j, (key, layer) in enumerate(pairs):
+            value = float(matrix[i, j])
+            title = (
+                f"{MODELS[row_key].title} {row_layer} vs {MODELS[key].title} {layer}: "
+                f"CKA {value:.2f}, {in_words(value)}. Click to search with "
+                f"{MODELS[key].title} {layer}."
+            )
+            cells.append(
+                f"<td style='background:rgba(30, 90, 200, {value:.2f})'><button class='cn-cell' "
+                f"data-model='{key}' data-layer='{html.escape(layer)}' "
+                f"title='{html.escape(title)}' aria-label='{html.escape(title)}'>"
+                f"<span class='cn-sr'>{value:.2f}</span></button></td>"
+            )
+        name = html.escape(_short(row_key, row_layer))
+        rows.append(f"<tr><th scope='row'>{name}</th>{''.join(cells)}</tr>")
+    return (
+        "<div class='cn-scroll'><table class='cn-heatmap cn-cka'><caption>How alike two layers "
+        "see this dataset (linear CKA of their features: 1 = the same arrangement of the images "
+        "up to rotation and scale, 0 = unrelated). Lite0/1/2 are one design at three widths, "
+        "depths and input sizes; L1 is the first curated layer, L8 the last. Hover a cell for "
+        "the two layers in words; click it to search with its column's layer.</caption>"
+        f"<thead><tr><th scope='col'>layer</th>{header}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
