@@ -312,6 +312,7 @@ def test_a_visitor_uses_the_space_inside_a_blog_post(
     expect(summary(frame)).to_contain_text(
         expected_summary(api, query_index=third), timeout=WAIT_MS
     )
+    expect(frame.locator("#results-gallery button.thumbnail-item.selected")).to_have_count(0)
     shoot(page, f"rehearsal_{width}_2_result_clicked")
 
     # An upload searches with it (on the cold start, the model is prepared first).
