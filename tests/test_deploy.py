@@ -477,6 +477,13 @@ def test_missing_token(
             "another account, or your token may not write to it (choose a name under your own "
             "account).",
         ),
+        (
+            "read-org/existing",  # the Hub lets create_repo pass (it exists), then refuses
+            TOKEN,
+            "error: The settings of read-org/existing were not written: the name belongs to "
+            "another account, or your token may not write to it (choose a name under your own "
+            "account); nothing was uploaded.",
+        ),
     ],
 )
 def test_refusals_are_one_sentence_and_change_nothing(
@@ -487,11 +494,12 @@ def test_refusals_are_one_sentence_and_change_nothing(
     token: str,
     expected: str,
 ) -> None:
+    hub.repos["spaces/read-org/existing"] = hub._repo("gradio")
+    before = {key: dict(repo) for key, repo in hub.repos.items()}
     monkeypatch.setenv("HF_TOKEN", token)
     assert deploy_cli("--space", space) == 2
     assert one_error(capsys) == expected
-    assert not [w for w in hub.writes if not w.startswith("create")]
-    assert set(hub.repos) == {"spaces/someone/taken"}
+    assert hub.writes == [] and hub.repos == before
 
 
 def test_unreachable_hub(
