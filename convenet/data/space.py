@@ -221,6 +221,9 @@ def _writable(api: HfApi, repo_ids: list[str]) -> None:
 
 @dataclass(frozen=True)
 class Deployed:
+    """What a deploy made: the Space's URL, what was uploaded (its staging folder is gone by
+    then), and the features dataset's URL when one was published."""
+
     url: str
     staged: Staged
     features_url: str | None
