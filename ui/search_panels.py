@@ -116,7 +116,11 @@ def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Fo
     def similarity_view(dataset: str) -> str:
         """Linear CKA between every model x layer with features on this dataset."""
         found = pg.layer_similarity(dataset)
-        return similarity_html(found.pairs, found.matrix)
+        return similarity_html(dataset, found.pairs, found.matrix)
+
+    def redraw_similarity(drawn: bool, dataset: str) -> Any:
+        """A drawn heatmap follows the dataset (kept per dataset: instant after the first)."""
+        return similarity_view(dataset) if drawn else gr.skip()
 
     def redraw_map(drawn: bool, *inputs: Any) -> Any:
         """Keep a map that is on screen in step with the query; draw nothing until asked."""
@@ -211,9 +215,10 @@ def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Fo
     compare_button.click(
         compare_view, compare_inputs, [compare, compare_note], api_name="compare", **heavy
     ).success(lambda: True, None, compared, api_visibility="private")
+    similarity_drawn = gr.State(False)
     similarity_button.click(
         similarity_view, [view.dataset], similarity, api_name="layer_similarity", **heavy
-    )
+    ).success(lambda: True, None, similarity_drawn, api_visibility="private")
     for chart in (quality, compare, similarity):
         change_view(chart.click, friendly(jump_to), [], api_visibility="private")
     change_view(dataset_map.click, friendly(pick_point), [], api_visibility="private")
@@ -221,4 +226,5 @@ def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Fo
     return [  # the map and the comparison that are on screen follow the query
         Follower(redraw_map, [map_drawn, *map_inputs], [dataset_map]),
         Follower(redraw_compare, [compared, *compare_inputs], [compare, compare_note]),
+        Follower(redraw_similarity, [similarity_drawn, view.dataset], [similarity]),
     ]

@@ -26,7 +26,7 @@ def _short(key: str, layer: str) -> str:
     return f"{title} L{MODELS[key].layer_names.index(layer) + 1}"
 
 
-def similarity_html(pairs: list[tuple[str, str]], matrix: np.ndarray) -> str:
+def similarity_html(dataset: str, pairs: list[tuple[str, str]], matrix: np.ndarray) -> str:
     """One row and one column per (model, layer); a cell's blue deepens with CKA; a click on a
     cell searches with its column's model and layer."""
     header = "".join(
@@ -52,12 +52,15 @@ def similarity_html(pairs: list[tuple[str, str]], matrix: np.ndarray) -> str:
             )
         name = html.escape(_short(row_key, row_layer))
         rows.append(f"<tr><th scope='row'>{name}</th>{''.join(cells)}</tr>")
-    return (
-        "<div class='cn-scroll'><table class='cn-heatmap cn-cka'><caption>How alike two layers "
-        "see this dataset (linear CKA of their features: 1 = the same arrangement of the images "
-        "up to rotation and scale, 0 = unrelated). Lite0/1/2 are one design at three widths, "
-        "depths and input sizes; L1 is the first curated layer, L8 the last. Hover a cell for "
-        "the two layers in words; click it to search with its column's layer.</caption>"
+    name = html.escape(dataset)
+    return (  # the sentence stays outside the scrolled table, so a phone shows all of it
+        f"<p>How alike two layers see the images of {name} (linear CKA of their features: 1 = "
+        "the same arrangement of the images up to rotation and scale, 0 = unrelated). Lite0/1/2 "
+        "are one design at three widths, depths and input sizes; L1 is the first curated layer, "
+        "L8 the last. Hover a cell for the two layers in words; click it to search with its "
+        "column's layer.</p>"
+        f"<div class='cn-scroll'><table class='cn-heatmap cn-cka'><caption class='cn-sr'>Linear "
+        f"CKA between layers on {name}</caption>"
         f"<thead><tr><th scope='col'>layer</th>{header}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
