@@ -298,6 +298,22 @@ ROWS = (
         baseline_what="one plain search (top 50), interleaved; the explanation costs more",
     ),
     Row("bench_why_match", "why two images match, `gradio_client` `/why_match`", "why_client"),
+    Row(
+        "bench_lessons",
+        "which layers see alike: CKA of all 24 model x layer pairs, clipart200, afresh",
+        "cka",
+        "search",
+        baseline_what="one plain search (top 50), interleaved; the heatmap costs more",
+    ),
+    Row(
+        "bench_lessons",
+        "the dataset map (t-SNE, Lite0 top_conv), shipped with the dataset",
+        "map_shipped",
+        "map_drawn",
+        "map",
+        baseline_what="drawing it, the shipped maps set aside",
+        ratio_what="drawn / shipped",
+    ),
     *cold_start_rows(),
 )
 

@@ -31,6 +31,7 @@ BENCHMARKS = (
     ("bench_load.py", "load.json", ("--priority-baseline", "--synchronized-baseline")),
     ("bench_why_match.py", "why_match.json", ()),
     ("bench_cold_start.py", "cold_start.json", ()),
+    ("bench_lessons.py", "lessons.json", ()),
 )
 
 

@@ -1,0 +1,67 @@
+"""The lesson views next to one plain search: which layers see alike (CKA) and the map.
+
+    python benchmarks/bench_lessons.py [--quick]
+
+(a) Playground.layer_similarity on clipart200 (linear CKA between all 24 model x layer pairs
+    with features), computed afresh each time (its per-dataset cache emptied; features already
+    in memory), against Playground.search (Lite0 top_conv, cosine, top 50), interleaved.
+(b) Playground.projection (t-SNE, Lite0 top_conv): the map shipped beside the features against
+    drawing it (the shipped maps set aside), and against the same plain search.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+
+from benchmarks.common import LAYER, METRIC, MODEL, K, parser, report  # noqa: E402
+from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
+from convenet.playground import _PROJECTIONS, Playground  # noqa: E402
+
+DATASET = "clipart200"
+
+
+def seconds(fn, *args, **kwargs) -> float:  # noqa: ANN001, ANN002, ANN003 - any call
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    opts = parser(__doc__.splitlines()[0]).parse_args()
+    n, drawn_n = (5, 1) if opts.quick else (20, 3)
+    with report("bench_lessons", opts) as run, tempfile.TemporaryDirectory() as tmp:
+        pg = Playground(PRECOMPUTED_DIR, cache_root=Path(tmp) / "features")
+        pg.layer_similarity(DATASET)  # features of every model read once, not counted
+        pg.search(DATASET, MODEL, LAYER, METRIC, query_index=0, k=K)
+        cka, search = [], []
+        for i in range(n):
+            pg._similarities.clear()
+            cka.append(seconds(pg.layer_similarity, DATASET))
+            search.append(seconds(pg.search, DATASET, MODEL, LAYER, METRIC, query_index=i, k=K))
+        print(f"\n(a) {DATASET}: CKA between every model x layer, against one plain search")
+        run.add("cka", "Playground.layer_similarity, 24 x 24 linear CKA, afresh", cka)
+        run.add("search", f"Playground.search, {MODEL} {LAYER}, top {K}", search)
+        run.ratio("cka_vs_search", "CKA heatmap / one plain search (a cost)", "search", "cka", True)
+
+        print(f"\n(b) {DATASET}: the t-SNE map of {MODEL} {LAYER}, shipped or drawn")
+        shipped = [seconds(pg.projection, DATASET, MODEL, LAYER, "tsne") for _ in range(n)]
+        drawn = []
+        for _ in range(drawn_n):
+            fresh = Playground(PRECOMPUTED_DIR, cache_root=Path(tmp) / "features")
+            fresh._maps[DATASET] = {}  # the shipped maps set aside: drawn as before
+            _PROJECTIONS.clear()  # and none kept from the last round
+            fresh.features(DATASET, MODEL, LAYER)
+            drawn.append(seconds(fresh.projection, DATASET, MODEL, LAYER, "tsne"))
+        run.add("map_shipped", "Playground.projection, t-SNE, shipped map", shipped)
+        run.add("map_drawn", "Playground.projection, t-SNE, drawn", drawn)
+        run.ratio("map", "shipped map vs drawing it (speed-up)", "map_drawn", "map_shipped", False)
+        run.ratio("map_vs_search", "shipped map / one plain search", "search", "map_shipped", True)
+
+
+if __name__ == "__main__":
+    main()
