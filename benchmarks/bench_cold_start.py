@@ -138,27 +138,31 @@ def one_start(
         cache, env = empty_caches(Path(tmp))
         env["CONVENET_WARMUP"] = ",".join(models) if warmup else "0"  # the models timed
         began = time.perf_counter()
-        with app_process(cache, extra_env=env, poll_s=0.05) as app:
-            found = {"http200": time.perf_counter() - began}
-            found["search"] = timed_search(app.url, 3)
-            searches: list[float] = []
+        try:
+            with app_process(cache, extra_env=env, poll_s=0.05) as app:
+                found = {"http200": time.perf_counter() - began}
+                found["search"] = timed_search(app.url, 3)
+                searches: list[float] = []
 
-            def search_a_while() -> None:
-                searches.append(timed_search(app.url, len(searches)))
-                time.sleep(SEARCH_EVERY_S)
+                def search_a_while() -> None:
+                    searches.append(timed_search(app.url, len(searches)))
+                    time.sleep(SEARCH_EVERY_S)
 
-            if warmup:  # searches all through the warm-up
-                wait_for_log(cache / "app.log", DONE, meanwhile=search_a_while)
-                found["warmup"] = time.perf_counter() - began
-                found["rss_ready"] = rss_mib(app.process.pid)
-            else:  # as many as a short warm-up would see
-                for _ in range(SEARCHES_WITHOUT):
-                    search_a_while()
-            client = Client(app.url, verbose=False)
-            for model in models:
-                for key, value in first_uses(client, model, uploads, app.process.pid).items():
-                    found[f"{model}_{key}"] = value
-            found["rss_used"] = rss_mib(app.process.pid)
+                if warmup:  # searches all through the warm-up
+                    wait_for_log(cache / "app.log", DONE, meanwhile=search_a_while)
+                    found["warmup"] = time.perf_counter() - began
+                    found["rss_ready"] = rss_mib(app.process.pid)
+                else:  # as many as a short warm-up would see
+                    for _ in range(SEARCHES_WITHOUT):
+                        search_a_while()
+                client = Client(app.url, verbose=False)
+                for model in models:
+                    for key, value in first_uses(client, model, uploads, app.process.pid).items():
+                        found[f"{model}_{key}"] = value
+                found["rss_used"] = rss_mib(app.process.pid)
+        except Exception:  # the app's own account of what went wrong, before its folder goes
+            print("".join((cache / "app.log").read_text().splitlines(keepends=True)[-40:]))
+            raise
     return found, searches
 
 
