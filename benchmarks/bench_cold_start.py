@@ -42,6 +42,8 @@ from convenet.models.loading import get_model_spec  # noqa: E402
 from convenet.warmup import DONE  # noqa: E402
 
 WARMUP_TIMEOUT_S = 900.0
+SEARCH_EVERY_S = 1.0  # a visitor's pace while the warm-up runs
+SEARCHES_WITHOUT = 20
 USES = ("upload", "why", "explorer")
 
 
@@ -52,15 +54,28 @@ def empty_caches(root: Path) -> tuple[Path, dict[str, str]]:
     return cache, {"KERAS_HOME": str(root / "keras"), "HF_HOME": str(root / "hf")}
 
 
-def wait_for_log(log: Path, line: str, timeout: float = WARMUP_TIMEOUT_S) -> None:
-    """Until the app's log holds a line starting with ``line`` (its readiness signal)."""
+def wait_for_log(
+    log: Path,
+    line: str,
+    timeout: float = WARMUP_TIMEOUT_S,
+    meanwhile: Callable[[], object] = lambda: time.sleep(0.5),
+) -> None:
+    """Until the app's log holds a line starting with ``line`` (its readiness signal), calling
+    ``meanwhile`` between looks."""
     deadline = time.monotonic() + timeout
     while not any(
         text.split(": ", 1)[-1].startswith(line) for text in log.read_text().splitlines()
     ):
         if time.monotonic() > deadline:
             raise RuntimeError(f"no {line!r} in the app's log after {timeout:.0f} s")
-        time.sleep(0.5)
+        meanwhile()
+
+
+def timed_search(url: str, index: int) -> float:
+    """Seconds of one dataset search over plain HTTP."""
+    start = time.perf_counter()
+    plain_http_search(url, index % 200)
+    return time.perf_counter() - start
 
 
 def app_cpu_s(pid: int) -> float:
@@ -110,8 +125,11 @@ def first_uses(client: object, model: str, uploads: list[Path], pid: int) -> dic
     return out
 
 
-def one_start(warmup: bool, models: tuple[str, ...], uploads: list[Path]) -> dict[str, float]:
-    """Start the app on empty caches and time what a first visitor meets."""
+def one_start(
+    warmup: bool, models: tuple[str, ...], uploads: list[Path]
+) -> tuple[dict[str, float], list[float]]:
+    """Start the app on empty caches and time what a first visitor meets: the figures, and the
+    seconds of dataset searches made all through the warm-up (or as many without it)."""
     from gradio_client import Client
 
     from tests.app_server import app_process
@@ -120,27 +138,43 @@ def one_start(warmup: bool, models: tuple[str, ...], uploads: list[Path]) -> dic
         cache, env = empty_caches(Path(tmp))
         env["CONVENET_WARMUP"] = ",".join(models) if warmup else "0"  # the models timed
         began = time.perf_counter()
-        with app_process(cache, extra_env=env, poll_s=0.05) as app:
-            found = {"http200": time.perf_counter() - began}
-            start = time.perf_counter()
-            plain_http_search(app.url, 3)
-            found["search"] = time.perf_counter() - start
-            if warmup:
-                wait_for_log(cache / "app.log", DONE)
-                found["warmup"] = time.perf_counter() - began
-                found["rss_ready"] = rss_mib(app.process.pid)
-            client = Client(app.url, verbose=False)
-            for model in models:
-                for key, value in first_uses(client, model, uploads, app.process.pid).items():
-                    found[f"{model}_{key}"] = value
-            found["rss_used"] = rss_mib(app.process.pid)
-    return found
+        try:
+            with app_process(cache, extra_env=env, poll_s=0.05) as app:
+                found = {"http200": time.perf_counter() - began}
+                found["search"] = timed_search(app.url, 3)
+                searches: list[float] = []
+
+                def search_a_while() -> None:
+                    searches.append(timed_search(app.url, len(searches)))
+                    time.sleep(SEARCH_EVERY_S)
+
+                if warmup:  # searches all through the warm-up
+                    wait_for_log(cache / "app.log", DONE, meanwhile=search_a_while)
+                    found["warmup"] = time.perf_counter() - began
+                    found["rss_ready"] = rss_mib(app.process.pid)
+                else:  # as many as a short warm-up would see
+                    for _ in range(SEARCHES_WITHOUT):
+                        search_a_while()
+                client = Client(app.url, verbose=False)
+                for model in models:
+                    for key, value in first_uses(client, model, uploads, app.process.pid).items():
+                        found[f"{model}_{key}"] = value
+                found["rss_used"] = rss_mib(app.process.pid)
+        except Exception:  # the app's own account of what went wrong, before its folder goes
+            print("".join((cache / "app.log").read_text().splitlines(keepends=True)[-40:]))
+            raise
+    return found, searches
 
 
-def record(run: Report, found: dict[str, float], variant: str, models: tuple[str, ...]) -> None:
-    """The variant's figures (seconds, n=1 each: one fresh start) and its first / warm ratios."""
+def record(
+    run: Report, start: tuple[dict[str, float], list[float]], variant: str, models: tuple[str, ...]
+) -> None:
+    """A start's figures (n=1 each: one fresh start) and its first / second call ratios."""
+    found, searches = start
     run.add(f"{variant}_http200", "python app.py -> HTTP 200", [found["http200"]], "s", 1)
     run.add(f"{variant}_search", "a dataset search right after it", [found["search"]], "s", 1)
+    during = "during the warm-up" if "warmup" in found else "after the start, no warm-up"
+    run.add(f"{variant}_searches", f"dataset searches {during}", searches, "s", 1)
     if "warmup" in found:
         run.add(f"{variant}_warmup", "start -> warm-up finished", [found["warmup"]], "s", 1)
         run.add(f"{variant}_rss_ready", "VmRSS then", [found["rss_ready"]], "MiB", 1)
@@ -172,16 +206,23 @@ def main() -> None:
         uploads = upload_images(Path(tmp))
         variants = {"warmup": one_start(True, models, uploads)}
         variants["cold"] = one_start(False, models, uploads)
-        for variant, found in variants.items():
+        for variant, start in variants.items():
             what = "with the warm-up" if variant == "warmup" else "without (CONVENET_WARMUP=0)"
             print(f"\nempty caches, {what}:")
-            record(run, found, variant, models)
+            record(run, start, variant, models)
         print()
         run.ratio(
             "http200",
             "start to HTTP 200, with / without the warm-up",
             "cold_http200",
             "warmup_http200",
+            higher_is_better=True,
+        )
+        run.ratio(
+            "searches",
+            "dataset search, during / without the warm-up",
+            "cold_searches",
+            "warmup_searches",
             higher_is_better=True,
         )
 

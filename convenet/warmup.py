@@ -1,9 +1,10 @@
 """Build at start what each offline model's first use would build while a visitor waits.
 
 On a fresh machine (a Space after every restart or rebuild: its cache is gone) the first
-uploaded query of a model exports its ONNX graph (a process that imports TensorFlow: 10-30 s),
-the first explanation of a match exports the unpooled graph, and the first Explorer view imports
-TensorFlow, builds the Keras model and traces its functions. The warm-up does that work in the
+uploaded query of a model exports its ONNX graph (a process that imports TensorFlow: 15 s on
+2 cores at load 6, a minute at load 14), the first explanation of a match exports the unpooled
+graph, and the first Explorer view imports TensorFlow, builds the Keras model and traces its
+functions. The warm-up does that work in the
 order a visitor needs it, the default model first, each step as a visitor's call would: through
 the same caches (an ONNX session per thread count, the built models, the traced sub-models), so
 a visitor who asks for something being built waits for that build and never starts a second.
