@@ -2,14 +2,15 @@
 
     python benchmarks/bench_soak.py [--minutes M] [--learners N] [--quick]
 
-The classroom run is ``--minutes 5`` (the default); the soak at Space scale is ``--minutes 60``
-(a command, not a test: run it by hand). Starts the real app with its default limits, measures
-a dataset search alone (idle), then for M minutes N learners (default 30) at ONE address
-(127.0.0.4, as behind a school's NAT) do normal work with think times of 1-4 s: dataset
-searches, searches by an uploaded photo, Explorer views and now and then a short feature
-visualization; meanwhile one greedy visitor at 127.0.0.2 keeps long feature visualizations
-queued. Every minute it samples the app's memory (RSS), its cache and temporary folders on
-disk, and the searches' p95 of that minute.
+First issue 27's flood: another address's 20-step feature visualization, idle, while one
+address keeps 16 of them queued, and after that address queued 16 long ones and hung up.
+Then the classroom: ``--minutes 5`` (the default) is the classroom run, ``--minutes 60`` the
+soak at Space scale (a command, not a test: run it by hand). It measures a dataset search
+alone (idle), then for M minutes N learners (default 30) at ONE address (127.0.0.4, as behind
+a school's NAT) do normal work with think times of 1-4 s: dataset searches, searches by an
+uploaded photo, Explorer views and now and then a short feature visualization; meanwhile one
+greedy visitor at 127.0.0.2 keeps long feature visualizations queued. Every minute it samples
+the app's memory (RSS), its cache and temporary folders on disk, and that minute's search p95.
 
 Printed: refused calls of the learners (target 0), search p95 under the class over the idle
 median (target <= 3x, issue 27), and memory and disk at the end over their value after the
@@ -18,6 +19,8 @@ first minute (warm-up; target within 10 %), with the load average at start and e
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import random
 import sys
@@ -32,6 +35,7 @@ from benchmarks.common import (  # noqa: E402
     LAYER,
     METRIC,
     MODEL,
+    Report,
     app_cache,
     parser,
     percentile,
@@ -40,7 +44,8 @@ from benchmarks.common import (  # noqa: E402
     upload_images,
 )
 
-CLASSROOM, GREEDY = "127.0.0.4", "127.0.0.2"
+CLASSROOM, GREEDY, OTHER = "127.0.0.4", "127.0.0.2", "127.0.0.3"
+FLOOD_STEPS = 20
 TARGET_RATIO = 3.0
 SHORT_STEPS, LONG_STEPS = 16, 512
 MIX = ("search",) * 6 + ("upload", "upload", "explorer", "featurevis")
@@ -67,9 +72,18 @@ class Soak:
         self.lock = threading.Lock()
 
     def one(self, kind: str, rng: random.Random, channel: int) -> None:
+        start = time.monotonic()
+        try:
+            status = self.call(kind, rng, channel)
+        except (OSError, http.client.HTTPException) as exc:  # the app did not answer at all
+            status = f"no answer ({type(exc).__name__})"
+        minute = int((start - self.began) // 60)
+        with self.lock:
+            self.log.append((kind, time.monotonic() - start, status, minute))
+
+    def call(self, kind: str, rng: random.Random, channel: int) -> str:
         from tests.http_calls import call, upload
 
-        start = time.monotonic()
         if kind == "search":
             status, _ = call(self.url, "search", search_data(rng.randrange(200)), CLASSROOM)
         elif kind == "upload":
@@ -81,35 +95,78 @@ class Soak:
         else:
             data = [MODEL, LAYER, channel, SHORT_STEPS]
             status, _ = call(self.url, "featurevis", data, CLASSROOM)
-        minute = int((start - self.began) // 60)
-        with self.lock:
-            self.log.append((kind, time.monotonic() - start, status, minute))
+        return status
 
     def learner(self, number: int) -> None:
         rng = random.Random(number)
-        channel = 1000 * (number + 1)
+        channel = 40 * number  # channels of its own, never one cached already
         while time.monotonic() < self.until:
             channel += 1
             self.one(rng.choice(MIX), rng, channel)
             time.sleep(rng.uniform(1.0, 4.0))
 
     def greedy(self) -> None:
-        """Keeps about six long pictures queued, from one session each."""
+        """Keeps about six long pictures queued, one session each (stops if the app fails)."""
         from tests.http_calls import call
 
-        channel = 0
-        lock = threading.Semaphore(6)
+        slots = threading.Semaphore(6)
+        failed = threading.Event()
 
-        def picture(c: int) -> None:
+        def picture(channel: int) -> None:
             try:
-                call(self.url, "featurevis", [MODEL, LAYER, c % 1280, LONG_STEPS], GREEDY)
+                call(self.url, "featurevis", [MODEL, LAYER, channel % 1280, LONG_STEPS], GREEDY)
+            except (OSError, http.client.HTTPException):
+                failed.set()
             finally:
-                lock.release()
+                slots.release()
 
-        while time.monotonic() < self.until:
-            lock.acquire()
+        channel = 0
+        while time.monotonic() < self.until and not failed.is_set():
+            slots.acquire()
             channel += 1
             threading.Thread(target=picture, args=(channel,), daemon=True).start()
+
+
+def picture_seconds(url: str, channel: int, source: str) -> float:
+    from tests.http_calls import call
+
+    start = time.monotonic()
+    status, out = call(url, "featurevis", [MODEL, LAYER, channel, FLOOD_STEPS], source)
+    if status != "complete":
+        raise RuntimeError(f"featurevis: {status}: {str(out)[:200]}")
+    return time.monotonic() - start
+
+
+def flood_phase(url: str, run: Report) -> None:
+    """Issue 27's case: another visitor's 20-step picture while one address keeps 16 of its
+    own queued (waiting for them), and after it queued 16 long ones and hung up."""
+    from tests.http_calls import call, request, submit
+
+    picture_seconds(url, 1, OTHER)  # the model and its compiled step
+    idle = [picture_seconds(url, 2 + i, OTHER) for i in range(3)]
+    threads = [
+        threading.Thread(
+            target=call, args=(url, "featurevis", [MODEL, LAYER, 100 + i, FLOOD_STEPS], GREEDY)
+        )
+        for i in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    flooded = [picture_seconds(url, 10, OTHER)]
+    for thread in threads:
+        thread.join()
+    for i in range(16):
+        reply = submit(url, "featurevis", [MODEL, LAYER, 200 + i, LONG_STEPS], GREEDY)
+        path = f"/gradio_api/call/featurevis/{reply.json()['event_id']}"
+        with contextlib.suppress(TimeoutError):  # open the result stream, then hang up
+            request(url, "GET", path, source=GREEDY, timeout=0.5)
+    abandoned = [picture_seconds(url, 11, OTHER)]
+    run.add("idle_picture", f"{FLOOD_STEPS}-step picture, idle", idle, "s", 1)
+    run.add("flooded_picture", "the same under 16 queued from one address", flooded, "s", 1)
+    run.add("abandoned_picture", "the same after 16 long ones abandoned", abandoned, "s", 1)
+    run.ratio("flood", "flooded / idle (target <= 3)", "flooded_picture", "idle_picture", False)
+    run.ratio("abandoned", "abandoned / idle", "abandoned_picture", "idle_picture", False)
 
 
 def main() -> None:
@@ -123,6 +180,7 @@ def main() -> None:
 
     with report("bench_soak", opts) as run, app_cache() as cache, app_process(cache) as app:
         photos = upload_images(cache)
+        flood_phase(app.url, run)
         for _ in range(3):  # warm: the model, the dataset, an upload, the Explorer
             call(app.url, "search", search_data(0))
         idle = []
@@ -136,8 +194,10 @@ def main() -> None:
         for thread in threads:
             thread.start()
         samples = []  # (minute, RSS MiB, cache bytes, load)
-        while any(t.is_alive() for t in threads[:-1]):
+        while any(t.is_alive() for t in threads[:-1]) and app.process.poll() is None:
             time.sleep(min(60.0, max(1.0, soak.until - time.monotonic() + 1)))
+            if app.process.poll() is not None:
+                break
             samples.append(
                 (
                     len(samples) + 1,
@@ -148,6 +208,9 @@ def main() -> None:
             )
         for thread in threads:
             thread.join()
+        if app.process.poll() is not None:
+            log = (cache / "app.log").read_text(errors="replace")
+            raise SystemExit(f"the app stopped (exit {app.process.returncode}):\n{log[-3000:]}")
         searches = [
             s for kind, s, status, _ in soak.log if kind == "search" and status == "complete"
         ]
