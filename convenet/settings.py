@@ -40,7 +40,9 @@ class Settings:
     heavy_decodes: int = 2  # large decodes at once, across all clients
     max_text_chars: int = 200  # any text a client sends
     client_requests: int = 6  # queued + running requests per browser session
-    address_requests: int = 16  # queued + running requests per client address
+    # per client address: a class behind one school address shares it (30 learners with a
+    # view each and a few queued); round robin keeps one address's backlog from others
+    address_requests: int = 64
     temp_ttl_s: int = 900  # uploads and generated files are deleted after this long
     temp_sweep_s: int = 60  # how often old temporary files are looked for
     trust_proxy: bool = bool(os.environ.get("SPACE_ID"))  # behind the Space's proxy

@@ -6,11 +6,13 @@ a backlog, and work nobody waits for any more stops.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import re
 import statistics
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -170,3 +172,59 @@ def test_fuzzed_calls_say_plain_text_and_log_little(app: AppProcess, cache: Path
     echoed = [m for m in refused if TAG.search(m)]
     assert not echoed, echoed[:3]
     assert grown <= 200_000 * len(refused) / 1000, f"log +{grown} B for {len(refused)} refusals"
+
+
+# -- a classroom behind one address ----------------------------------------------------------------
+
+CLASSROOM = "127.0.0.4"
+SEARCH = ["stamps200", MODEL, LAYER, "cosine", 3, None, 5, "plain"]
+
+
+def test_a_class_behind_one_address_is_served_and_one_greedy_session_is_held(
+    app: AppProcess,
+) -> None:
+    """30 learners at one school address (one NAT): 20 ask for a feature picture at once and
+    all search, with think times; none is refused. One session of theirs that queues ten
+    pictures at once is still held to its share (6)."""
+    fn_index = next(
+        d["id"] for d in config(app.url)["dependencies"] if d.get("api_name") == "featurevis"
+    )
+    greedy = uuid.uuid4().hex
+    held = []
+    for channel in range(500, 510):
+        body = {
+            "data": [MODEL, LAYER, channel, STEPS],
+            "fn_index": fn_index,
+            "session_hash": greedy,
+            "event_data": None,
+        }
+        reply = request(
+            app.url,
+            "POST",
+            "/gradio_api/queue/join",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+            CLASSROOM,
+        )
+        held.append(reply.status)
+    assert held.count(200) == 6 and held.count(429) == 4, held
+
+    refusals: list[object] = []
+
+    def learner(number: int) -> None:
+        rng = random.Random(number)
+        work = [("search", [*SEARCH[:4], rng.randrange(200), None, 5, "plain"]) for _ in range(3)]
+        if number < 20:
+            work.insert(rng.randrange(2), ("featurevis", [MODEL, LAYER, 600 + number, STEPS]))
+        for api_name, data in work:
+            status, out = call(app.url, api_name, data, CLASSROOM)
+            if status != "complete":
+                refusals.append((api_name, status, out))
+            time.sleep(rng.uniform(0.1, 0.5))  # reading the answer
+
+    threads = [threading.Thread(target=learner, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not refusals, refusals[:3]
