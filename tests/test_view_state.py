@@ -41,7 +41,7 @@ def test_an_upload_leaves_the_query_out_of_the_link() -> None:
 def test_a_layer_of_another_model_is_refused_whole(pg: Playground) -> None:
     live = LiveView(ViewState("stamps200"))
     before = live.snapshot()
-    view, said = live.apply(pg, with_parts(layer="block3c_expand_conv"))  # a Lite1 layer
+    _, view, said = live.apply(pg, with_parts(layer="block3c_expand_conv"))  # a Lite1 layer
     assert (view, live.snapshot()) == (before[0], before)
     assert said == (
         "EfficientNet-Lite0 has no searchable layer block3c_expand_conv; the Layer box lists "
@@ -55,7 +55,7 @@ def test_a_change_applies_to_the_newest_view_not_to_the_one_an_event_read(
     """Two events read the same view; the one that ends last must not undo the other."""
     live = LiveView(ViewState("stamps200"))
     live.apply(pg, with_parts(layer="stem_conv"))  # the newer event lands first
-    view, said = live.apply(pg, with_parts(metric="euclidean"))  # the older one after it
+    _, view, said = live.apply(pg, with_parts(metric="euclidean"))  # the older one after it
     assert said == "" and (view.layer, view.metric) == ("stem_conv", "euclidean")
     assert live.snapshot()[1] == 2
 

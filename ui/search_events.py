@@ -32,7 +32,7 @@ from ui.common import (
 )
 from ui.search_handlers import caption, export_files, legend_html, picked, scores_text
 from ui.search_handlers import summary_markdown as headline
-from ui.view_state import LiveView, ViewState, from_link, with_parts
+from ui.view_state import LINK_PARTS, LiveView, ViewState, from_link, with_parts
 
 ALL_CLASSES = "All classes"
 
@@ -86,22 +86,23 @@ def show_dataset(state: AppState, dataset: str, category: str) -> tuple[Any, Any
     return categories, gallery, indices
 
 
-def controls(view: ViewState, notice: str = "", upload_notice: str = "") -> tuple[Any, ...]:
-    """Every control set to ``view`` (see ``CONTROLS``): all of them from one value."""
-    return (
-        view.dataset,
-        view.model,
-        layer_update(view.model, view.layer),
-        view.metric,
-        view.recipe,
-        view.k,
-        view.query,
-        view.upload,
-        notice,
-        upload_notice,
-        view.model,
-        view.layer,
-    )
+def controls(
+    view: ViewState, notice: str = "", upload_notice: str = "", only: set[str] | None = None
+) -> tuple[Any, ...]:
+    """Every control set to ``view`` (see ``CONTROLS``), all from one value; with ``only``,
+    the view's other parts are left as they are on screen (the notices are always set)."""
+    parts = {
+        "dataset": view.dataset,
+        "model": view.model,
+        "layer": layer_update(view.model, view.layer),
+        "metric": view.metric,
+        "recipe": view.recipe,
+        "k": view.k,
+        "query": view.query,
+        "upload": view.upload,
+    }
+    shown = [v if only is None or part in only else gr.skip() for part, v in parts.items()]
+    return (*shown, notice, upload_notice, view.model, view.layer)
 
 
 # What ``controls`` sets, in order; the search tab lists the components the same way.
@@ -111,13 +112,33 @@ CONTROLS = (
 )
 
 
-def change(state: AppState, live: LiveView, wanted: Callable[[ViewState], ViewState]) -> Any:
-    """Apply ``wanted`` to the session's newest view; every control shows the result."""
-    view, refused = live.apply(state.playground, wanted)
-    return controls(view, refused)
+def change(
+    state: AppState,
+    live: LiveView,
+    wanted: Callable[[ViewState], ViewState],
+    source: str | None = None,
+) -> Any:
+    """Apply ``wanted`` to the session's newest view; the controls then show the result.
+
+    ``source``: the view's part whose box made the change. A refusal sets every box back; a
+    change sets only the boxes whose part it changed, never its own box (which shows what
+    was chosen already): an answer that lands while the learner types in a box must not
+    overwrite what they typed since.
+    """
+    before, view, refused = live.apply(state.playground, wanted)
+    if refused:
+        return controls(view, refused)
+    changed = {
+        part for part in LINK_PARTS + ("upload",) if getattr(before, part) != getattr(view, part)
+    }
+    if "model" in changed:
+        changed.add("layer")  # another model's layers are other choices
+    return controls(view, only=changed - {source})
 
 
-def switch_model(state: AppState, live: LiveView, key: str, layer: str | None) -> Any:
+def switch_model(
+    state: AppState, live: LiveView, key: str, layer: str | None, source: str | None = None
+) -> Any:
     """``key`` at ``layer`` (None: at the same depth as now), or the view as it is and why not.
 
     The weights are looked for before the change (a download can take seconds), so the change
@@ -131,13 +152,13 @@ def switch_model(state: AppState, live: LiveView, key: str, layer: str | None) -
         chosen = corresponding_layer(view.model, view.layer, key) if layer is None else layer
         return replace(view, model=key, layer=chosen)
 
-    return change(state, live, wanted)
+    return change(state, live, wanted, source)
 
 
 @friendly
 def on_model_change(state: AppState, live: LiveView, model: str) -> tuple[Any, ...]:
     """Switch to ``model`` at the same depth, or stay and say why not."""
-    return switch_model(state, live, get_model_spec(model).key, None)
+    return switch_model(state, live, get_model_spec(model).key, None, "model")
 
 
 @friendly
@@ -156,7 +177,7 @@ def use_in_search(state: AppState, live: LiveView, model: str, layer: str) -> tu
 @friendly
 def on_layer_change(state: AppState, live: LiveView, layer: str) -> tuple[Any, ...]:
     """A layer of the current model; a layer of another model is refused plainly."""
-    return change(state, live, with_parts(layer=layer))
+    return change(state, live, with_parts(layer=layer), "layer")
 
 
 def on_part_change(part: str) -> Callable[..., tuple[Any, ...]]:
@@ -166,7 +187,7 @@ def on_part_change(part: str) -> Callable[..., tuple[Any, ...]]:
     def handler(state: AppState, live: LiveView, value: Any) -> tuple[Any, ...]:
         if part == "k":
             value = int(value or 0)
-        return change(state, live, with_parts(**{part: value}))
+        return change(state, live, with_parts(**{part: value}), part)
 
     handler.__name__ = f"on_{part}_change"
     return handler
@@ -175,7 +196,7 @@ def on_part_change(part: str) -> Callable[..., tuple[Any, ...]]:
 @friendly
 def on_upload(state: AppState, live: LiveView, upload: str | None) -> tuple[Any, ...]:
     """A new upload (already checked at the edge) is the query; an emptied box: the dataset."""
-    return change(state, live, with_parts(upload=upload or None))
+    return change(state, live, with_parts(upload=upload or None), "upload")
 
 
 def upload_refused(state: AppState, live: LiveView, message: str) -> tuple[Any, ...]:

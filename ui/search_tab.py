@@ -216,7 +216,12 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
         trigger: Callable[..., Any], fn: Callable[..., Any], inputs: list[Any], **named: Any
     ) -> Any:
         """``trigger`` (an event method) changes the view through ``fn(state, live, *inputs)``;
-        every control then shows the view, and the search follows. Returns the change."""
+        every control then shows the view, and the search follows. Returns the change.
+
+        A second use of the same control while the first is under way is applied after it,
+        never dropped (Gradio's default drops it), so the last choice is the one that holds.
+        """
+        named.setdefault("trigger_mode", "always_last")
         changed = trigger(bound(fn, state), [live, *inputs], controls, **named)
         search_after(changed)
         return changed
@@ -226,7 +231,16 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
         query and searches with it, in one event."""
         outputs = [*controls, *search_outputs]
         clicked = bound(search_clicked, state)
-        followed(gallery.select(clicked, [live, shown], outputs, api_name=api_name, **search))
+        followed(
+            gallery.select(
+                clicked,
+                [live, shown],
+                outputs,
+                api_name=api_name,
+                trigger_mode="always_last",  # see change_view
+                **search,
+            )
+        )
 
     followers = [
         *build_panels(pg, view, change_view),

@@ -81,24 +81,25 @@ class LiveView:
         """Each session starts from the default view (Gradio deep-copies a State's value)."""
         return LiveView(self.view)
 
-    def apply(self, pg: Playground, wanted: Any) -> tuple[ViewState, str]:
+    def apply(self, pg: Playground, wanted: Any) -> tuple[ViewState, ViewState, str]:
         """Apply ``wanted`` (the newest view -> the view wanted) whole, or refuse it whole.
 
-        Returns the view now current and "" or the sentence that says why it was refused.
-        ``wanted`` runs under the lock, so it reads the newest view, never a stale copy.
+        Returns the view before, the view now current, and "" or the sentence that says why
+        it was refused. ``wanted`` runs under the lock, so it reads the newest view, never a
+        stale copy.
         """
         with _LOCK:
             current = self.view
             try:
                 new = wanted(current)
             except ValueError as exc:
-                return current, str(exc)
+                return current, current, str(exc)
             why = problem(pg, new)
             if why:
-                return current, why
+                return current, current, why
             if new != current:
                 self.view, self.revision = new, self.revision + 1
-            return self.view, ""
+            return current, self.view, ""
 
     def reset(self, view: ViewState) -> None:
         """A page (re)opened: its view is new even if it equals the last one."""
