@@ -133,7 +133,8 @@ def mirrored_weights(spec: ModelSpec, mirror: str) -> Path:
         raise TypeError(f"{spec.title}'s weights are not a Keras download")
     if path.is_file():
         return path
-    return fetch_weights(mirror, path.name, path.parent, spec.title)
+    pinned = getattr(spec.weights, "sha256", None)
+    return fetch_weights(mirror, path.name, path.parent, spec.title, pinned)
 
 
 def build_model(spec: ModelSpec, weights: Weights) -> Any:

@@ -4,8 +4,10 @@ For networks that cannot reach the origin. A mirror is a base URL or a folder th
 weight files under the names Keras caches them by, and ``SHA256SUMS`` (what ``sha256sum``
 prints) naming each one. A file reaches Keras's cache only once its SHA-256 matches that list:
 a truncated or damaged copy is refused and never cached, so the next try fetches it again.
-The registry records no SHA-256 of the origin's files (Keras publishes MD5s for some, none for
-others), so the mirror's list is what a file is checked against.
+A SHA-256 recorded in the registry (``KerasDownload.sha256``) comes first: the mirror's copy must
+match it, whatever the list says. None is recorded yet (Keras publishes MD5s for some files,
+none for others, and the origin cannot be reached from where this was written), so today the
+mirror's list is what a file is checked against.
 """
 
 from __future__ import annotations
@@ -47,15 +49,19 @@ def listed_sha256(mirror: str, name: str) -> str | None:
     return None
 
 
-def fetch_weights(mirror: str, name: str, folder: Path, title: str) -> Path:
-    """``folder/name``, copied from the mirror once its SHA-256 matches the mirror's list.
+def fetch_weights(
+    mirror: str, name: str, folder: Path, title: str, pinned: str | None = None
+) -> Path:
+    """``folder/name``, copied from the mirror once its SHA-256 matches ``pinned`` (the
+    registry's), or else the mirror's list.
 
     The copy is written beside its final name and renamed only when it checks out, so a
     reader never sees half a file and a damaged one leaves nothing behind. Raises
     WeightsUnavailableError (one sentence) for a file the list refuses, OSError when the
     mirror cannot be reached or lacks the file.
     """
-    expected = listed_sha256(mirror, name)
+    expected = pinned.lower() if pinned else listed_sha256(mirror, name)
+    where = "the registry records" if pinned else f"its {CHECKSUMS} lists"
     if expected is None:
         raise WeightsUnavailableError(
             f"The weights mirror's {CHECKSUMS} does not list the weights file of {title}, "
@@ -71,8 +77,8 @@ def fetch_weights(mirror: str, name: str, folder: Path, title: str) -> Path:
                 out.write(chunk)
         if digest.hexdigest() != expected:
             raise WeightsUnavailableError(
-                f"The weights file of {title} from the weights mirror is not the one its "
-                f"{CHECKSUMS} lists (its checksum differs), so it was not kept."
+                f"The weights file of {title} from the weights mirror is not the one {where} "
+                "(its checksum differs), so it was not kept."
             )
         os.replace(partial, folder / name)
     finally:

@@ -48,10 +48,12 @@ class KerasDownload:
     """ImageNet weights that Keras Applications downloads on first use (needs the internet once).
 
     ``file`` is the name Keras caches them under in ``$KERAS_HOME/models``; Keras checks the
-    download against its own published hash.
+    download against its own published hash. ``sha256``, where recorded, pins the origin's file:
+    a weights mirror's copy must match it, whatever the mirror's own list says.
     """
 
     file: str
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -148,6 +148,25 @@ def test_a_damaged_file_from_a_mirror_is_refused_in_one_sentence_and_not_cached(
     assert models.weights_status(spec) == "cached"
 
 
+def test_the_registrys_sha256_comes_before_the_mirrors_list(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A mirror that lists its own (other) file is still refused where the registry pins the
+    origin's SHA-256; the pinned file is taken even from a mirror whose list lacks it."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    origin = b"the origin's weights"
+    pinned = replace(
+        MODELS["mobilenet_v2"],
+        weights=replace(MODELS["mobilenet_v2"].weights, sha256=hashlib.sha256(origin).hexdigest()),
+    )
+    other = _mirror(tmp_path / "other", b"other weights", b"other weights")
+    with pytest.raises(WeightsUnavailableError, match="not the one the registry records"):
+        models.mirrored_weights(pinned, str(other))
+    assert _keras_files(tmp_path / "keras") == []
+    good = _mirror(tmp_path / "good", origin, None)
+    assert models.mirrored_weights(pinned, str(good)).read_bytes() == origin
+
+
 def test_a_file_the_mirror_does_not_list_is_not_used(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
