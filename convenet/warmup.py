@@ -54,6 +54,14 @@ def _sample(spec: ModelSpec) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
 
 
+def _stored_features(pg: Playground, spec: ModelSpec) -> None:
+    """Read the model's stored features of every dataset that has them, as a first search does
+    (the file, its checksum, a float32 copy in memory)."""
+    for dataset in pg.datasets():
+        if pg.has_features(dataset, spec.key):
+            pg.features(dataset, spec.key, spec.layer_names[-1])
+
+
 def _graph(pooling: str) -> Callable[[Playground, ModelSpec], object]:
     """Export the model's graph for ``pooling`` unless the cache has it."""
 
@@ -89,11 +97,13 @@ def _explorer(pg: Playground, spec: ModelSpec) -> None:
     inspector.gradcam(image)
 
 
-# In the order a visitor meets them: an upload first (the search tab), then why it matched
-# (the explanation runs in the low-priority pool, whose ONNX sessions use one thread), then
-# the Explorer (its views run in that pool too).
+UPLOAD_GRAPH = Step("uploads (ONNX graph)", _graph("avg"))
+# In the order a visitor meets them: a search and an upload first (the search tab), then why
+# it matched (the explanation runs in the low-priority pool, whose ONNX sessions use one
+# thread), then the Explorer (its views run in that pool too).
 STEPS = (
-    Step("uploads (ONNX graph)", _graph("avg")),
+    Step("searches (stored features)", _stored_features),
+    UPLOAD_GRAPH,
     Step("uploads (ONNX session)", _session("avg"), background=False),
     Step("explanations (ONNX graph and session)", _session("map")),
     Step("the Model Explorer (TensorFlow, the Keras model, its views)", _explorer),

@@ -26,7 +26,7 @@ from convenet.models.loading import get_model_spec
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
 from convenet.search import onnx_features
-from convenet.warmup import DONE, STEPS, models_to_warm, warm_up
+from convenet.warmup import DONE, UPLOAD_GRAPH, models_to_warm, warm_up
 from tests.app_server import AppProcess, app_process
 
 MODEL = "efficientnet_lite0"
@@ -85,7 +85,7 @@ def test_an_upload_during_the_warm_up_waits_for_its_export(
     onnx_features.SESSIONS.clear()
     pg = Playground(PRECOMPUTED_DIR)
     spec = get_model_spec(MODEL)
-    warming = threading.Thread(target=warm_up, args=(pg, [spec], STEPS[:1]))
+    warming = threading.Thread(target=warm_up, args=(pg, [spec], [UPLOAD_GRAPH]))
     warming.start()
     try:
         found = pg.search("stamps200", MODEL, "top_conv", "cosine", query_image=photo_file, k=5)
