@@ -1,8 +1,4 @@
-"""Start the real app (``python app.py``) on 127.0.0.1 for integration, browser and load tests.
-
-Run as ``python -m tests.app_server`` (with CONVENET_CACHE set) it builds the warm artefacts
-that :class:`WarmCache` links into every app the test suite starts.
-"""
+"""Start the real app (``python app.py``) on 127.0.0.1 for integration, browser and load tests."""
 
 from __future__ import annotations
 
@@ -28,51 +24,50 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class WarmCache:
-    """What first use builds for the offline models (their converted weights and their ONNX
-    graphs for every pooling), built once per test session and hard-linked into each app's cache.
+WARM_FOLDERS = ("weights", "onnx")  # what first use builds that every other app can use as is
 
-    Without it every app the suite starts re-pays the Keras conversion and the ONNX export on its
-    first upload or model switch. Links are safe because the app replaces a cache file (write
-    beside, then rename) and never writes into one; ``changed`` checks that at the session's end.
-    Until ``root`` is set (the suite's conftest does) apps start with the cache they are given.
+
+class WarmCache:
+    """The converted weights and ONNX graphs apps build on first use, kept for the session and
+    hard-linked into each later app's cache, so no app re-pays a Keras conversion or an export.
+
+    The first app that needs one builds it, as a user's first start would, and gives it back when
+    it stops (``harvest``): a session builds each file once, and only those its apps use (building
+    all nine graphs up front took 8 minutes of a busy machine). Links are safe because the app
+    replaces a cache file (write beside, then rename) and never writes into one; ``changed``
+    checks that at the session's end. Until ``root`` is set (the suite's conftest does) apps
+    start with the cache they are given.
     """
 
     def __init__(self) -> None:
         self.root: Path | None = None
-        self._digests: dict[Path, str] | None = None
-
-    def _build(self, root: Path) -> None:
-        """In a process of its own, so TensorFlow and the export's memory stay out of pytest."""
-        done = subprocess.run(
-            [sys.executable, "-m", "tests.app_server"],
-            cwd=REPO,
-            env={**os.environ, "CONVENET_CACHE": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"building the warm cache failed:\n{done.stderr[-3000:]}")
-        self._digests = {path: _sha256(path) for path in sorted(root.rglob("*")) if path.is_file()}
+        self.digests: dict[Path, str] = {}
 
     def seed(self, cache: Path) -> None:
-        """Link the warm files into ``cache`` (building them on the session's first call)."""
-        if self.root is None:
-            return
-        if self._digests is None:
-            self._build(self.root)
-        for source in self._digests:
+        """Link the session's warm files into an app's cache before it starts."""
+        for source in self.digests:
             target = cache / source.relative_to(self.root)
             if not target.exists():  # an app restarted on its cache keeps what it has
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.link(source, target)
 
+    def harvest(self, cache: Path) -> None:
+        """Keep what a stopped app built (never a ``partial-`` file still being written)."""
+        if self.root is None:
+            return
+        for folder in WARM_FOLDERS:
+            for path in sorted((cache / folder).glob("*")):
+                target = self.root / folder / path.name
+                if path.is_file() and not path.name.startswith("partial-") and not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(path, target)
+                    self.digests[target] = _sha256(target)
+
     def changed(self) -> list[str]:
-        """Warm files whose bytes differ from what was built: an app that wrote into a link."""
+        """Warm files whose bytes differ from what was kept: an app that wrote into a link."""
         return [
             str(path.relative_to(self.root))
-            for path, digest in (self._digests or {}).items()
+            for path, digest in self.digests.items()
             if _sha256(path) != digest
         ]
 
@@ -83,18 +78,6 @@ def _sha256(path: Path) -> str:
 
 
 WARM = WarmCache()
-
-
-def build_warm_artefacts() -> None:
-    """Convert the offline models' weights and export their graphs into CONVENET_CACHE."""
-    from convenet.models.registry import MODELS
-    from convenet.search.onnx_export import export_graph
-    from convenet.search.onnx_features import POOLINGS
-
-    for spec in MODELS.values():
-        if spec.offline:
-            for pooling in POOLINGS:
-                export_graph(spec, pooling)
 
 
 @dataclass(frozen=True)
@@ -127,7 +110,8 @@ def app_process(
 
     ``wrapper`` prefixes the command (fault tests run the app with fewer privileges);
     ``poll_s`` is how often to ask (benchmarks timing the start ask more often); ``cold``
-    leaves ``cache`` as it is, where otherwise the session's warm files are linked into it.
+    leaves ``cache`` as it is (an empty one stays empty, a first start), where otherwise the
+    session's warm files are linked into it and what the app builds is kept for later apps.
     The start-up warm-up is off (CONVENET_WARMUP=0) unless ``extra_env`` turns it on.
     """
     if not cold:
@@ -176,6 +160,8 @@ def app_process(
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+        if not cold:
+            WARM.harvest(cache)
 
 
 def tensorflow_loaded(pid: int) -> bool:
@@ -197,10 +183,3 @@ def call_http(url: str, api_name: str, data: list, timeout: float = 60.0) -> str
         f"{url}gradio_api/call/{api_name}/{event_id}", timeout=timeout
     ) as r:
         return r.read().decode()
-
-
-if __name__ == "__main__":
-    from convenet.settings import quiet_tensorflow
-
-    quiet_tensorflow()
-    build_warm_artefacts()

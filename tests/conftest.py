@@ -32,9 +32,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Where the session's warm files go; built on the first app start (none in a quick run).
-    Fails the session's end if an app wrote into one of them through its link."""
+def warm_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]:
+    """Where the session keeps what its apps build on first use (``tests.app_server.WarmCache``);
+    CONVENET_TEST_COLD=1 starts every app on an empty cache, as before, for comparisons. Fails
+    the session's end if an app wrote into a shared file through its link."""
+    if os.environ.get("CONVENET_TEST_COLD") == "1":
+        yield None
+        return
     WARM.root = tmp_path_factory.mktemp("warm-cache")
     yield WARM.root
     assert not WARM.changed(), f"apps changed shared warm files: {WARM.changed()}"

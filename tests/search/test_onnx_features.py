@@ -106,7 +106,7 @@ def test_a_failed_export_leaves_the_model_to_keras(cache: Path, monkeypatch, cap
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
 def test_uploads_never_load_tensorflow_into_the_app(tmp_path: Path, photo_file: Path) -> None:
     """A fresh cache: the app converts the weights and exports the graph in another process."""
-    with app_process(tmp_path) as app:
+    with app_process(tmp_path, cold=True) as app:
         client = Client(app.url, verbose=False)
         out = client.predict(query=handle_file(str(photo_file)), k=5, api_name="/search")
         assert len(out["results"]) == 5
