@@ -193,19 +193,15 @@ def main() -> None:
         threads.append(threading.Thread(target=soak.greedy))
         for thread in threads:
             thread.start()
-        samples = []  # (minute, RSS MiB, cache bytes, load)
-        while any(t.is_alive() for t in threads[:-1]) and app.process.poll() is None:
-            time.sleep(min(60.0, max(1.0, soak.until - time.monotonic() + 1)))
+        samples = []  # (minute, RSS MiB, cache bytes, load), at the end of each minute
+        while time.monotonic() < soak.until and app.process.poll() is None:
+            time.sleep(
+                max(0.0, min(soak.began + 60 * (len(samples) + 1), soak.until) - time.monotonic())
+            )
             if app.process.poll() is not None:
                 break
-            samples.append(
-                (
-                    len(samples) + 1,
-                    rss_mib(app.process.pid),
-                    folder_bytes(cache),
-                    os.getloadavg()[0],
-                )
-            )
+            rss = rss_mib(app.process.pid)
+            samples.append((len(samples) + 1, rss, folder_bytes(cache), os.getloadavg()[0]))
         for thread in threads:
             thread.join()
         if app.process.poll() is not None:

@@ -108,10 +108,12 @@ def test_another_visitors_picture_waits_for_one_job_not_a_backlog(app: AppProces
     assert waited <= 3 * idle, f"{waited:.2f} s under the flood, {idle:.2f} s idle"
 
 
-def test_a_picture_nobody_waits_for_stops_at_its_next_step(app: AppProcess) -> None:
-    """The flooder asks for long pictures and hangs up; the one already running stops, so
-    another visitor's short picture is not held up behind it."""
+def test_a_picture_nobody_waits_for_stops_at_its_next_step(app: AppProcess, cache: Path) -> None:
+    """The flooder asks for long pictures and hangs up; the one already running stops (one
+    log line, no traceback), so another visitor's short picture is not held up behind it."""
     idle = idle_seconds(app, 300)
+    log = cache / "app.log"
+    before = log.stat().st_size
     for channel in range(400, 404):
         reply = submit(app.url, "featurevis", [MODEL, LAYER, channel, 512], FLOODER)
         assert reply.status == 200, reply.body
@@ -121,6 +123,10 @@ def test_a_picture_nobody_waits_for_stops_at_its_next_step(app: AppProcess) -> N
     waited = featurevis(app, 310, OTHER)
     print(f"idle {idle:.2f} s; after 4 abandoned 512-step pictures {waited:.2f} s")
     assert waited <= 3 * idle, f"{waited:.2f} s after the abandoned work, {idle:.2f} s idle"
+    with log.open() as text:
+        text.seek(before)
+        logged = text.read()
+    assert "its client has gone" in logged and "Traceback" not in logged, logged[-2000:]
 
 
 # -- what a refusal says and logs ----------------------------------------------------------------

@@ -114,11 +114,12 @@ class OwnImages:
         self._address: dict[str, str] = {}  # each holding session's client address
         remove_dead_apps()
 
-    def _check_room(self, address: str) -> None:
+    def _check_room(self, address: str, session: str) -> None:
         """Refuse when every slot is taken, or when ``address`` holds its share of them
         already (so one address cannot lock others out); the refusal says when to come back.
-        Called with the lock held."""
-        holding = [s for s in self.pg.catalog.owners() if s not in self._busy] + list(self._busy)
+        ``session``'s own slot counts as free (its new upload replaces it). Called with the
+        lock held."""
+        holding = {*self.pg.catalog.owners(), *self._busy} - {session}
         wait = f"in at most {-(-SETTINGS.own_idle_s // 60)} minutes, when unused ones are freed"
         mine = sum(self._address.get(s) == address for s in holding)
         if mine >= SETTINGS.own_per_address:
@@ -145,9 +146,10 @@ class OwnImages:
             raise ValueError("Your own images need a browser session; open the app's page.")
         if not files:
             raise ValueError("Choose a .zip or some image files first.")
+        with self._lock:  # checked first: a refused session keeps the dataset it has
+            self._check_room(address, session)
         self.drop(session)  # one upload per session: the new one replaces it
         with self._lock:
-            self._check_room(address)
             self._busy.add(session)
             self._address[session] = address
         name = PREFIX + secrets.token_hex(4)

@@ -366,7 +366,7 @@ def stops_when_abandoned(fn: Callable[..., Any], queue: Any) -> Callable[..., An
         try:
             return fn(*args, **kwargs)
         except Abandoned:
-            log.info("Stopped %s: its client has gone", fn.__name__)
+            log.info("Stopped %s: its client has gone", getattr(fn, "__name__", "a slow view"))
             raise gr.Error(ABANDONED, print_exception=False) from None
         finally:
             reset_wanted(token)
