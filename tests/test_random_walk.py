@@ -47,6 +47,14 @@ RAW_ERROR = re.compile(
 TITLES = {spec.title: key for key, spec in MODELS.items()}
 METRIC_BY_LABEL = {label: name for name, label in METRIC_LABELS.items()}
 
+# Each event the page sends, logged to the console (read back on a failure).
+LOG_EVENTS_JS = """
+const send = window.fetch;
+window.fetch = (...args) => {
+  if (String(args[0]).includes("queue/join")) console.log("sent " + args[1].body.slice(0, 160));
+  return send(...args);
+};
+"""
 SNAPSHOT_JS = """() => {
   const panel = [...document.querySelectorAll('[role=tabpanel]')].find((e) => e.offsetParent);
   const value = (label) => {
@@ -88,10 +96,15 @@ class Walk:
     answers: dict[str, Any] = field(default_factory=dict)
     links: list[str] = field(default_factory=list)  # the pages opened, for back and forward
     at: int = 0
+    sent: list[str] = field(default_factory=list)  # the events the page sent, for a failure
 
     def fail(self, why: str) -> None:
         steps = "\n  ".join(self.done[-12:])
-        pytest.fail(f"{self.replay}; after {len(self.done)} actions:\n  {steps}\n{why}")
+        sent = "\n  ".join(self.sent[-16:])
+        pytest.fail(
+            f"{self.replay}; after {len(self.done)} actions:\n  {steps}\n{why}\n"
+            f"the last events the page sent:\n  {sent}"
+        )
 
     def goto(self, query: str) -> None:
         del self.links[self.at + 1 :]
@@ -434,9 +447,11 @@ def test_a_random_walk_never_leaves_the_page_disagreeing(
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"not a picture at all")
     context = browser.new_context(viewport={"width": width, "height": 1000})
+    context.add_init_script(LOG_EVENTS_JS)
     page = context.new_page()
     replay = f"replay: CONVENET_WALK_SEED={SEED} pytest {__file__} -k {width}"
     walk = Walk(page, api, app_url, random.Random(f"{SEED}-{width}"), replay, bad)
+    page.on("console", lambda m: walk.sent.append(m.text) if m.text.startswith("sent") else None)
     try:
         open_app(page, app_url)
         walk.links.append("")
