@@ -97,9 +97,7 @@ def test_a_bad_link_says_what_it_ignored(page: Page, app_url: str, api: Client):
     assert_page_intact(page)
 
 
-def test_the_k_box_applies_on_enter_and_the_downloads_use_it(
-    page: Page, app_url: str, api: Client
-):
+def test_the_k_box_applies_on_enter_and_the_downloads_use_it(page: Page, app_url: str, api: Client):
     """Issue 26, defect 4: Enter did nothing; CSV and JSON held different k."""
     open_app(page, app_url)
     box = page.get_by_label("number input for Results shown (k)")
@@ -159,3 +157,26 @@ def test_a_one_pixel_upload_gets_a_remark(page: Page, app_url: str, tmp_path: Pa
     expect(page.locator("#search-summary")).to_contain_text(
         "Your image is only 1×1 pixels", timeout=WAIT_MS
     )
+
+
+def test_a_view_of_your_own_images_says_its_link_cannot_carry_them(
+    page: Page, app_url: str, tmp_path: Path
+):
+    """Issue 26, defect 2: the copied link opened stamps200 without a word."""
+    from tests.data.test_own_images import make_zip, stamps
+
+    entries = {f"mine/{c}/{i}.jpg": d for i, (c, d) in enumerate(stamps(2, 6))}
+    made = make_zip(tmp_path / "mine.zip", entries)
+    open_app(page, app_url)
+    note = page.locator("#link-note")
+    expect(note).to_be_hidden()  # a shipped dataset travels in a link
+    page.get_by_text("Use your own images").click()
+    page.locator("#own-files input[type=file]").set_input_files(str(made))
+    expect(page.locator("#own-files")).to_contain_text(re.compile(r"mine\s*\.zip"), timeout=WAIT_MS)
+    page.locator("#own-make").click()
+    expect(page.locator("#own-status")).to_contain_text("12 images", timeout=4 * WAIT_MS)
+    expect(note).to_have_text(
+        "A link cannot carry your own images: it opens stamps200 instead.", timeout=WAIT_MS
+    )
+    expect(note).to_be_visible()
+    shoot(page, "truth_own_images_link_note")

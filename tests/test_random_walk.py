@@ -7,8 +7,10 @@ clicks, uploads good and bad, deep links good and bad, back and forward, the oth
 pairs of them less than 300 ms apart. A failure names the seed and the last actions, so
 ``CONVENET_WALK_SEED=<seed> pytest tests/test_random_walk.py`` replays it.
 
-CI walks ``CONVENET_WALK_STEPS`` (default 100) actions at each of two widths; a developer
-walks longer with, for example, ``CONVENET_WALK_STEPS=1000``.
+CI walks ``CONVENET_WALK_STEPS`` (default 100) actions at each of two widths, stopping early
+once ``CONVENET_WALK_BUDGET_S`` (default 300) seconds have passed at a width (each action
+waits for the page to settle, so a loaded machine walks fewer); a developer walks longer with,
+for example, ``CONVENET_WALK_STEPS=1000 CONVENET_WALK_BUDGET_S=7200``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from playwright.sync_api import Browser, Page  # noqa: E402
 
 SEED = int(os.environ.get("CONVENET_WALK_SEED", "26"))
 STEPS = int(os.environ.get("CONVENET_WALK_STEPS", "100"))
+BUDGET_S = float(os.environ.get("CONVENET_WALK_BUDGET_S", "300"))
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cat.jpg"
 SETTLE_S = 60.0  # a search on a busy 2-core machine, or a model's first features
 QUIET_S = 0.6  # the page counts as settled once nothing changed for this long
@@ -47,6 +50,14 @@ RAW_ERROR = re.compile(
 TITLES = {spec.title: key for key, spec in MODELS.items()}
 METRIC_BY_LABEL = {label: name for name, label in METRIC_LABELS.items()}
 
+# Each event the page sends, logged to the console (read back on a failure).
+LOG_EVENTS_JS = """
+const send = window.fetch;
+window.fetch = (...args) => {
+  if (String(args[0]).includes("queue/join")) console.log("sent " + args[1].body.slice(0, 160));
+  return send(...args);
+};
+"""
 SNAPSHOT_JS = """() => {
   const panel = [...document.querySelectorAll('[role=tabpanel]')].find((e) => e.offsetParent);
   const value = (label) => {
@@ -88,10 +99,15 @@ class Walk:
     answers: dict[str, Any] = field(default_factory=dict)
     links: list[str] = field(default_factory=list)  # the pages opened, for back and forward
     at: int = 0
+    sent: list[str] = field(default_factory=list)  # the events the page sent, for a failure
 
     def fail(self, why: str) -> None:
         steps = "\n  ".join(self.done[-12:])
-        pytest.fail(f"{self.replay}; after {len(self.done)} actions:\n  {steps}\n{why}")
+        sent = "\n  ".join(self.sent[-16:])
+        pytest.fail(
+            f"{self.replay}; after {len(self.done)} actions:\n  {steps}\n{why}\n"
+            f"the last events the page sent:\n  {sent}"
+        )
 
     def goto(self, query: str) -> None:
         del self.links[self.at + 1 :]
@@ -434,16 +450,20 @@ def test_a_random_walk_never_leaves_the_page_disagreeing(
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"not a picture at all")
     context = browser.new_context(viewport={"width": width, "height": 1000})
+    context.add_init_script(LOG_EVENTS_JS)
     page = context.new_page()
     replay = f"replay: CONVENET_WALK_SEED={SEED} pytest {__file__} -k {width}"
     walk = Walk(page, api, app_url, random.Random(f"{SEED}-{width}"), replay, bad)
+    page.on("console", lambda m: walk.sent.append(m.text) if m.text.startswith("sent") else None)
     try:
         open_app(page, app_url)
         walk.links.append("")
         open_panels(walk)
-        for _ in range(STEPS):
+        ends = time.monotonic() + BUDGET_S
+        while len(walk.done) < STEPS and time.monotonic() < ends:
             said = step(walk)
             walk.done.append(said)
             check(walk, said)
     finally:
         context.close()
+    print(f"{replay}: {len(walk.done)} actions, all agreed")

@@ -82,10 +82,12 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
   grid-template-columns: repeat(auto-fill, minmax(110px, 1fr)) !important; }
 #dataset-gallery .grid-container, #explorer-dataset-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(72px, 1fr)) !important; }
-/* Captions wrap instead of being cut off under a small tile. */
-#results-gallery .caption-label, .cn-side-gallery .caption-label {
-  white-space: normal !important; overflow: visible !important;
-  text-overflow: clip !important; max-width: 100% !important; }
+/* Captions: small enough for one line under a desktop tile; on a narrow tile they wrap
+   (at any character) instead of being cut off. */
+#results-gallery .caption-label, .cn-side-gallery .caption-label,
+#dataset-gallery .caption-label {
+  white-space: normal !important; overflow: visible !important; overflow-wrap: anywhere;
+  text-overflow: clip !important; max-width: 100% !important; font-size: 0.75rem; }
 .cn-cell { all: unset; cursor: pointer; display: block; width: 100%; }
 .cn-cell:hover, .cn-cell:focus-visible { outline: 2px solid #333; }
 .cn-charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr));

@@ -212,9 +212,10 @@ def upload_refused(state: AppState, live: LiveView, message: str) -> tuple[Any, 
 @friendly
 def open_dataset(state: AppState, live: LiveView, dataset: str) -> tuple[Any, ...]:
     """A newly chosen dataset: all its images, and its first image as the query."""
-    view, refused = live.apply(state.playground, with_parts(dataset=dataset, query=0, upload=None))
-    shown = show_dataset(state, view.dataset, ALL_CLASSES) if not refused else (gr.skip(),) * 3
-    return (*controls(view, refused), *shown)
+    settled = change(state, live, with_parts(dataset=dataset, query=0, upload=None), "dataset")
+    if settled[CONTROLS.index("notice")]:  # refused: the images shown stay
+        return (*settled, *(gr.skip(),) * 3)
+    return (*settled, *show_dataset(state, live.snapshot()[0].dataset, ALL_CLASSES))
 
 
 def search_outputs(state: AppState, view: ViewState, progress: gr.Progress) -> tuple[Any, ...]:

@@ -201,16 +201,21 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
 
     def followed(searched: Any) -> None:
         """Mirror the view in the page URL and update the panels once the results are in."""
-        searched.then(None, link, None, js=URL_JS)
+        searched.then(None, link, None, js=URL_JS, trigger_mode="always_last")
         if follow:
             follow[0](searched)
         else:
             unfollowed.append(searched)
 
     def search_after(event: Any) -> None:
-        """Chain a search (of the session's view, whatever the boxes say) after ``event``."""
+        """Chain a search (of the session's view, whatever the boxes say) after ``event``.
+
+        One that is asked for while the last is running runs after it (Gradio's default drops
+        it): it searches the newest view, which the running one may have missed.
+        """
         run = bound(run_search, state)
-        followed(event.then(run, live, search_outputs, api_visibility="private", **search))
+        chained = {**search, "trigger_mode": "always_last", "api_visibility": "private"}
+        followed(event.then(run, live, search_outputs, **chained))
 
     def change_view(
         trigger: Callable[..., Any], fn: Callable[..., Any], inputs: list[Any], **named: Any
@@ -218,10 +223,11 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
         """``trigger`` (an event method) changes the view through ``fn(state, live, *inputs)``;
         every control then shows the view, and the search follows. Returns the change.
 
-        A second use of the same control while the first is under way is applied after it,
-        never dropped (Gradio's default drops it), so the last choice is the one that holds.
+        A second use of the same control while the first is under way runs too, never dropped
+        (Gradio's default drops it; "always_last" ran it without its search): each change
+        applies to the newest view, so the last choice is the one that holds.
         """
-        named.setdefault("trigger_mode", "always_last")
+        named.setdefault("trigger_mode", "multiple")
         changed = trigger(bound(fn, state), [live, *inputs], controls, **named)
         search_after(changed)
         return changed
@@ -237,7 +243,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
                 [live, shown],
                 outputs,
                 api_name=api_name,
-                trigger_mode="always_last",  # see change_view
+                trigger_mode="multiple",  # see change_view
                 **search,
             )
         )
@@ -350,6 +356,7 @@ def follow_searches(followers: list[Follower]) -> Callable[[Any], None]:
             api_visibility="private",
             concurrency_id="follow",
             concurrency_limit=2,
+            trigger_mode="always_last",  # panels follow the newest search, not a dropped one
         )
 
     return after
