@@ -63,9 +63,10 @@ def test_a_model_change_keeps_the_layer_depth(app_url: str) -> None:
     fresh = Client(app_url, verbose=False)  # a new session: Lite0 at its last layer
     fresh.predict("block2b_project_conv", api_name="/layer_changed")
     shown = fresh.predict("efficientnet_lite1", api_name="/layers_for_model")
-    model, update, notice = shown[1], shown[2], shown[8]
-    value = update["value"] if isinstance(update, dict) else update
-    assert (model, value, notice) == ("efficientnet_lite1", "block2c_expand_conv", "")
+    update, notice = shown[2], shown[8]  # the model box already shows the model chosen
+    choices = [value for _, value in update["choices"]]
+    assert (update["value"], notice) == ("block2c_expand_conv", "")
+    assert "block2c_expand_conv" in choices and "block2b_project_conv" not in choices
 
 
 def test_a_model_without_weights_here_is_refused_in_one_sentence(app_url: str) -> None:

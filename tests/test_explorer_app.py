@@ -254,9 +254,10 @@ def test_inversion_shows_the_original_and_what_the_layer_keeps(client: Client) -
 
 
 def test_use_layer_in_search(client: Client) -> None:
-    model, layer = client.predict(  # the tab switch is no data output
+    shown = client.predict(  # the search tab's controls (the tab switch is no data output)
         "efficientnet_lite1", "block3c_expand_conv", api_name="/use_layer_in_search"
     )
+    model, layer = shown[1], shown[2]
     assert model == "efficientnet_lite1" and layer["value"] == "block3c_expand_conv"
     with pytest.raises(Exception, match="curated layers of EfficientNet-Lite0"):
         client.predict("efficientnet_lite0", "block1a_dwconv", api_name="/use_layer_in_search")

@@ -122,6 +122,7 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
   #cn-controls > * { order: 1; }
   #cn-own, #own-status { order: 4; }
   #cn-query { order: 2; flex-direction: row !important; flex-wrap: nowrap !important; }
+  #upload-notice { order: 2; }  /* right under the upload box it speaks of */
   #cn-query > .block { flex: 1 1 0 !important; min-width: 0 !important;
     height: 124px !important; }
   /* A short prompt under the box's label: "Click to Upload" (the drop hint is cut off). */
