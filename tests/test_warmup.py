@@ -45,7 +45,9 @@ def fresh_app(root: Path, warmup: str) -> Iterator[tuple[AppProcess, float, floa
     root.mkdir()
     cache, env = empty_caches(root)
     began = time.perf_counter()
-    with app_process(cache, extra_env={**env, "CONVENET_WARMUP": warmup}, poll_s=0.05) as app:
+    with app_process(
+        cache, extra_env={**env, "CONVENET_WARMUP": warmup}, poll_s=0.05, cold=True
+    ) as app:
         start = time.perf_counter() - began
         began = time.perf_counter()
         plain_http_search(app.url, 3)
