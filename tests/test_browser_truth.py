@@ -180,3 +180,14 @@ def test_a_view_of_your_own_images_says_its_link_cannot_carry_them(
     )
     expect(note).to_be_visible()
     shoot(page, "truth_own_images_link_note")
+
+
+def test_the_phone_footer_keeps_the_api_link(browser, app_url: str):
+    """Issue 26, item 6: at phone width Gradio hid "Use via API or MCP"."""
+    context = browser.new_context(viewport={"width": 420, "height": 900})
+    page = context.new_page()
+    try:
+        open_app(page, app_url)
+        expect(page.locator("footer").get_by_text("Use via API or MCP")).to_be_visible()
+    finally:
+        context.close()

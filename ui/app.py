@@ -58,6 +58,9 @@ CSS = (
   color: #4b5563 !important;
 }
 .min_value, .max_value { color: #4b5563 !important; }
+/* Gradio hides its API link on a phone; the app is meant to be scripted from anywhere. */
+footer .show-api { display: inline-flex !important; }
+footer { flex-wrap: wrap; }
 button[role="tab"].selected { color: #9a3412 !important; }
 button.primary { background: #c2410c !important; border-color: #c2410c !important; color: #fff; }
 .cn-heatmap { border-collapse: collapse; font-variant-numeric: tabular-nums; }
