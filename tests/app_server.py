@@ -154,14 +154,20 @@ def app_process(
             time.sleep(poll_s)
         yield AppProcess(url, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
         if not cold:
             WARM.harvest(cache)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End a started server: politely, then for good after 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def tensorflow_loaded(pid: int) -> bool:

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from convenet.explain.featurevis_gallery import shipped_channels
-from tests.app_server import REPO, free_port
+from tests.app_server import REPO, free_port, stop
 from tests.test_browser import CHROMIUM, WAIT_MS, assert_images_load, expected_summary, shoot
 
 NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
@@ -129,15 +129,6 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
         except OSError:
             time.sleep(0.5)
     raise RuntimeError(f"{url} did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def space_environment(root: Path, port: int) -> dict[str, str]:
