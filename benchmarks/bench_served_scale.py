@@ -83,7 +83,8 @@ def served_dataset(
         "preprocessing": "convenet.efficientnet_lite.lite_preprocess",
         "input_size": 224,
         "weights": "imagenet",
-        "dataset": f"{name}-{content_hash(images)}",
+        "dataset": name,
+        "fingerprint": content_hash(images),  # what the app checks before reading them
         "images": names,
         "labels": [name.split("/", 1)[0] for name in names],
         "convenet_version": __version__,
@@ -102,7 +103,7 @@ def save_cosine_index(cache: Path, name: str, nlist: int) -> None:
     from convenet.search.vector_index import ADD_CHUNK, build_index, index_path, save_index
 
     root = cache / "features"
-    path = next(root.glob(f"{name}-*/features/{MODEL}.safetensors"))
+    path = feature_path(root, name, MODEL)
     rows = read_feature_file(path, mapped=True).features["top_conv"]
 
     def chunks():

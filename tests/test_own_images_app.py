@@ -140,8 +140,11 @@ def stamps_file(zips: dict) -> Path:
 def test_a_served_folder_is_a_dataset_with_features_from_the_start(
     client: Client, app_cache: Path
 ) -> None:
-    stored = list(app_cache.glob("features/pets-*/features/efficientnet_lite0.safetensors"))
-    assert len(stored) == 1  # computed at start, named by the folder's content hash
+    from convenet.data.store import read_feature_file
+
+    stored = list(app_cache.glob("features/pets*/features/efficientnet_lite0.safetensors"))
+    assert [path.parent.parent.name for path in stored] == ["pets"]  # computed at start
+    assert len(read_feature_file(stored[0]).meta["fingerprint"]) == 16  # the folder's content
     out = client.predict(dataset="pets", query_index=0, k=11, api_name="/search")
     assert len(out["results"]) == 11 and out["possible"] == 5 and out["p_at_k"] is not None
 
