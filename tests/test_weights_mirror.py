@@ -154,7 +154,7 @@ def test_the_model_list_puts_the_models_that_work_here_first(app: App) -> None:
         labels = [label for label, _ in props["choices"]]
         waiting = [label.endswith(" - needs a download") for label in labels]
         assert waiting == sorted(waiting) and waiting.count(False) == 3, labels
-        assert "then those that need a download" in props["info"]
+        assert "the rest download once" in props["info"]
 
 
 def test_a_damaged_download_is_refused_in_one_sentence_and_not_cached(
@@ -165,9 +165,8 @@ def test_a_damaged_download_is_refused_in_one_sentence_and_not_cached(
     good = served.read_bytes()
     served.write_bytes(good[: len(good) // 2])  # a download cut off half way
     try:
-        model, _, notice = Client(app.url, verbose=False).predict(
-            "resnet50", api_name="/layers_for_model"
-        )
+        shown = Client(app.url, verbose=False).predict("resnet50", api_name="/layers_for_model")
+        model, notice = shown[1], shown[8]  # the page's ten boxes: model, ..., the notice
     finally:
         served.write_bytes(good)
     assert model == "efficientnet_lite0"  # the session keeps the model it had
@@ -176,27 +175,30 @@ def test_a_damaged_download_is_refused_in_one_sentence_and_not_cached(
         "lists (its checksum differs), so it was not kept."
     )
     assert app.cached() == []  # not even a partial file
-    model, update, notice = Client(app.url, verbose=False).predict(
-        "resnet50", api_name="/layers_for_model"
-    )
-    assert (model, notice) == ("resnet50", "")
-    assert update["value"] == "conv5_block3_3_conv"
+    shown = Client(app.url, verbose=False).predict("resnet50", api_name="/layers_for_model")
+    update, notice = shown[2], shown[8]  # the model box made the change: left as chosen
+    assert notice == "" and value_of(update) == "conv5_block3_3_conv"
     cached = app.keras_models / RESNET.weights.file
     assert sha256_of(cached) == mirror.sums[RESNET.weights.file]
+
+
+def value_of(output: Any) -> Any:
+    """A box's value, whether the event sent it as an update or as it is."""
+    return output.get("value") if isinstance(output, dict) else output
 
 
 @pytest.mark.parametrize("spec", CLASSIC, ids=lambda spec: spec.key)
 def test_features_with_a_progress_bar_then_a_search(app: App, spec: ModelSpec) -> None:
     session = uuid.uuid4().hex
-    model, _ = queue_call(app.url, session, "layers_for_model", [spec.key, None, None])
-    assert model[0] == spec.key  # downloaded from the mirror, checked, chosen
-    queue_call(app.url, session, "dataset_images", [DATASET])
+    boxes, _ = queue_call(app.url, session, "layers_for_model", [None, spec.key])
+    assert value_of(boxes[2]) == spec.layer_names[-1]  # downloaded, checked, chosen: its layer
+    queue_call(app.url, session, "dataset_images", [None, DATASET])
     query = 3
     outputs, progress = queue_call(
         app.url,
         session,
         "pick_query",
-        [None, DATASET, None, None, "cosine", "plain", 10],
+        [None, None],
         {"index": query, "value": None},
     )
     bars = [unit for message in progress for unit in message["progress_data"]]
@@ -205,8 +207,8 @@ def test_features_with_a_progress_bar_then_a_search(app: App, spec: ModelSpec) -
     assert extracting[-1]["length"] == 200
     done = [bar["index"] for bar in extracting]
     assert done == sorted(done) and len(set(done)) > 1  # the bar moves forward
-    index, gallery = outputs[0], outputs[5]["value"]  # the results gallery, as an update
-    captions = [item["caption"] for item in gallery]  # "#1 87% ✓ birds"
+    index, gallery = value_of(outputs[6]), value_of(outputs[15])  # query number, results
+    captions = [item["caption"] for item in gallery][:10]  # "#1 87% ✓ birds"; the top 10
     assert index == query and [c.split()[0] for c in captions] == [f"#{r}" for r in range(1, 11)]
 
     out = Client(app.url, verbose=False).predict(

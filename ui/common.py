@@ -110,7 +110,7 @@ class AppState:
         """The info line under a model box."""
         if all(works_here(spec) for spec in MODELS.values()):
             return "In order of depth"
-        return "Ready here first, then those that need a download (once, on first use)"
+        return "Ready here first; the rest download once"  # one line on a phone
 
 
 def works_here(spec: ModelSpec) -> bool:

@@ -326,12 +326,21 @@ def search_clicked(
 
 
 @friendly
-def restore(state: AppState, live: LiveView, request: gr.Request) -> tuple[Any, ...]:
+def restore(
+    state: AppState, live: LiveView, upload: str | None, request: gr.Request
+) -> tuple[Any, ...]:
     """Read ?dataset=&model=&layer=&metric=&recipe=&k=&query= so a shared link opens the same
-    view; a part that cannot be shown is named, with what is shown instead."""
+    view; a part that cannot be shown is named, with what is shown instead. A shared view's
+    upload (``deep_link``: Gradio has put it back in the upload box) stays its query."""
     params = dict(request.query_params) if request else {}
     if params.get("tab") == "explorer":  # a link into the Model Explorer: its own parts
         params = {}
     view, ignored = from_link(state.playground, params, state.default_dataset)
+    shared = bool(params.get("deep_link"))
+    if upload and shared:
+        view = replace(view, upload=upload)
     live.reset(view)
-    return (*controls(view, ignored), *show_dataset(state, view.dataset, ALL_CLASSES))
+    # A shared view's upload box is Gradio's to put back: never emptied here.
+    kept = {"dataset", "model", "layer", "metric", "recipe", "k", "query"} if shared else None
+    settled = controls(view, ignored, only=kept)
+    return (*settled, *show_dataset(state, view.dataset, ALL_CLASSES))

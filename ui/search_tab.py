@@ -260,7 +260,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
     search_after(
         demo.load(
             bound(restore, state),
-            live,
+            [live, upload],
             [*controls, *gallery_outputs],
             api_name="restore_view",
             show_progress_on=summary,  # see the module's docstring

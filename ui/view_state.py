@@ -134,8 +134,8 @@ def from_link(pg: Playground, params: dict[str, str], dataset: str) -> tuple[Vie
     asked: list[str] = []
     shown: list[str] = []
 
-    def ignore(what: str, value: str, instead: str) -> None:
-        asked.append(f"{what} {value[:40]}")
+    def ignore(what: str, value: str, instead: str, why: str = "") -> None:
+        asked.append(f"{what} {value[:40]}{why}")  # a client's text is cut, our words are not
         shown.append(instead)
 
     name = params.get("dataset", dataset)
@@ -147,7 +147,8 @@ def from_link(pg: Playground, params: dict[str, str], dataset: str) -> tuple[Vie
     if key not in MODELS:
         ignore("model", key, MODELS[view.model].title)
     elif Playground.weights_problem(key):
-        ignore("model", f"{key} (its weights are not available here)", MODELS[view.model].title)
+        why = f" ({MODELS[key].title}, whose weights are not available here)"
+        ignore("model", key, MODELS[view.model].title, why)
     else:
         view = replace(view, model=key, layer=MODELS[key].layer_names[-1])
     layer = params.get("layer", view.layer)
