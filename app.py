@@ -12,12 +12,18 @@ import logging
 
 from convenet.explain.featurevis_gallery import FEATUREVIS_DIR
 from convenet.memory import limit_arenas
-from convenet.settings import quiet_tensorflow
+from convenet.settings import SETTINGS, quiet_tensorflow
 from convenet.warmup import start_warmup
-from ui.app import CSS, HEAD, build_app
-from ui.common import AppState
-from ui.folders import compute_at_start, folder_datasets, parse_folder_args
-from ui.server import serve
+from ui import gradio_compat
+
+# First, before anything imports Gradio: its version is checked, and Gradio's internals are
+# patched only here (ui/gradio_compat). CONVENET_LEAN_SESSIONS=0 keeps Gradio's own sessions.
+gradio_compat.install(lean_sessions=SETTINGS.lean_sessions)
+
+from ui.app import CSS, HEAD, build_app  # noqa: E402
+from ui.common import AppState  # noqa: E402
+from ui.folders import compute_at_start, folder_datasets, parse_folder_args  # noqa: E402
+from ui.server import serve  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 limit_arenas()  # freed memory goes back to the system after a large upload

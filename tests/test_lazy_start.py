@@ -65,45 +65,5 @@ def test_building_the_app_leaves_the_fastapi_app_to_launch(monkeypatch: pytest.M
     demo = build_app()
     assert built == []
     assert App.create_app is not original  # the build put back what it found
-    configure_queue(demo._queue)
+    configure_queue(demo)
     assert (demo._queue.default_concurrency_limit, demo._queue.max_size) == (2, 256)
-
-
-_DEFINE_A_COMPONENT = """
-import sys
-sys.path[:0] = [{repo!r}, {folder!r}]
-{first}
-import gradio.component_meta as meta
-import own_component
-print(meta.create_or_modify_pyi.__module__)
-"""
-
-
-@pytest.mark.parametrize(("first", "skipped"), [("import ui", True), ("", False)])
-def test_importing_gradio_through_ui_skips_its_stub_rewriting(
-    tmp_path: Path, first: str, skipped: bool
-) -> None:
-    """Gradio rewrites a ``.pyi`` beside every module that defines a component (its own ~80 cost
-    ~1 s of each start); through ``ui`` it writes none. Without ``ui`` first (the second case)
-    the same script does write one, so the check can see the difference."""
-    import subprocess
-
-    from tests.app_server import REPO
-
-    (tmp_path / "own_component.py").write_text(
-        "import gradio as gr\n\n\nclass OwnBox(gr.Textbox):\n    pass\n"
-    )
-    script = _DEFINE_A_COMPONENT.format(repo=str(REPO), folder=str(tmp_path), first=first)
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert (done.stdout.strip() == "ui.gradio_import") is skipped
-    assert (tmp_path / "own_component.pyi").exists() is not skipped
-
-
-def test_installing_the_stub_skip_twice_adds_one_finder() -> None:
-    from ui import gradio_import
-
-    before = list(sys.meta_path)
-    gradio_import.install()
-    assert sys.meta_path == before  # ui's import installed it, or Gradio was already loaded

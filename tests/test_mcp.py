@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import base64
 import json
@@ -38,10 +37,11 @@ def mcp(url: str, work) -> object:
     return asyncio.run(_session(url, work))
 
 
-def answer(result) -> dict:
-    """A tool's answer: Gradio sends a tool's dict as one text item (a Python literal)."""
+def answer(result) -> dict | list:
+    """A tool's answer: one text item, JSON (``ui.gradio_compat.mcp_results``; Gradio's own
+    is a Python repr, which ``json.loads`` rejects)."""
     assert not result.isError, result.content
-    return ast.literal_eval(result.content[0].text)
+    return json.loads(result.content[0].text)
 
 
 def test_tool_list_is_small_and_described(app_url: str) -> None:

@@ -7,16 +7,16 @@ monitoring summary: brought up to date every few hundred events, not after each 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import gradio as gr
 import pytest
-from gradio import routes
-from gradio.state_holder import SessionState, StateHolder
+from gradio.state_holder import SessionState
 
 from ui.app import build_app
+from ui.gradio_compat.sessions import (
+    LazyConfigs,
+    LeanSessionState,
+)
 from ui.server import ANALYTICS_EVERY, configure_queue
-from ui.sessions import LazyConfigs, LeanSessionState, LeanStateHolder, use_lean_sessions
 
 pytestmark = pytest.mark.quick
 
@@ -84,30 +84,11 @@ def test_reading_a_block_that_is_not_there_is_a_key_error(demo: gr.Blocks) -> No
         configs[-1]
 
 
-@pytest.fixture()
-def restored() -> Iterator[None]:
-    before = routes.StateHolder
-    yield
-    routes.StateHolder = before
-
-
-def test_the_served_app_keeps_lean_sessions(demo: gr.Blocks, restored: None) -> None:
-    """What ``serve`` installs before ``launch`` builds the app's state holder."""
-    assert routes.StateHolder is StateHolder
-    use_lean_sessions()
-    holder = routes.StateHolder()
-    assert isinstance(holder, LeanStateHolder)
-    holder.set_blocks(demo)
-    session = holder["a-client"]
-    assert isinstance(session, LeanSessionState) and holder["a-client"] is session
-    assert session.config_values.computed() == 0
-
-
 def test_the_monitoring_summary_is_not_rebuilt_after_every_event(
     demo: gr.Blocks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queue = demo._queue
-    configure_queue(queue)
+    configure_queue(demo)
     frames = []
     build = queue._get_df
     monkeypatch.setattr(queue, "_get_df", lambda records: frames.append(1) or build(records))

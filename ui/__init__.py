@@ -1,5 +1,4 @@
-"""Gradio front end: a thin layer over ``convenet.playground``; all logic lives in the core."""
+"""Gradio front end: a thin layer over ``convenet.playground``; all logic lives in the core.
 
-from ui.gradio_import import install as _skip_gradio_stub_rewrite
-
-_skip_gradio_stub_rewrite()  # before any ui module imports Gradio: ~1 s of every start
+Gradio's private internals are used only in ``ui.gradio_compat``, applied by ``app.py``.
+"""

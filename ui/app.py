@@ -8,11 +8,12 @@ from ui.api import register_api
 from ui.common import AppState
 from ui.explorer_channel import EXPLORER_CSS
 from ui.explorer_tab import build_explorer_tab
+from ui.gradio_compat.events import keep_off_api_page, no_app_until_launch
 from ui.guard import Edge, GuardedBlocks
 from ui.own_images import wire_own_images
 from ui.search_tab import build_search_tab
-from ui.server import app_built_at_launch, run_slow_groups_in_background
-from ui.tools import hide_internal_events, register_tools
+from ui.server import run_slow_groups_in_background
+from ui.tools import TOOLS, register_tools
 
 # For screen readers and keyboards: Gradio's image buttons carry no text, so each is named
 # after its picture; its "empty value" placeholders carry a label, which only an image role
@@ -154,7 +155,7 @@ click any image to search with it. The **Model Explorer** looks inside the model
 
 def build_app(state: AppState | None = None) -> gr.Blocks:
     state = state or AppState()
-    with app_built_at_launch(), GuardedBlocks(title="ConvNet Playground") as demo:
+    with no_app_until_launch(), GuardedBlocks(title="ConvNet Playground") as demo:
         gr.Markdown(INTRO, elem_id="cn-intro")
         with gr.Row(equal_height=True):
             gr.Markdown(f"<small>Features: {state.source.message}</small>", elem_id="source-status")
@@ -170,7 +171,7 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
         wire_own_images(state, search_tab.own, search_tab, demo)
         register_api(state)
         register_tools(state)
-    hide_internal_events(demo)
+    keep_off_api_page(demo, TOOLS)
     run_slow_groups_in_background(demo)
     demo.edge = Edge()
     return demo

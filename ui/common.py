@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
-from gradio import utils as gradio_utils
 
 from convenet.data.datasets import DatasetSpec
 from convenet.errors import ImageLoadError, UnknownNameError, WeightsUnavailableError
 from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_model_spec
 from convenet.playground import Playground
 from convenet.search.metrics import METRIC_LABELS, METRICS
+from ui.gradio_compat.files import upload_folder
 from ui.server import MISTAKES
 
 log = logging.getLogger("convenet")
@@ -94,7 +94,7 @@ class AppState:
             self.playground.catalog.add(spec)
         self.default_dataset = self.playground.datasets()[0]
         self.dataset_boxes: list[gr.Dropdown] = []  # every tab's dataset choice, kept in step
-        folder = Path(gradio_utils.get_upload_folder()) / f"result-tiles-{os.getpid()}"
+        folder = upload_folder() / f"result-tiles-{os.getpid()}"
         self.tiles = Playground.tiles(folder)
 
     def model_choices(self) -> list[tuple[str, str]]:

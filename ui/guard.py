@@ -16,17 +16,19 @@ import inspect
 import logging
 import math
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio import utils as gradio_utils
 
 from convenet.data.catalog import current_owner
 from convenet.errors import ImageLoadError
 from convenet.playground import Playground
 from convenet.settings import SETTINGS
+from ui.gradio_compat.events import Call, Event, HookedBlocks, api_input_type, holds_state
+from ui.gradio_compat.files import upload_folder
 from ui.server import MISTAKES, client_address, current_visitor
 
 log = logging.getLogger("convenet")
@@ -63,15 +65,6 @@ def short(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def _api_type(block: Any) -> str:
-    info = str(getattr(block, "_api_info", ""))
-    if "'path'" in info:
-        return "file"
-    if "'integer'" in info:
-        return "integer"
-    return "any"
-
-
 def input_kind(block: Any) -> str:
     """What a component accepts from a client: a file, a whole number, a number, or anything.
 
@@ -88,9 +81,7 @@ def input_kind(block: Any) -> str:
         return "integer"
     if isinstance(block, gr.Slider):
         return "number"
-    if type(block).__name__ == "Api":
-        return _api_type(block)
-    return "any"
+    return api_input_type(block) or "any"
 
 
 def _is_file_ref(value: Any) -> bool:
@@ -117,7 +108,7 @@ class Edge:
     @staticmethod
     def upload_folder() -> Path:
         # Read at each call: Gradio reads GRADIO_TEMP_DIR at call time too.
-        return Path(gradio_utils.get_upload_folder()).resolve()
+        return upload_folder().resolve()
 
     def files(self, refs: Any) -> None:
         """A list of uploads (any kind: the handler checks what is inside), or a refusal."""
@@ -179,16 +170,16 @@ class Edge:
         return raw
 
 
-def _labels(block_fn: Any) -> list[str]:
+def _labels(event: Event) -> list[str]:
     """A name a person recognises for each input: the parameter name or the component label."""
     try:
-        params = list(inspect.signature(block_fn.fn).parameters)
+        params = list(inspect.signature(event.fn).parameters)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         params = []
     labels = []
-    for i, block in enumerate(block_fn.inputs):
+    for i, block in enumerate(event.inputs):
         label = getattr(block, "label", None)
-        if type(block).__name__ == "Api" and i < len(params):
+        if api_input_type(block) is not None and i < len(params):
             label = params[i]
         labels.append(str(label or f"Input {i + 1}"))
     return labels
@@ -197,10 +188,10 @@ def _labels(block_fn: Any) -> list[str]:
 UNPARSED = "One of the inputs is not in the form this call takes; see the API page."
 
 
-def _unparsed(block_fn: Any, inputs: list[Any]) -> str:
+def _unparsed(event: Event, inputs: list[Any]) -> str:
     """The plain sentence for inputs a component would not take: which choice box was sent
     a value it does not offer, if that is what happened."""
-    for block, label, value in zip(block_fn.inputs, _labels(block_fn), inputs, strict=False):
+    for block, label, value in zip(event.inputs, _labels(event), inputs, strict=False):
         choices = getattr(block, "choices", None)
         if not choices or getattr(block, "allow_custom_value", False):
             continue
@@ -215,53 +206,48 @@ def _address(request: Any) -> str:
     return client_address(request, SETTINGS.trust_proxy) if request is not None else ""
 
 
-class GuardedBlocks(gr.Blocks):
+class GuardedBlocks(HookedBlocks):
     """gr.Blocks whose every event checks its inputs at the edge before anything runs."""
 
     edge: Edge | None = None
 
-    async def preprocess_data(
-        self, block_fn: Any, inputs: list[Any], state: Any, explicit_call: bool = False
-    ) -> list[Any]:
-        if self.edge is not None and not explicit_call:
-            inputs = list(inputs)
-            if len(inputs) > len(block_fn.inputs):
-                raise Refused(
-                    f"This call takes {len(block_fn.inputs)} inputs, but {len(inputs)} were sent."
-                )
-            # Inputs left off the end take the defaults the page starts with, so a script
-            # written before an input was added keeps working.
-            inputs += [getattr(b, "value", None) for b in block_fn.inputs[len(inputs) :]]
-            labels = _labels(block_fn)
-            for i, block in enumerate(block_fn.inputs):
-                if not getattr(block, "stateful", False):
-                    inputs[i] = self.edge.value(input_kind(block), labels[i], inputs[i])
-        try:
-            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
-        except Refused:
-            raise
-        except Exception:  # a component's own check or parser: its message may show type
-            # reprs, server internals or the client's own text (as HTML)
-            raise Refused(_unparsed(block_fn, inputs)) from None
+    def client_inputs(self, event: Event, inputs: list[Any]) -> list[Any]:
+        if self.edge is None:
+            return inputs
+        if len(inputs) > len(event.inputs):
+            raise Refused(
+                f"This call takes {len(event.inputs)} inputs, but {len(inputs)} were sent."
+            )
+        # Inputs left off the end take the defaults the page starts with, so a script
+        # written before an input was added keeps working.
+        inputs += [getattr(b, "value", None) for b in event.inputs[len(inputs) :]]
+        labels = _labels(event)
+        for i, block in enumerate(event.inputs):
+            if not holds_state(block):
+                inputs[i] = self.edge.value(input_kind(block), labels[i], inputs[i])
+        return inputs
 
-    async def process_api(self, block_fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        fn = self.fns[block_fn] if isinstance(block_fn, int) else block_fn
-        data = getattr(kwargs.get("event_data"), "_data", None)
-        clicked = isinstance(data, dict) and "index" in data and "value" in data
-        if self.edge is not None and not clicked and _wants_click(fn.fn):
+    def unparsed(self, event: Event, inputs: list[Any], error: Exception) -> Exception:
+        # A component's own check or parser: its message may show type reprs, server
+        # internals or the client's own text (as HTML).
+        return error if isinstance(error, Refused) else Refused(_unparsed(event, inputs))
+
+    @contextmanager
+    def calling(self, call: Call) -> Iterator[None]:
+        if self.edge is not None and not call.clicked and _wants_click(call.event.fn):
             raise Refused("This call answers a click on the page; it cannot be made alone.")
         # The session this call is for: a session's own datasets exist for its calls only.
-        owner = current_owner.set(kwargs.get("session_hash"))
-        visitor = current_visitor.set(_address(kwargs.get("request")))
+        owner = current_owner.set(call.session_hash)
+        visitor = current_visitor.set(_address(call.request))
         try:
-            return await super().process_api(block_fn, *args, **kwargs)
+            yield
         except gr.Error as exc:
             # Shown as HTML in the page: a client's text inside a message stays text.
             exc.message = html.escape(str(exc.message), quote=False)
             exc.print_exception = False
             raise
         except Exception:  # outside our handlers (which say their own sentence): a fault
-            log.exception("Unexpected error in %s", fn.name)
+            log.exception("Unexpected error in %s", call.event.name)
             raise gr.Error(
                 "Something went wrong on our side; please try again.", print_exception=False
             ) from None

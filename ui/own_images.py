@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from gradio import processing_utils
-from gradio import utils as gradio_utils
 
 from convenet.models.registry import get_model_spec
 from convenet.playground import Ingested, Playground
 from convenet.settings import SETTINGS, own_images_dir
 from ui.common import AppState, friendly, progress_callback
+from ui.gradio_compat.files import cache_file
 from ui.server import client_address
 
 log = logging.getLogger("convenet")
@@ -51,7 +50,7 @@ def served_path(path: Path | str) -> str:
     """A dataset image as a URL path may name it: own images only through Gradio's cache
     (a content-addressed copy), since their own folder is never served."""
     if Path(path).resolve().is_relative_to(own_images_dir().resolve()):
-        return processing_utils.save_file_to_cache(str(path), gradio_utils.get_upload_folder())
+        return cache_file(path)
     return str(path)
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from gradio import utils as gradio_utils
 
 from convenet.models.registry import MODELS
 from convenet.playground import BAR_COLOURS, SIMILARITY_MEANING, SearchResult, class_colour
+from ui.gradio_compat.files import upload_folder
 
 P_AT = 10  # the k of the overview heatmap and the comparison: the one number shared by all views
 
@@ -280,7 +280,7 @@ def export_files(result: SearchResult, images_dir: Path) -> tuple[str, str]:
     writer.writeheader()
     writer.writerows(rows)
     contents = {"csv": text.getvalue(), "json": json.dumps(rows, indent=1)}
-    folder = Path(gradio_utils.get_upload_folder()) / "exports"
+    folder = upload_folder() / "exports"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for suffix, content in contents.items():

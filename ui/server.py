@@ -14,22 +14,27 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from fastapi import HTTPException
-from gradio import utils as gradio_utils
-from gradio.context import LocalContext
-from gradio.routes import App
 from starlette.middleware import Middleware
 
 from convenet.priority import Abandoned, backgrounded, reset_wanted, wanted_while
 from convenet.settings import SETTINGS, Settings
-from ui.sessions import use_lean_sessions
+from ui.gradio_compat.events import files_kept_in_cache, wrap_handlers
+from ui.gradio_compat.files import upload_folder
+from ui.gradio_compat.queue import (
+    Waiting,
+    before_picking,
+    before_queueing,
+    client_waiting,
+    set_queue_limits,
+    waiting,
+)
 
 log = logging.getLogger("convenet")
 
@@ -184,22 +189,13 @@ class MistakeLog:
 MISTAKES = MistakeLog()
 
 
-def _pending_events(queue: Any) -> Iterable[Any]:
-    for event_queue in list(queue.event_queue_per_concurrency_id.values()):
-        yield from list(event_queue.queue)
-    for job in list(queue.active_jobs):
-        yield from job or []
-
-
-def install_fair_queue(queue: Any, settings: Settings = SETTINGS) -> None:
+def cap_requests_per_client(demo: gr.Blocks, settings: Settings = SETTINGS) -> None:
     """Cap the queued and running requests of one session and of one address (HTTP 429)."""
-    push = queue.push
 
-    async def fair_push(body: Any, request: Any, username: str | None) -> Any:
+    def check(session: str | None, request: Any) -> None:
         address = client_address(request, settings.trust_proxy)
-        session = getattr(body, "session_hash", None)
         same_session = same_address = 0
-        for event in _pending_events(queue):
+        for event in waiting(demo):
             if session is not None and event.session_hash == session:
                 same_session += 1
             if client_address(event.request, settings.trust_proxy) == address:
@@ -211,9 +207,8 @@ def install_fair_queue(queue: Any, settings: Settings = SETTINGS) -> None:
                 detail="Too many of your requests are waiting already; "
                 "please wait for them to finish, then try again.",
             )
-        return await push(body, request, username)
 
-    queue.push = fair_push
+    before_queueing(demo, check)
 
 
 class FairQueue:
@@ -227,30 +222,25 @@ class FairQueue:
 
     REMEMBERED = 4096  # visitors' last turns kept; the longest-forgotten go first
 
-    def __init__(self, queue: Any, settings: Settings = SETTINGS) -> None:
-        self.queue = queue
+    def __init__(self, settings: Settings = SETTINGS) -> None:
         self.trust_proxy = settings.trust_proxy
         self._turns: OrderedDict[tuple[str, ...], int] = OrderedDict()
         self._tick = 0
 
-    def _keys(self, event: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _keys(self, event: Waiting) -> tuple[tuple[str, ...], tuple[str, ...]]:
         address = client_address(event.request, self.trust_proxy)
-        group = str(event.concurrency_id)
-        return (group, address), (group, address, str(event.session_hash))
+        return (event.group, address), (event.group, address, str(event.session_hash))
 
-    def next_first(self, events: list[Any]) -> None:
-        """Move the fair next event to the front of a group's list."""
-        if len(events) < 2:
-            return
+    def next_index(self, events: list[Waiting]) -> int:
+        """Which of a group's waiting events is the fair one to run next."""
 
-        def turn(item: tuple[int, Any]) -> tuple[int, int, int]:
+        def turn(item: tuple[int, Waiting]) -> tuple[int, int, int]:
             address, session = self._keys(item[1])
             return self._turns.get(address, -1), self._turns.get(session, -1), item[0]
 
-        index = min(enumerate(events), key=turn)[0]
-        events.insert(0, events.pop(index))
+        return min(enumerate(events), key=turn)[0]
 
-    def served(self, event: Any) -> None:
+    def served(self, event: Waiting) -> None:
         self._tick += 1
         for key in self._keys(event):
             self._turns[key] = self._tick
@@ -258,27 +248,9 @@ class FairQueue:
         while len(self._turns) > self.REMEMBERED:
             self._turns.popitem(last=False)
 
-    def install(self) -> None:
-        """Gradio picks the first event of a group's list (under its queue lock): put the
-        fair one there just before it looks."""
-        pick = self.queue.get_events
-
-        def fair_pick() -> Any:
-            for event_queue in list(self.queue.event_queue_per_concurrency_id.values()):
-                self.next_first(event_queue.queue)
-            picked = pick()
-            if picked:
-                self.served(picked[0][0])
-            return picked
-
-        self.queue.get_events = fair_pick
-
-
-def _kept_files(demo: gr.Blocks) -> set[str]:
-    kept: set[str] = set()
-    for block in demo.blocks.values():
-        kept.update(str(Path(p).resolve()) for p in getattr(block, "keep_in_cache", ()))
-    return kept
+    def install(self, demo: gr.Blocks) -> None:
+        """Gradio's queue runs the event this picks next in each group."""
+        before_picking(demo, self.next_index, self.served)
 
 
 KEEP_FOLDERS = ("deep_links",)  # shared links' saved views: small, and meant to last
@@ -306,36 +278,19 @@ def sweep_temp_files(folder: Path, max_age_s: float, keep: set[str]) -> int:
 
 def start_temp_sweeper(demo: gr.Blocks, settings: Settings = SETTINGS) -> threading.Thread:
     """Uploads (aborted ones too) and generated files go after ``temp_ttl_s`` seconds."""
-    folder = Path(gradio_utils.get_upload_folder())
+    folder = upload_folder()
 
     def loop() -> None:
         while True:
             time.sleep(settings.temp_sweep_s)
             if folder.is_dir():
-                removed = sweep_temp_files(folder, settings.temp_ttl_s, _kept_files(demo))
+                removed = sweep_temp_files(folder, settings.temp_ttl_s, files_kept_in_cache(demo))
                 if removed:
                     log.info("Removed %d old temporary files", removed)
 
     thread = threading.Thread(target=loop, name="temp-sweeper", daemon=True)
     thread.start()
     return thread
-
-
-@contextmanager
-def app_built_at_launch() -> Iterator[None]:
-    """Build the Blocks inside this: Gradio then skips the FastAPI apps it throws away.
-
-    ``gr.Blocks()`` (through its default ``queue()``) and the end of its ``with`` block each
-    build a whole FastAPI app (every route's pydantic models, ~0.3 s apiece here) that
-    ``launch()`` replaces with the one it serves, so they only delay the start. In-process
-    callers (``process_api``, tests, benchmarks) never use them.
-    """
-    build = App.create_app
-    App.create_app = staticmethod(lambda *args, **kwargs: None)
-    try:
-        yield
-    finally:
-        App.create_app = build
 
 
 # Concurrency groups of slow work (Keras views, feature visualization, explanations, your own
@@ -346,23 +301,12 @@ BACKGROUND_GROUPS = ("heavy", "follow", "featurevis", "explorer", "why", "own_im
 ABANDONED = "Stopped: nobody was waiting for this any more."
 
 
-def _event_alive(queue: Any, event_id: str | None) -> bool:
-    """Whether the running event ``event_id`` still has a client (Gradio marks it dead when
-    its page or stream goes away)."""
-    for job in list(queue.active_jobs):
-        for event in job or []:
-            if event._id == event_id:
-                return bool(event.alive)
-    return True
-
-
-def stops_when_abandoned(fn: Callable[..., Any], queue: Any) -> Callable[..., Any]:
+def stops_when_abandoned(fn: Callable[..., Any], demo: gr.Blocks) -> Callable[..., Any]:
     """``fn`` whose step loops (convenet.priority.still_wanted) stop once its client has gone."""
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        event_id = LocalContext.event_id.get(None)
-        token = wanted_while(lambda: _event_alive(queue, event_id))
+        token = wanted_while(client_waiting(demo))
         try:
             return fn(*args, **kwargs)
         except Abandoned:
@@ -378,14 +322,15 @@ def run_slow_groups_in_background(demo: gr.Blocks) -> None:
     """Every handler of a slow concurrency group runs in a low-priority thread, so the CPU
     goes to searches first; queues alone keep searches from waiting behind slow views, not
     from sharing the cores with them. Its step loops stop when its client goes away."""
-    for block_fn in demo.fns.values():
-        fn = block_fn.fn
-        if block_fn.concurrency_id in BACKGROUND_GROUPS and fn is not None:
-            if inspect.isgeneratorfunction(fn) or inspect.iscoroutinefunction(fn):
-                # the wrapper waits for a return value: a generator or coroutine would do its
-                # work later in the caller's thread, at the usual priority, without a word
-                raise TypeError(f"{fn.__name__}: a slow group's handler must be a plain function")
-            block_fn.fn = backgrounded(stops_when_abandoned(fn, demo._queue))
+
+    def in_background(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isgeneratorfunction(fn) or inspect.iscoroutinefunction(fn):
+            # the wrapper waits for a return value: a generator or coroutine would do its
+            # work later in the caller's thread, at the usual priority, without a word
+            raise TypeError(f"{fn.__name__}: a slow group's handler must be a plain function")
+        return backgrounded(stops_when_abandoned(fn, demo))
+
+    wrap_handlers(demo, BACKGROUND_GROUPS, in_background)
 
 
 # Gradio summarises its event log (the last 10,000 events, in pandas) for its monitoring page
@@ -394,7 +339,7 @@ def run_slow_groups_in_background(demo: gr.Blocks) -> None:
 ANALYTICS_EVERY = 500
 
 
-def configure_queue(queue: Any) -> None:
+def configure_queue(demo: gr.Blocks) -> None:
     """Our queue settings on the queue ``gr.Blocks()`` made (``demo.queue()`` would build one
     more app).
 
@@ -402,21 +347,15 @@ def configure_queue(queue: Any) -> None:
     groups of their own (see ``ui.search_tab``, ``ui.search_panels``, ``ui.explorer_tab``).
     The monitoring summary is brought up to date every ``ANALYTICS_EVERY`` events.
     """
-    queue.default_concurrency_limit = 2
-    queue.max_size = 256
-    if not hasattr(queue, "ANAYLTICS_CACHE_FREQUENCY"):  # Gradio's spelling
-        raise AttributeError("Gradio's queue no longer has ANAYLTICS_CACHE_FREQUENCY")
-    queue.ANAYLTICS_CACHE_FREQUENCY = ANALYTICS_EVERY
+    set_queue_limits(demo, default_limit=2, max_size=256, analytics_every=ANALYTICS_EVERY)
 
 
 def serve(demo: gr.Blocks, allowed: list[str], css: str, head: str) -> None:
     """Launch ``demo`` with every protection on; blocks until the server stops."""
-    configure_queue(demo._queue)
-    install_fair_queue(demo._queue)
-    FairQueue(demo._queue).install()
+    configure_queue(demo)
+    cap_requests_per_client(demo)
+    FairQueue().install(demo)
     start_temp_sweeper(demo)
-    if SETTINGS.lean_sessions:  # CONVENET_LEAN_SESSIONS=0: Gradio's own, for comparisons
-        use_lean_sessions()
     demo.launch(
         max_file_size=SETTINGS.max_file_mb * 1024 * 1024,
         allowed_paths=allowed,

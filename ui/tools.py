@@ -1,7 +1,7 @@
 """Tools for scripts and agents: the documented API, and the app's MCP tool list.
 
 Each is a typed function whose docstring Gradio turns into the API page's and the MCP tool's
-description. Everything else the page calls is kept off both lists (``hide_internal_events``).
+description. Everything else the page calls is kept off both lists (``ui.app.build_app``).
 TensorFlow is imported only inside the tools that run a network.
 """
 
@@ -13,12 +13,12 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-from gradio import utils as gradio_utils
 from PIL import Image
 
 from convenet.models.registry import DEFAULT_MODEL, MODELS, get_model_spec
 from ui.api import uploaded_path
 from ui.common import AppState, default_layer, friendly
+from ui.gradio_compat.files import upload_folder
 from ui.why_panel import WHY_GROUP
 
 TOOLS = ("search", "list_models", "explain_prediction", "show_channel", "why_match")
@@ -26,17 +26,9 @@ TOP_CLASSES = 5
 TOP_IMAGES = 9
 
 
-def hide_internal_events(demo: gr.Blocks) -> None:
-    """Only the tools appear on the API page and as MCP tools; the page's own events stay
-    callable by name (undocumented), as scripts written against them expect."""
-    for fn in demo.fns.values():
-        if fn.api_visibility == "public" and fn.api_name not in TOOLS:
-            fn.api_visibility = "undocumented"
-
-
 def picture_file(image: np.ndarray, stem: str) -> dict:
     """Save a picture where Gradio serves uploads from (and sweeps them): a file an agent gets."""
-    folder = Path(gradio_utils.get_upload_folder()) / "tools"
+    folder = upload_folder() / "tools"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}-{uuid.uuid4().hex[:12]}.png"
     Image.fromarray(image).save(path)

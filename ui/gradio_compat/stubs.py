@@ -4,8 +4,8 @@ Gradio's ``ComponentMeta`` calls ``create_or_modify_pyi`` for every component cl
 it reads and ``ast``-parses the class's source file and rewrites the ``.pyi`` beside it. That is
 a tool for Gradio's own developers (the stubs ship in the wheel and only type checkers read
 them); at run time it costs ~1 s of the ~3 s ``import gradio`` takes here and writes ``.pyi``
-files next to any module that defines a component. ``install`` makes that call a no-op for the
-``gradio.component_meta`` loaded afterwards; nothing else in Gradio changes.
+files next to any module that defines a component. ``skip_stub_rewrite`` makes that call a no-op
+for the ``gradio.component_meta`` loaded afterwards; nothing else in Gradio changes.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-_MODULE = "gradio.component_meta"
-_FUNCTION = "create_or_modify_pyi"
+MODULE = "gradio.component_meta"
+FUNCTION = "create_or_modify_pyi"
 
 
-def skip_stub_rewrite(*_args: object, **_kwargs: object) -> None:
+def no_stub_rewrite(*_args: object, **_kwargs: object) -> None:
     """Stand-in for Gradio's stub writer: the installed stubs stay as shipped."""
 
 
@@ -30,7 +30,7 @@ class _StubSkippingFinder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != _MODULE:
+        if fullname != MODULE:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
@@ -39,15 +39,15 @@ class _StubSkippingFinder(importlib.abc.MetaPathFinder):
 
         def exec_module(module: ModuleType) -> None:
             run_module(module)
-            if hasattr(module, _FUNCTION):  # a Gradio without it needs nothing skipped
-                setattr(module, _FUNCTION, skip_stub_rewrite)
+            if hasattr(module, FUNCTION):  # a Gradio without it needs nothing skipped
+                setattr(module, FUNCTION, no_stub_rewrite)
 
         spec.loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
 
 
-def install() -> None:
-    """Skip Gradio's stub rewriting; call before its first import (later calls do nothing)."""
-    if _MODULE in sys.modules or any(isinstance(f, _StubSkippingFinder) for f in sys.meta_path):
+def skip_stub_rewrite() -> None:
+    """Skip Gradio's stub rewriting; works only before its first import (later calls do nothing)."""
+    if MODULE in sys.modules or any(isinstance(f, _StubSkippingFinder) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _StubSkippingFinder())

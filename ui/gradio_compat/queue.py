@@ -1,0 +1,107 @@
+"""Gradio's private queue (``Blocks._queue``): its limits, and hooks where the UI's policies go.
+
+Gradio's public ``queue()`` sets two of the limits but builds one more FastAPI app; it offers no
+hook before an event is queued, none on which waiting event runs next (first come, first
+served), and no way for a running handler to learn that its client has gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+from gradio.context import LocalContext
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An event queued or running, as the queue's policies read it."""
+
+    session_hash: str | None
+    request: Any  # the client's request: its headers and socket address
+    group: str  # its concurrency group
+
+
+def _waiting(event: Any) -> Waiting:
+    return Waiting(event.session_hash, event.request, str(event.concurrency_id))
+
+
+def set_queue_limits(
+    demo: gr.Blocks, default_limit: int, max_size: int, analytics_every: int
+) -> None:
+    """Limits on the queue ``gr.Blocks()`` made: workers of events that name no concurrency
+    group, events waiting at most, and how many events pass between two updates of the
+    monitoring page's summary (Gradio's default: every event)."""
+    queue = demo._queue
+    queue.default_concurrency_limit = default_limit
+    queue.max_size = max_size
+    if not hasattr(queue, "ANAYLTICS_CACHE_FREQUENCY"):  # Gradio's spelling
+        raise AttributeError("Gradio's queue no longer has ANAYLTICS_CACHE_FREQUENCY")
+    queue.ANAYLTICS_CACHE_FREQUENCY = analytics_every
+
+
+def waiting(demo: gr.Blocks) -> list[Waiting]:
+    """Every event queued or running now."""
+    queue = demo._queue
+    found = [
+        _waiting(event)
+        for event_queue in list(queue.event_queue_per_concurrency_id.values())
+        for event in list(event_queue.queue)
+    ]
+    found += [_waiting(event) for job in list(queue.active_jobs) for event in job or []]
+    return found
+
+
+def before_queueing(demo: gr.Blocks, check: Callable[[str | None, Any], None]) -> None:
+    """``check(session_hash, request)`` runs before Gradio queues each event; it refuses the
+    event by raising (an ``HTTPException`` reaches the client as its status)."""
+    queue = demo._queue
+    push = queue.push
+
+    async def checked_push(body: Any, request: Any, username: str | None) -> Any:
+        check(getattr(body, "session_hash", None), request)
+        return await push(body, request, username)
+
+    queue.push = checked_push
+
+
+def before_picking(
+    demo: gr.Blocks,
+    choose: Callable[[list[Waiting]], int],
+    picked: Callable[[Waiting], None],
+) -> None:
+    """Gradio runs the first event of a group's list next (picked under its queue lock):
+    ``choose`` says which of a group's waiting events that is, and ``picked`` hears of each
+    event as it starts."""
+    queue = demo._queue
+    pick = queue.get_events
+
+    def chosen_first() -> Any:
+        for event_queue in list(queue.event_queue_per_concurrency_id.values()):
+            events = event_queue.queue
+            if len(events) > 1:
+                events.insert(0, events.pop(choose([_waiting(e) for e in events])))
+        started = pick()
+        if started:
+            picked(_waiting(started[0][0]))
+        return started
+
+    queue.get_events = chosen_first
+
+
+def client_waiting(demo: gr.Blocks) -> Callable[[], bool]:
+    """For the event running in this context: whether its client still waits (Gradio marks an
+    event dead when its page or stream goes away). Always true outside a queued event."""
+    event_id = LocalContext.event_id.get(None)
+    queue = demo._queue
+
+    def alive() -> bool:
+        for job in list(queue.active_jobs):
+            for event in job or []:
+                if event._id == event_id:
+                    return bool(event.alive)
+        return True
+
+    return alive
