@@ -19,7 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    import ui  # noqa: F401  (first, as in app.py: Gradio then skips rewriting its type stubs)
+    from ui.gradio_compat.stubs import skip_stub_rewrite
+
+    skip_stub_rewrite()  # first, as app.py's gradio_compat.install: no type stubs rewritten
 
     began = time.perf_counter()
     import gradio.blocks  # everything Gradio brings (FastAPI, pandas, the MCP SDK ...)
