@@ -2,7 +2,8 @@
 # Run part of the suite on the previous Gradio minor, the oldest ui/gradio_compat supports.
 #
 #   bash scripts/test_previous_gradio.sh                   # the default selection below
-#   bash scripts/test_previous_gradio.sh tests/test_x.py   # any pytest arguments instead
+#   bash scripts/test_previous_gradio.sh -x -q             # options only: with that selection
+#   bash scripts/test_previous_gradio.sh tests/test_x.py   # naming a test file: instead of it
 #
 # The virtual environment (VENV, default /tmp/convenet-gradio-$GRADIO) holds only that Gradio;
 # every other package comes from the environment of PYTHON (default: python, the one that runs
@@ -39,5 +40,7 @@ import gradio
 assert gradio.__version__ == sys.argv[1], f"{gradio.__file__} is Gradio {gradio.__version__}"
 print(f"Gradio {gradio.__version__} from {gradio.__file__}")
 PY
-if [ "$#" -eq 0 ]; then set -- "${DEFAULT_TESTS[@]}"; fi
-exec "$VENV/bin/python" -m pytest "$@"
+for arg in "$@"; do
+  if [ -e "${arg%%::*}" ]; then exec "$VENV/bin/python" -m pytest "$@"; fi
+done
+exec "$VENV/bin/python" -m pytest "${DEFAULT_TESTS[@]}" "$@"
