@@ -258,6 +258,7 @@ print(getattr(GradioMCPServer.postprocess_output_data, "sends_json", False))
 INSTALL = "from ui import gradio_compat; gradio_compat.install(lean_sessions={lean})"
 
 
+@pytest.mark.slow  # three fresh interpreters importing Gradio: ~11 s
 @pytest.mark.parametrize(
     ("first", "patched"),
     [

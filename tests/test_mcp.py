@@ -69,7 +69,7 @@ def test_an_agent_sends_its_own_image_inline(app_url: str) -> None:
     assert len(out["top5"]) == 5 and "cat" in out["top5"][0]["class"].lower()
     assert out["gradcam"]["url"].endswith(".png")
     listed = answer(mcp(app_url, lambda s: s.call_tool("list_models", {})))
-    assert "efficientnet_lite0" in str(listed)
+    assert "efficientnet_lite0" in [model["key"] for model in listed]
 
 
 def test_internal_events_are_off_the_api_page_but_still_callable(app_url: str) -> None:
