@@ -248,11 +248,10 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
             )
         )
 
-    followers = [
-        *build_panels(pg, view, change_view),
-        build_side_by_side(pg, state.default_dataset, view),
-        why.connect(pg, view),
-    ]
+    panel_followers, similarity = build_panels(pg, view, change_view)
+    side_by_side = build_side_by_side(pg, state.default_dataset, view)
+    side_by_side.show_pair(similarity)
+    followers = [*panel_followers, side_by_side.follower, why.connect(pg, view)]
     follow.append(follow_searches(followers))
     for searched in unfollowed:  # the panels' own clicks searched before they were all built
         follow[0](searched)
