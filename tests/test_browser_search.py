@@ -539,3 +539,26 @@ def test_a_layer_similarity_cell_opens_its_two_layers_side_by_side(
         expect(first).to_contain_text(f"#1 {out['results'][0]['similarity']:.0f}%", timeout=WAIT_MS)
     assert_page_intact(page)
     shoot(page, "similarity_to_side_by_side")
+
+
+def test_the_dataset_gallery_frames_the_query_whatever_chose_it(
+    page: Page, app_url: str, api: Client, photo_file: Path
+):
+    """A link, a result click and an upload: the dataset's images frame the query (the 200
+    images are shown in order, so image i is thumbnail i), and none for an upload."""
+    selected = thumbnails(page, "dataset-gallery").and_(page.locator(".selected"))
+    open_app(page, f"{app_url}?query=12")
+    expect(selected).to_have_count(1, timeout=WAIT_MS)
+    expect(thumbnails(page, "dataset-gallery").nth(12)).to_have_class(re.compile(r"\bselected\b"))
+    out = wait_for_results(page, api, query_index=12)
+    thumbnails(page, "results-gallery").nth(2).click()
+    picked = out["results"][2]["index"]
+    wait_for_results(page, api, query_index=picked)
+    expect(thumbnails(page, "dataset-gallery").nth(picked)).to_have_class(
+        re.compile(r"\bselected\b"), timeout=WAIT_MS
+    )
+    expect(selected).to_have_count(1)
+    upload = page.locator(".block", has_text="Or search with your own image")
+    upload.locator("input[type=file]").set_input_files(photo_file)
+    expect(page.locator("#search-summary")).to_contain_text("Your image", timeout=WAIT_MS)
+    expect(selected).to_have_count(0, timeout=WAIT_MS)
