@@ -228,7 +228,8 @@ def test_compare_after_an_upload_says_why_it_cannot(page: Page, app_url: str, ph
 
 
 # -- 6. stale state ----------------------------------------------------------------------------
-def test_switching_dataset_leaves_no_selection_frame(page: Page, app_url: str, api: Client):
+def test_switching_dataset_leaves_no_stale_selection_frame(page: Page, app_url: str, api: Client):
+    """The old dataset's frame goes; the new dataset's query (its image 0) is framed."""
     open_app(page, app_url)
     thumbnails(page, "dataset-gallery").nth(5).click()
     selected = page.locator("#dataset-gallery button.thumbnail-item.selected")
@@ -237,7 +238,10 @@ def test_switching_dataset_leaves_no_selection_frame(page: Page, app_url: str, a
     choose(page, "Dataset", "clipart200")
     expect(page).to_have_url(re.compile(r"dataset=clipart200&.*query=0"), timeout=WAIT_MS)
     wait_for_results(page, api, dataset="clipart200", query_index=0)
-    expect(selected).to_have_count(0)
+    expect(thumbnails(page, "dataset-gallery").nth(0)).to_have_class(
+        re.compile(r"\bselected\b"), timeout=WAIT_MS
+    )
+    expect(selected).to_have_count(1)
 
 
 @pytest.mark.usefixtures("warm_uploads")

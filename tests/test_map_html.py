@@ -57,9 +57,10 @@ def test_the_query_is_joined_to_its_ten_nearest_images_which_are_listed():
     assert [int(i) for i in listed] == hits[:10]
     assert "Its 10 nearest images in this layer" in markup
     # each line runs from the query's point to one neighbour's point
-    cx, cy = re.search(r"data-index='0'", markup) and re.findall(
-        r"cx='([\d.]+)' cy='([\d.]+)'[^>]*data-index='0'", markup
-    )[0]
+    cx, cy = (
+        re.search(r"data-index='0'", markup)
+        and re.findall(r"cx='([\d.]+)' cy='([\d.]+)'[^>]*data-index='0'", markup)[0]
+    )
     ends = re.findall(r"x1='([\d.]+)' y1='([\d.]+)' x2='([\d.]+)' y2='([\d.]+)'", markup)
     assert all((x1, y1) == (cx, cy) for x1, y1, _, _ in ends)
     second = re.findall(r"cx='([\d.]+)' cy='([\d.]+)'[^>]*data-index='9'", markup)[0]
