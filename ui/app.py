@@ -108,10 +108,21 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-ticks { display: flex; gap: 3px; font-size: 0.7em; }
 .cn-ticks span { flex: 1; text-align: center; }
 .cn-map { position: relative; display: flex; flex-wrap: wrap; gap: 12px; }
-.cn-map svg { width: min(100%, 560px); aspect-ratio: 1; border: 1px solid #ddd; }
+.cn-map-view { position: relative; width: min(100%, 560px); }
+.cn-map svg { width: 100%; aspect-ratio: 1; border: 1px solid #ddd; touch-action: none;
+  cursor: grab; }
+.cn-nn { stroke: #333; stroke-width: 1; opacity: 0.55; vector-effect: non-scaling-stroke; }
+.cn-zoom { position: absolute; top: 6px; right: 6px; display: flex; gap: 4px; }
+.cn-zoom button { width: 32px; height: 32px; border: 1px solid #999; border-radius: 4px;
+  background: white; font-size: 1.1em; cursor: pointer; }
+.cn-map-side { flex: 1 1 220px; font-size: 0.85em; }
+.cn-nn-title { margin: 8px 0 4px; font-weight: 600; }
+.cn-nn-list { margin: 0; padding-left: 1.6em; }
+.cn-nn-item { background: none; border: none; padding: 1px 0; cursor: pointer; text-align: left;
+  font: inherit; color: inherit; text-decoration: underline dotted; }
 .cn-pt { cursor: pointer; }
 .cn-pt:hover { stroke: black; stroke-width: 0.5; }
-.cn-map-keys { list-style: none; padding: 0; margin: 0; font-size: 0.85em; }
+.cn-map-keys { list-style: none; padding: 0; margin: 0; }
 .cn-tip { position: absolute; pointer-events: none; background: white; border: 1px solid #999;
   padding: 4px; border-radius: 4px; box-shadow: 0 2px 6px rgba(0, 0, 0, 0.2); z-index: 10; }
 .cn-tip img { display: block; width: 96px; height: 96px; object-fit: contain; }

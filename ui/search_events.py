@@ -75,6 +75,14 @@ def dataset_gallery(state: AppState, dataset: str, category: str) -> tuple[Any, 
     return gr.Gallery(value=items, selected_index=None, label=label), indices
 
 
+def mark_query(query: float | None, upload: str | None, shown: list[int]) -> Any:
+    """Frame the query among the dataset's images on screen (none for an upload, or when the
+    query is not among those shown), whatever made it the query: a click, the map, a link."""
+    index = None if upload or query is None else int(query)
+    position = shown.index(index) if index in (shown or []) else None
+    return gr.Gallery(selected_index=position)
+
+
 @friendly
 def show_dataset(state: AppState, dataset: str, category: str) -> tuple[Any, Any, list[int]]:
     """The dataset's images (one class or all), with no selection frame left from before."""
@@ -195,8 +203,12 @@ def on_part_change(part: str) -> Callable[..., tuple[Any, ...]]:
 
 @friendly
 def on_upload(state: AppState, live: LiveView, upload: str | None) -> tuple[Any, ...]:
-    """A new upload (already checked at the edge) is the query; an emptied box: the dataset."""
-    return change(state, live, with_parts(upload=upload or None), "upload")
+    """A new upload (already checked at the edge) is the query; an emptied box: the dataset.
+
+    The box is set to the upload too (unlike a box that made its own change): Gradio keeps a
+    session's values only for components an event has set, and a copied link (its deep link)
+    carries those values, so this is what lets a shared link show the uploaded image."""
+    return change(state, live, with_parts(upload=upload or None))
 
 
 def upload_refused(state: AppState, live: LiveView, message: str) -> tuple[Any, ...]:
@@ -292,8 +304,6 @@ def link_note(state: AppState, view: ViewState) -> str:
     """Said where the link is copied, when the view cannot travel in it."""
     if state.playground.spec(view.dataset).owner is not None:
         return f"A link cannot carry your own images: it opens {state.default_dataset} instead."
-    if view.upload:
-        return "A link cannot carry an uploaded image: it opens this view with image 0."
     return ""
 
 

@@ -13,11 +13,10 @@ import json
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 from gradio import utils as gradio_utils
 
 from convenet.models.registry import MODELS
-from convenet.playground import BAR_COLOURS, SIMILARITY_MEANING, SearchResult, class_colour
+from convenet.playground import BAR_COLOURS, SIMILARITY_MEANING, SearchResult
 
 P_AT = 10  # the k of the overview heatmap and the comparison: the one number shared by all views
 
@@ -177,91 +176,6 @@ CLICK_BAR_JS = """
 element.addEventListener('click', (event) => {
   const bar = event.target.closest('[data-model][data-layer]');
   if (bar) trigger('click', {model: bar.dataset.model, layer: bar.dataset.layer});
-});
-"""
-
-
-def rgb(label: int) -> str:
-    r, g, b = class_colour(label)
-    return f"rgb({r}, {g}, {b})"
-
-
-def map_html(
-    points: np.ndarray,
-    labels: np.ndarray,
-    classes: list[str],
-    urls: list[str],
-    query: int | None,
-    hits: list[int],
-    rows: np.ndarray | None = None,
-) -> str:
-    """The dataset as points: hover shows the image and its class, a click makes it the query.
-
-    ``rows``: the dataset images that ``points`` and ``urls`` stand for (all when None; a large
-    dataset shows a sample, and the key says so). The query is a large diamond and its top
-    results are ringed; a query without a point of its own (an upload, or an image outside the
-    sample) sits at the mean position of its 3 nearest images on the map.
-    """
-    rows = np.arange(len(points)) if rows is None else np.asarray(rows)
-    position = {int(row): j for j, row in enumerate(rows)}
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    xy = 4 + (points - lo) / np.where(hi - lo > 0, hi - lo, 1.0) * 92
-    xy[:, 1] = 100 - xy[:, 1]  # y grows upwards, as in a chart
-    ringed = set(hits)
-    dots = [
-        f"<circle class='cn-pt' cx='{x:.2f}' cy='{y:.2f}' r='{1.6 if i in ringed else 1.1}' "
-        f"fill='{rgb(int(labels[i]))}' stroke='{'black' if i in ringed else 'none'}' "
-        f"stroke-width='0.4' data-index='{i}' data-class='{html.escape(classes[labels[i]])}' "
-        f"data-src='{html.escape(urls[j])}'></circle>"
-        for j, (i, (x, y)) in enumerate(zip(rows.tolist(), xy, strict=True))
-    ]
-    shown = [position[h] for h in hits if h in position][:3]
-    if query is not None and query in position:
-        x, y = xy[position[query]]
-    else:
-        x, y = xy[shown].mean(axis=0) if shown else (50.0, 50.0)
-    colour = "white" if query is None else rgb(int(labels[query]))
-    query_key = (
-        "◆ the query · ringed: its top results"
-        if query is not None and query in position
-        else f"◆ {'your image' if query is None else 'the query (not in the sample)'}, placed at "
-        "the mean position of its 3 nearest images on the map · ringed: its top results"
-    )
-    if len(rows) < len(labels):
-        query_key += f" · a sample of {len(rows):,} of the {len(labels):,} images"
-    diamond = f"{x:.2f},{y - 3:.2f} {x + 3:.2f},{y:.2f} {x:.2f},{y + 3:.2f} {x - 3:.2f},{y:.2f}"
-    marker = (
-        f"<polygon class='cn-query' points='{diamond}' fill='{colour}' stroke='black' "
-        "stroke-width='0.6'><title>the query</title></polygon>"
-    )
-    keys = "".join(
-        f"<li><span class='cn-swatch' style='background: {rgb(i)}'></span>{html.escape(name)}</li>"
-        for i, name in enumerate(classes)
-    )
-    return (
-        "<div class='cn-map'><svg viewBox='0 0 100 100' role='img' "
-        f"aria-label='Map of the dataset'>{''.join(dots)}{marker}</svg>"
-        f"<ul class='cn-map-keys'>{keys}<li>{html.escape(query_key)}</li></ul>"
-        "<div class='cn-tip' hidden><img alt=''><span></span></div></div>"
-    )
-
-
-MAP_JS = """
-element.addEventListener('click', (event) => {
-  const point = event.target.closest('[data-index]');
-  if (point) trigger('click', {index: Number(point.dataset.index)});
-});
-element.addEventListener('mouseover', (event) => {
-  const tip = element.querySelector('.cn-tip');
-  const point = event.target.closest('[data-index]');
-  if (!tip) return;
-  if (!point) { tip.hidden = true; return; }
-  tip.querySelector('img').src = point.dataset.src;
-  tip.querySelector('span').textContent = point.dataset.class;
-  const box = element.getBoundingClientRect();
-  tip.style.left = `${event.clientX - box.left + 12}px`;
-  tip.style.top = `${event.clientY - box.top + 12}px`;
-  tip.hidden = false;
 });
 """
 
