@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import base64
 import json
@@ -39,9 +38,9 @@ def mcp(url: str, work) -> object:
 
 
 def answer(result) -> dict:
-    """A tool's answer: Gradio sends a tool's dict as one text item (a Python literal)."""
+    """A tool's answer: one text item, JSON (Gradio alone would send a Python literal)."""
     assert not result.isError, result.content
-    return ast.literal_eval(result.content[0].text)
+    return json.loads(result.content[0].text)
 
 
 def test_tool_list_is_small_and_described(app_url: str) -> None:
@@ -70,6 +69,24 @@ def test_an_agent_sends_its_own_image_inline(app_url: str) -> None:
     assert out["gradcam"]["url"].endswith(".png")
     listed = answer(mcp(app_url, lambda s: s.call_tool("list_models", {})))
     assert "efficientnet_lite0" in str(listed)
+
+
+def test_the_api_page_types_every_answer_field_by_field(app_url: str) -> None:
+    """Each tool's answer is described by its fields (not "Any"), and no parameter reads
+    "None | int | None"."""
+    import contextlib
+    import io
+
+    client = Client(app_url, verbose=False)
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name, endpoint in endpoints.items():
+        (answer,) = endpoint["returns"]
+        assert answer["python_type"]["type"].startswith(("dict(", "list[dict(")), name
+    assert "similarity: float" in endpoints["/search"]["returns"][0]["python_type"]["type"]
+    page = io.StringIO()
+    with contextlib.redirect_stdout(page):
+        client.view_api()
+    assert "None | int | None" not in page.getvalue() and ": Any" not in page.getvalue()
 
 
 def test_internal_events_are_off_the_api_page_but_still_callable(app_url: str) -> None:

@@ -29,6 +29,7 @@ from starlette.middleware import Middleware
 
 from convenet.priority import Abandoned, backgrounded, reset_wanted, wanted_while
 from convenet.settings import SETTINGS, Settings
+from ui.gradio_compat import mcp_json, queue_eta
 from ui.sessions import use_lean_sessions
 
 log = logging.getLogger("convenet")
@@ -412,6 +413,8 @@ def configure_queue(queue: Any) -> None:
 def serve(demo: gr.Blocks, allowed: list[str], css: str, head: str) -> None:
     """Launch ``demo`` with every protection on; blocks until the server stops."""
     configure_queue(demo._queue)
+    queue_eta.install(demo._queue)
+    mcp_json.install()
     install_fair_queue(demo._queue)
     FairQueue(demo._queue).install()
     start_temp_sweeper(demo)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from convenet.models.registry import DEFAULT_MODEL, MODELS, get_model_spec
 from ui.api import uploaded_path
+from ui.api_types import ChannelAnswer, ModelEntry, PredictionAnswer, WhyAnswer, resolved
 from ui.common import AppState, default_layer, friendly
 from ui.why_panel import WHY_GROUP
 
@@ -54,7 +55,7 @@ def register_tools(state: AppState) -> None:
         return Path(query["path"] if isinstance(query, dict) else query.path)
 
     @friendly
-    def list_models() -> list[dict]:
+    def list_models() -> list[ModelEntry]:
         """List the CNNs this app searches with, simplest first, with their curated layers.
 
         Returns:
@@ -83,8 +84,8 @@ def register_tools(state: AppState) -> None:
         dataset: str = state.default_dataset,
         query_index: int | None = 0,
         query: gr.FileData = None,  # type: ignore[assignment]  # no Optional: MCP needs the plain file type
-        class_index: int | None = None,
-    ) -> dict:
+        class_index: int = None,  # type: ignore[assignment]  # shown as "int | None", not twice None
+    ) -> PredictionAnswer:
         """Say what a CNN thinks an image shows, and where in the image it sees it.
 
         Args:
@@ -123,7 +124,7 @@ def register_tools(state: AppState) -> None:
         layer: str = "top_conv",
         channel: int = 0,
         dataset: str = state.default_dataset,
-    ) -> dict:
+    ) -> ChannelAnswer:
         """Show what one channel of a layer responds to: a picture optimised to make it fire,
         and the dataset images that excite it most.
 
@@ -166,7 +167,7 @@ def register_tools(state: AppState) -> None:
         query: gr.FileData = None,  # type: ignore[assignment]  # no Optional: MCP needs the plain file type
         result_index: int = 1,
         channels: int = 5,
-    ) -> dict:
+    ) -> WhyAnswer:
         """Show why one layer of a CNN finds two images alike: where their features agree, and
         which channels carry the match.
 
@@ -226,7 +227,7 @@ def register_tools(state: AppState) -> None:
             ],
         }
 
-    gr.api(list_models, api_name="list_models")
-    gr.api(explain_prediction, api_name="explain_prediction", concurrency_id="heavy")
-    gr.api(show_channel, api_name="show_channel", concurrency_id="featurevis")
-    gr.api(why_match, api_name="why_match", **WHY_GROUP)
+    gr.api(resolved(list_models), api_name="list_models")
+    gr.api(resolved(explain_prediction), api_name="explain_prediction", concurrency_id="heavy")
+    gr.api(resolved(show_channel), api_name="show_channel", concurrency_id="featurevis")
+    gr.api(resolved(why_match), api_name="why_match", **WHY_GROUP)
