@@ -52,7 +52,9 @@ MAX_FILTERS = 64
 MAX_MAPS = 32
 TOP_IMAGES = 9
 TOP_CLASSES = 5
-FEATUREVIS_MAX_STEPS = 512
+# The step counts a picture may be optimised for: a few presets (the shipped pictures' among
+# them), so the on-demand picture cache holds at most this many pictures per channel.
+FEATUREVIS_STEP_PRESETS = (16, 64, 128, FEATUREVIS_STEPS)
 INVERSION_STEPS = 150
 INVERSION_TIME_LIMIT_S = 30.0  # said on the page: no request holds the slot longer
 INVERSIONS_KEPT = 32
@@ -332,8 +334,9 @@ class ModelInspector:
         """(picture, shipped?) of a channel: the shipped one where it exists, else computed."""
         channel = self.check_channel(layer, channel)
         steps = as_int(steps, "Steps")
-        if not 1 <= steps <= FEATUREVIS_MAX_STEPS:
-            raise ValueError(f"Steps must be between 1 and {FEATUREVIS_MAX_STEPS}, got {steps}")
+        if steps not in FEATUREVIS_STEP_PRESETS:
+            *first, last = (str(n) for n in FEATUREVIS_STEP_PRESETS)
+            raise ValueError(f"Steps can be {', '.join(first)} or {last}, not {steps}")
         shipped = precomputed_featurevis_path(self.spec.key, layer, channel)
         if steps == FEATUREVIS_STEPS and shipped.is_file():
             return load_image(shipped), True

@@ -280,6 +280,11 @@ def test_use_layer_in_search(client: Client) -> None:
         ),
         ("/featurevis", ["efficientnet_lite0", "stem_conv", 32, 16], "Channel 32 is out of range"),
         ("/featurevis", ["efficientnet_lite0", "predictions", 0, 16], "not feature maps"),
+        (  # a few step counts only: the picture cache holds a few pictures per channel
+            "/featurevis",
+            ["efficientnet_lite0", "stem_conv", 0, 512],
+            "Optimisation steps: choose one of the options this box offers.",
+        ),
         (
             "/channel_page",
             ["efficientnet_lite0", "stem_conv", 32, DATASET],

@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 
 from convenet.inspector import (
-    FEATUREVIS_MAX_STEPS,
+    FEATUREVIS_STEP_PRESETS,
     FEATUREVIS_STEPS,
     INVERSION_TIME_LIMIT_S,
     TOP_CLASSES,
@@ -99,11 +99,9 @@ def build_explorer_tab(
     with gr.Group(elem_id="explorer-channel-page"):
         with gr.Row():
             channel = gr.Number(value=0, precision=0, label="Channel", info="0 and up")
-            steps = gr.Slider(
-                16,
-                FEATUREVIS_MAX_STEPS,
+            steps = gr.Radio(
+                list(FEATUREVIS_STEP_PRESETS),
                 value=FEATUREVIS_STEPS,
-                step=16,
                 label="Optimisation steps",
                 info=f"More is sharper and slower; the shipped pictures use {FEATUREVIS_STEPS}",
             )
