@@ -96,7 +96,7 @@ def build_explorer_tab(
         elem_id="explorer-channel-grid",
     )
     grid_channels = gr.State([])
-    with gr.Group(elem_id="explorer-channel-page"):
+    with gr.Group():  # no elem_id: Gradio repeats a group's id on its inner box
         with gr.Row():
             channel = gr.Number(value=0, precision=0, label="Channel", info="0 and up")
             steps = gr.Radio(
