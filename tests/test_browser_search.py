@@ -566,3 +566,27 @@ def test_the_dataset_gallery_frames_the_query_whatever_chose_it(
     upload.locator("input[type=file]").set_input_files(photo_file)
     expect(page.locator("#search-summary")).to_contain_text("Your image", timeout=WAIT_MS)
     expect(selected).to_have_count(0, timeout=WAIT_MS)
+
+
+CAPTION_LINES_JS = """() => [...document.querySelectorAll('#results-gallery .caption-label')].map(
+  (label) => {
+    const style = getComputedStyle(label);
+    const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+    return Math.round((label.getBoundingClientRect().height - padding)
+      / parseFloat(style.lineHeight));
+  })"""
+
+
+@pytest.mark.parametrize(("width", "most"), [(1400, 1), (420, 2)])
+def test_result_captions_fit_their_tiles(browser, app_url: str, api: Client, width: int, most: int):
+    """The longest class name (musical_instruments) keeps a desktop caption on one line and
+    a phone's on two, so the caption never hides most of its picture."""
+    everything = api.predict(dataset="clipart200", query_index=0, k=199, api_name="/search")
+    instrument = next(
+        hit["index"] for hit in everything["results"] if hit["class"] == "musical_instruments"
+    )
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    open_app(page, f"{app_url}?dataset=clipart200&query={instrument}")
+    expect(thumbnails(page, "results-gallery").first).to_contain_text("musical_instruments")
+    assert max(page.evaluate(CAPTION_LINES_JS)) <= most
+    page.close()

@@ -80,7 +80,7 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 #link-note:has(.md:empty) { display: none; }
 /* Galleries: as many columns as fit, so ranks read in order at any width. */
 #results-gallery .grid-container {
-  grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)) !important; }
+  grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)) !important; }
 .cn-side-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(110px, 1fr)) !important; }
 #dataset-gallery .grid-container, #explorer-dataset-gallery .grid-container {
@@ -90,7 +90,7 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 #results-gallery .caption-label, .cn-side-gallery .caption-label,
 #dataset-gallery .caption-label {
   white-space: normal !important; overflow: visible !important; overflow-wrap: anywhere;
-  text-overflow: clip !important; max-width: 100% !important; font-size: 0.75rem; }
+  text-overflow: clip !important; max-width: 100% !important; font-size: 0.68rem; }
 .cn-cell { all: unset; cursor: pointer; display: block; width: 100%; }
 .cn-cell:hover, .cn-cell:focus-visible { outline: 2px solid #333; }
 .cn-charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr));
@@ -151,6 +151,7 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
   #cn-controls .block { padding-top: 6px !important; padding-bottom: 6px !important; }
   #results-gallery .grid-container {
     grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }
+  #results-gallery .caption-label, .cn-side-gallery .caption-label { font-size: 0.62rem; }
 }
 """
     + EXPLORER_CSS
