@@ -142,6 +142,8 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
   /* A short prompt under the box's label: "Click to Upload" (the drop hint is cut off). */
   #cn-query [data-testid=upload-text] { padding-top: 40px; }
   #cn-query .prompt > span:not(:last-of-type) { display: none; }
+  /* The two small boxes' labels stop short of their corner buttons. */
+  #cn-query [data-testid=block-label] { max-width: calc(100% - 40px); }
   #cn-results { order: 3; gap: 8px !important; }
   #cn-more { order: 4; }
   #source-status { display: none; }

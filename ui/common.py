@@ -163,6 +163,7 @@ def image_upload(label: str, height: int) -> gr.Image:
         image_mode=None,
         sources=["upload", "clipboard"],
         height=height,
+        buttons=[],  # only its clear button: a phone's small box has no room for more
     )
 
 
