@@ -590,3 +590,11 @@ def test_result_captions_fit_their_tiles(browser, app_url: str, api: Client, wid
     expect(thumbnails(page, "results-gallery").first).to_contain_text("musical_instruments")
     assert max(page.evaluate(CAPTION_LINES_JS)) <= most
     page.close()
+
+
+def test_the_model_box_says_what_sets_the_chosen_model_apart(page: Page, app_url: str):
+    open_app(page, app_url)
+    expect(controls(page)).to_contain_text("1.0x width, 1.0x depth, 224 px input")
+    choose(page, "Model", re.compile(r"^EfficientNet-Lite2"))
+    expect(controls(page)).to_contain_text("1.1x width, 1.2x depth, 260 px input", timeout=WAIT_MS)
+    expect(controls(page)).not_to_contain_text("224 px input")

@@ -18,7 +18,7 @@ from convenet.inspector import (
 )
 from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import BROWSE_MAX, Playground
-from ui.common import friendly, layer_choices
+from ui.common import friendly, layer_choices, model_update
 from ui.explorer_channel import CHANNEL_HINT
 
 STATUS_WORDS = {
@@ -64,7 +64,7 @@ def curated_layers(model: str, layer: str | None, current: str, token: int) -> t
         return current, gr.skip(), problem, current, gr.skip()
     value = layer if layer in spec.layer_names else spec.layer_names[0]
     choices = gr.update(choices=layer_choices(spec.key), value=value)
-    return spec.key, choices, "", spec.key, token + 1
+    return model_update(spec.key), choices, "", spec.key, token + 1
 
 
 @friendly

@@ -23,7 +23,7 @@ from convenet.inspector import (
 from convenet.models.registry import DEFAULT_MODEL, MODELS
 from ui import explorer_channel as ch
 from ui import explorer_handlers as h
-from ui.common import AppState, dataset_dropdown, image_upload, layer_choices
+from ui.common import AppState, dataset_dropdown, image_upload, layer_choices, model_info
 from ui.search_events import use_in_search
 from ui.search_tab import SearchTab
 
@@ -61,7 +61,10 @@ def build_explorer_tab(
         )
     with gr.Row(elem_id="explorer-pick"):
         model = gr.Dropdown(
-            state.model_choices(), value=DEFAULT_MODEL, label="Model", info=state.model_info()
+            state.model_choices(),
+            value=DEFAULT_MODEL,
+            label="Model",
+            info=model_info(DEFAULT_MODEL),
         )
         layer = gr.Dropdown(
             layer_choices(DEFAULT_MODEL),

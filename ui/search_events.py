@@ -28,6 +28,8 @@ from ui.common import (
     friendly,
     layer_choices,
     layer_info,
+    model_info,
+    model_update,
     progress_callback,
 )
 from ui.search_handlers import caption, export_files, legend_html, picked, scores_text
@@ -101,7 +103,7 @@ def controls(
     the view's other parts are left as they are on screen (the notices are always set)."""
     parts = {
         "dataset": view.dataset,
-        "model": view.model,
+        "model": model_update(view.model),
         "layer": layer_update(view.model, view.layer),
         "metric": view.metric,
         "recipe": view.recipe,
@@ -110,6 +112,8 @@ def controls(
         "upload": view.upload,
     }
     shown = [v if only is None or part in only else gr.skip() for part, v in parts.items()]
+    if only is not None and "model" not in only:  # the box keeps its value; its line follows
+        shown[list(parts).index("model")] = gr.update(info=model_info(view.model))
     return (*shown, notice, upload_notice, view.model, view.layer)
 
 

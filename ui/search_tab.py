@@ -29,6 +29,7 @@ from ui.common import (
     layer_choices,
     layer_info,
     metric_choices,
+    model_info,
 )
 from ui.own_images import OwnImagesBox, build_own_images_box
 from ui.search_events import (
@@ -92,7 +93,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
                     state.model_choices(),
                     value=DEFAULT_MODEL,
                     label="Model",
-                    info=state.model_info(),
+                    info=model_info(DEFAULT_MODEL),
                 )
                 first_layer = default_layer(DEFAULT_MODEL)
                 layer = gr.Dropdown(
