@@ -32,6 +32,7 @@ from convenet.models.registry import MODELS
 from convenet.search.metrics import METRIC_DESCRIPTIONS, METRIC_LABELS
 from convenet.search.recipes import RECIPES
 from tests.test_browser import WAIT_MS, open_app, thumbnails
+from ui.search_events import recipe_named
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -172,7 +173,7 @@ def agree(walk: Walk, shown: dict[str, Any]) -> list[str]:
             problems.append(f"the {part} box shows {value!r}, the URL {view[part]!r}")
     footer = (
         f"{model.title} · {view['layer']} · {METRIC_DESCRIPTIONS[view['metric']]} · "
-        f"recipe {view['recipe']}: {RECIPES[view['recipe']].description}"
+        f"recipe {recipe_named(view['recipe'])}: {RECIPES[view['recipe']].description}"
     )
     if shown["footer"] != footer:
         problems.append(f"the results' footer says {shown['footer']!r}, the URL {footer!r}")

@@ -98,7 +98,9 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-chart { margin: 0; }
 .cn-chart figcaption { font-size: 0.85em; margin-bottom: 4px; }
 .cn-bars { display: flex; align-items: flex-end; gap: 3px; height: 90px;
-  border-bottom: 1px solid #999; }
+  border-bottom: 1px solid #999; position: relative; }
+.cn-chance { position: absolute; left: 0; right: 0; border-top: 2px dashed #c0392b;
+  pointer-events: none; }
 .cn-bar { flex: 1; height: var(--h); min-height: 2px; padding: 0; border: none;
   background: #9aa7b8; cursor: pointer; position: relative; }
 .cn-bar.best { background: rgb(46, 160, 67); }

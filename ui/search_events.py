@@ -267,7 +267,7 @@ def search_outputs(state: AppState, view: ViewState, progress: gr.Progress) -> t
     hint = (
         f"{get_model_spec(view.model).title} · {view.layer} · "
         f"{METRIC_DESCRIPTIONS[view.metric]} · "
-        f"recipe {view.recipe}: {RECIPES[view.recipe].description}"
+        f"recipe {recipe_named(view.recipe)}: {RECIPES[view.recipe].description}"
     )
     csv_file, json_file = export_files(result, pg.images_dir(view.dataset))
     return (
@@ -281,6 +281,12 @@ def search_outputs(state: AppState, view: ViewState, progress: gr.Progress) -> t
         view.link(),
         link_note(state, view),
     )
+
+
+def recipe_named(name: str) -> str:
+    """A recipe by its name and, where they differ, its steps: "best (GeM + flip + DBA)"."""
+    steps = RECIPES[name].steps
+    return name if steps.lower() == name else f"{name} ({steps})"
 
 
 RESULTS = (

@@ -10,6 +10,7 @@ import hashlib
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -17,6 +18,7 @@ from gradio import utils as gradio_utils
 
 from convenet.models.registry import MODELS
 from convenet.playground import BAR_COLOURS, SIMILARITY_MEANING, SearchResult
+from convenet.search.recipes import RECIPES
 
 P_AT = 10  # the k of the overview heatmap and the comparison: the one number shared by all views
 
@@ -77,6 +79,45 @@ def swatch(colour: tuple[int, int, int], text: str) -> str:
     )
 
 
+P_AT_MEANING = (
+    f"precision at {P_AT}: the share of the top {P_AT} results that are of the query's class "
+    "(1.00: all of them; a random ranking scores the dataset's chance level)"
+)
+
+
+def term_meanings() -> dict[str, str]:
+    """The words a learner meets under the results, each with a sentence shown on hover:
+    the scores, and each recipe step (named as ``Recipe.steps`` names them)."""
+    steps = {
+        recipe.steps: recipe.description for recipe in RECIPES.values() if "+" not in recipe.steps
+    }
+    return {
+        f"P@{P_AT}": P_AT_MEANING,
+        "rank-weighted score": f"like P@k, but {WEIGHTED_MEANING}",
+        "recipe": (
+            "the search recipe: how each image's features become the one vector that is "
+            "ranked; hover each step for what it does"
+        ),
+        **steps,
+    }
+
+
+def explained(text: str) -> str:
+    """``text`` as HTML with every known term hoverable (one pass: a sentence shown on hover is
+    never searched for terms itself)."""
+    meanings = term_meanings()
+    pattern = re.compile(
+        r"(?<![\w@])(" + "|".join(re.escape(html.escape(t)) for t in meanings) + r")(?![\w@])"
+    )
+    by_escaped = {html.escape(term): sentence for term, sentence in meanings.items()}
+
+    def abbr(found: re.Match[str]) -> str:
+        title = html.escape(by_escaped[found[1]], quote=True)
+        return f"<abbr title='{title}' tabindex='0'>{found[1]}</abbr>"
+
+    return pattern.sub(abbr, html.escape(text))
+
+
 def legend_html(has_class: bool, scores: str, hint: str) -> str:
     """The colours the bars actually use, what 100 % and 0 % mean (hover), then the scores."""
     if has_class:
@@ -89,8 +130,8 @@ def legend_html(has_class: bool, scores: str, hint: str) -> str:
     meaning = html.escape(SIMILARITY_MEANING, quote=True)
     lines = [
         f"{keys} · <span class='cn-meaning' title='{meaning}' tabindex='0'>what the % mean</span>",
-        html.escape(scores),
-        f"<small>{html.escape(hint)}</small>",
+        explained(scores),
+        f"<small>{explained(hint)}</small>",
     ]
     return f"<div class='cn-legend'>{'<br>'.join(line for line in lines if line)}</div>"
 
@@ -140,11 +181,17 @@ def bar_button(model: str, layer: str, value: float, classes: str, title: str) -
     )
 
 
-def compare_charts_html(rows: list[dict], current: tuple[str, str]) -> str:
-    """One small bar chart per model: this query's P@10 at each curated layer, best in green."""
+def compare_charts_html(rows: list[dict], current: tuple[str, str], chance: float) -> str:
+    """One small bar chart per model: this query's P@10 at each curated layer, best in green,
+    and a dashed line at chance (what a random ranking scores on this dataset)."""
     by_model: dict[str, list[dict]] = {}
     for row in rows:
         by_model.setdefault(row["key"], []).append(row)
+    said = f"chance: {chance:.2f}, what a random ranking scores here"
+    chance_line = (
+        f"<div class='cn-chance' style='bottom: {100 * chance:.1f}%' title='{said}' "
+        f"aria-label='{said}'></div>"
+    )
     charts = []
     for key, layers in by_model.items():
         best = max(layers, key=lambda r: r["p_at_k"])
@@ -167,7 +214,8 @@ def compare_charts_html(rows: list[dict], current: tuple[str, str]) -> str:
         charts.append(
             f"<figure class='cn-chart'><figcaption>{html.escape(MODELS[key].title)} · best "
             f"{html.escape(best['layer'])} ({best['p_at_k']:.1f})</figcaption>"
-            f"<div class='cn-bars'>{bars}</div><div class='cn-ticks'>{ticks}</div></figure>"
+            f"<div class='cn-bars'>{bars}{chance_line}</div>"
+            f"<div class='cn-ticks'>{ticks}</div></figure>"
         )
     return f"<div class='cn-charts'>{''.join(charts)}</div>"
 

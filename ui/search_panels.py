@@ -167,9 +167,10 @@ def build_panels(
         index = int(query_index or 0)
         rows = pg.compare(dataset, index, metric, P_AT)
         return (
-            compare_charts_html(rows, (model, layer)),
+            compare_charts_html(rows, (model, layer), pg.chance(dataset)),
             f"P@{P_AT} of dataset image {index} at each layer of every model with features "
-            "here; the best layer of each model is green. Click a bar to search with it.",
+            "here; the best layer of each model is green, the dashed line is chance. Click a "
+            "bar to search with it.",
         )
 
     def jump_to(state: AppState, live: LiveView, evt: gr.EventData) -> tuple[Any, ...]:
