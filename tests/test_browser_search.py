@@ -173,7 +173,7 @@ def test_bars_fall_with_rank_and_the_legend_says_what_they_mean(
     legend = page.locator("#search-legend")
     expect(legend).to_contain_text("same class as the query")
     expect(legend).to_contain_text("another class")
-    meaning = legend.locator("[title]").get_attribute("title") or ""
+    meaning = legend.locator(".cn-meaning[title]").get_attribute("title") or ""
     assert "100 %" in meaning and "0 %" in meaning and "upload" in meaning
     upload = page.locator(".block", has_text="Or search with your own image")
     upload.locator("input[type=file]").set_input_files(photo_file)

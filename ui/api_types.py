@@ -96,6 +96,19 @@ class WhyAnswer(TypedDict):
     channels: list[MatchChannel]
 
 
+class LessonClaim(TypedDict):
+    at_least: float
+    measured: float
+
+
+class LessonEntry(TypedDict):
+    number: int
+    title: str
+    sentence: str
+    link: str
+    claim: LessonClaim | None
+
+
 def resolved(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` (or the function it wraps) with its annotations evaluated in its own module."""
     annotations = fn.__annotations__  # shared with the wrapped function (functools.wraps)

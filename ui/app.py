@@ -111,6 +111,11 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-ticks span { flex: 1; text-align: center; }
 .cn-map { position: relative; display: flex; flex-wrap: wrap; gap: 12px; }
 .cn-map-view { position: relative; width: min(100%, 560px); }
+.cn-lessons { margin: 0; padding-left: 1.4em; }
+.cn-lessons li { margin: 0 0 6px; line-height: 1.4; }
+.cn-lessons a, .cn-lesson-now a { font-weight: 600; padding: 0 !important;
+  font-size: inherit !important; }
+.cn-lesson-here, .cn-lesson-now { background: #fff6d5; outline: 4px solid #fff6d5; }
 .cn-map svg { width: 100%; aspect-ratio: 1; border: 1px solid #ddd; touch-action: none;
   cursor: grab; }
 .cn-nn { stroke: #333; stroke-width: 1; opacity: 0.55; vector-effect: non-scaling-stroke; }

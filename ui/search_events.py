@@ -32,6 +32,7 @@ from ui.common import (
     model_update,
     progress_callback,
 )
+from ui.lessons_html import opened_by_link
 from ui.search_handlers import caption, export_files, legend_html, picked, scores_text
 from ui.search_handlers import summary_markdown as headline
 from ui.view_state import LINK_PARTS, LiveView, ViewState, from_link, with_parts
@@ -350,12 +351,15 @@ def restore(
     state: AppState, live: LiveView, upload: str | None, request: gr.Request
 ) -> tuple[Any, ...]:
     """Read ?dataset=&model=&layer=&metric=&recipe=&k=&query= so a shared link opens the same
-    view; a part that cannot be shown is named, with what is shown instead. A shared view's
+    view (and ?panel=, ?lesson= what they open); a part that cannot be shown is named, with
+    what is shown instead. A shared view's
     upload (``deep_link``: Gradio has put it back in the upload box) stays its query."""
     params = dict(request.query_params) if request else {}
     if params.get("tab") == "explorer":  # a link into the Model Explorer: its own parts
         params = {}
     view, ignored = from_link(state.playground, params, state.default_dataset)
+    opened, unknown = opened_by_link(params)
+    ignored = " ".join(part for part in (ignored, unknown) if part)
     shared = bool(params.get("deep_link"))
     if upload and shared:
         view = replace(view, upload=upload)
@@ -363,4 +367,4 @@ def restore(
     # A shared view's upload box is Gradio's to put back: never emptied here.
     kept = {"dataset", "model", "layer", "metric", "recipe", "k", "query"} if shared else None
     settled = controls(view, ignored, only=kept)
-    return (*settled, *show_dataset(state, view.dataset, ALL_CLASSES))
+    return (*settled, *show_dataset(state, view.dataset, ALL_CLASSES), *opened)

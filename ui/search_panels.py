@@ -112,11 +112,12 @@ def file_url(path: Any) -> str:
 
 def build_panels(
     pg: Playground, view: View, change_view: ChangeHook
-) -> tuple[list[Follower], gr.HTML]:
+) -> tuple[list[Follower], gr.HTML, dict[str, gr.Accordion]]:
     """The overview heatmap, the map and the comparison, wired to ``view``.
 
-    Returns what keeps the open panels in step with each new search, and the layer-similarity
-    heatmap (whose cells open the side-by-side panel, built after these).
+    Returns what keeps the open panels in step with each new search, the layer-similarity
+    heatmap (whose cells open the side-by-side panel, built after these), and the panels by
+    the name a link opens them with (``?panel=``).
     """
 
     @friendly
@@ -239,4 +240,10 @@ def build_panels(
         change_view(chart.click, friendly(jump_to), [], api_visibility="private")
     change_view(dataset_map.click, friendly(pick_point), [], api_visibility="private")
 
-    return followers, similarity
+    accordions = {
+        "overview": quality_panel,
+        "map": map_panel,
+        "similarity": similarity_panel,
+        "compare": compare_panel,
+    }
+    return followers, similarity, accordions

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from convenet.lessons import LESSONS
 from convenet.search.recipes import RECIPES
 from ui import search_events
 from ui.common import (
@@ -31,6 +32,7 @@ from ui.common import (
     metric_choices,
     model_info,
 )
+from ui.lessons_html import PANELS, lessons_html
 from ui.own_images import OwnImagesBox, build_own_images_box
 from ui.search_events import (
     ALL_CLASSES,
@@ -84,6 +86,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
     pg = state.playground
     live = gr.State(LiveView(ViewState(state.default_dataset)))
 
+    with gr.Accordion(f"Lessons: {len(LESSONS)} things to notice", open=False) as lessons_box:
+        lessons = gr.HTML(lessons_html(), elem_id="cn-lessons")
     with gr.Row(elem_id="cn-search-row"):
         with gr.Column(scale=1, min_width=280, elem_id="cn-side"):
             with gr.Column(elem_id="cn-controls"):
@@ -250,7 +254,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
             )
         )
 
-    panel_followers, similarity = build_panels(pg, view, change_view)
+    panel_followers, similarity, accordions = build_panels(pg, view, change_view)
     side_by_side = build_side_by_side(pg, state.default_dataset, view)
     side_by_side.show_pair(similarity)
     marked = Follower(mark_query, [query_index, upload, visible], [dataset_images])
@@ -259,11 +263,13 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
     for searched in unfollowed:  # the panels' own clicks searched before they were all built
         follow[0](searched)
     gallery_outputs = [category, dataset_images, visible]
+    accordions.update(side=side_by_side.panel, why=why.accordion)
+    opened = [lessons_box, lessons, *(accordions[name] for name in PANELS)]
     search_after(
         demo.load(
             bound(restore, state),
             [live, upload],
-            [*controls, *gallery_outputs],
+            [*controls, *gallery_outputs, *opened],
             api_name="restore_view",
             show_progress_on=summary,  # see the module's docstring
         )

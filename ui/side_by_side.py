@@ -52,6 +52,7 @@ class SideBySide:
 
     follower: Follower
     show_pair: Callable[[gr.HTML], None]
+    panel: gr.Accordion
 
 
 def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> SideBySide:
@@ -123,4 +124,4 @@ def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Side
             side_by_side, inputs, outputs, api_visibility="private", **HEAVY
         )
 
-    return SideBySide(follower, show_pair)
+    return SideBySide(follower, show_pair, panel)

@@ -16,13 +16,21 @@ import numpy as np
 from gradio import utils as gradio_utils
 from PIL import Image
 
+from convenet.lessons import lesson_records
 from convenet.models.registry import DEFAULT_MODEL, MODELS, get_model_spec
 from ui.api import uploaded_path
-from ui.api_types import ChannelAnswer, ModelEntry, PredictionAnswer, WhyAnswer, resolved
+from ui.api_types import (
+    ChannelAnswer,
+    LessonEntry,
+    ModelEntry,
+    PredictionAnswer,
+    WhyAnswer,
+    resolved,
+)
 from ui.common import AppState, default_layer, friendly
 from ui.why_panel import WHY_GROUP
 
-TOOLS = ("search", "list_models", "explain_prediction", "show_channel", "why_match")
+TOOLS = ("search", "list_models", "explain_prediction", "show_channel", "why_match", "lessons")
 TOP_CLASSES = 5
 TOP_IMAGES = 9
 
@@ -227,6 +235,21 @@ def register_tools(state: AppState) -> None:
             ],
         }
 
+    @friendly
+    def lessons() -> list[LessonEntry]:
+        """The guided lessons: short steps, each one sentence of what to notice in a CNN and
+        the link that opens the view showing it.
+
+        Returns:
+            One entry per step, in order: `number`, `title`, `sentence`, `link` (a query
+            string to append to the app's address: it sets the dataset, model, layer, metric,
+            recipe and query, and opens the panel or tab the step is about) and `claim`: for
+            a step whose sentence states a number, the figure it says is reached (`at_least`)
+            and the one measured on the shipped data now (`measured`); null otherwise.
+        """
+        return lesson_records(pg)
+
+    gr.api(resolved(lessons), api_name="lessons")
     gr.api(resolved(list_models), api_name="list_models")
     gr.api(resolved(explain_prediction), api_name="explain_prediction", concurrency_id="heavy")
     gr.api(resolved(show_channel), api_name="show_channel", concurrency_id="featurevis")
