@@ -111,6 +111,18 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-ticks span { flex: 1; text-align: center; }
 .cn-map { position: relative; display: flex; flex-wrap: wrap; gap: 12px; }
 .cn-map-view { position: relative; width: min(100%, 560px); }
+.cn-conv-pictures { display: flex; flex-wrap: wrap; gap: 12px; }
+.cn-conv-pictures figure { margin: 0; width: 224px; max-width: 100%; }
+.cn-conv-pictures img { width: 224px; max-width: 100%; image-rendering: pixelated;
+  display: block; }
+.cn-conv-map { cursor: crosshair; }
+.cn-conv-pictures figcaption { font-size: 0.8em; }
+.cn-conv-colours { display: flex; flex-wrap: wrap; gap: 10px 18px; }
+.cn-conv-colour { display: flex; align-items: center; gap: 4px; font-size: 0.75em; }
+.cn-conv-grid { border-collapse: collapse; font-family: monospace; }
+.cn-conv-grid td { border: 1px solid #ccc; padding: 1px 3px; text-align: right; }
+.cn-conv-grid.cn-w td { background: #eef3fb; }
+.cn-conv-grid.cn-p td { background: #fff6d5; }
 .cn-lessons { margin: 0; padding-left: 1.4em; }
 .cn-lessons li { margin: 0 0 6px; line-height: 1.4; }
 .cn-lessons a, .cn-lesson-now a { font-weight: 600; padding: 0 !important;
