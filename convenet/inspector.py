@@ -19,6 +19,7 @@ import numpy as np
 
 from convenet.data.datasets import ImageFolder
 from convenet.data.images import ImageSource, load_image
+from convenet.explain.colormap import colormap as colormap  # re-exported: UI maps' colours
 from convenet.explain.convolution import (
     ConvStep,
     Field,

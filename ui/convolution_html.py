@@ -10,8 +10,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from convenet.explain.colormap import colormap
-from convenet.explain.convolution import ConvStep
+from convenet.inspector import ConvStep, colormap
 
 SHOWN_PX = 224  # both pictures are drawn this wide
 COLOURS = ("red", "green", "blue")

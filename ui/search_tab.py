@@ -208,6 +208,15 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
     def followed(searched: Any) -> None:
         """Mirror the view in the page URL and update the panels once the results are in."""
         searched.then(None, link, None, js=URL_JS, trigger_mode="always_last")
+        searched.then(  # no progress on the gallery: see tests/test_page_cost.py
+            mark_query,
+            [query_index, upload, visible],
+            dataset_images,
+            show_progress="hidden",
+            show_progress_on=summary,
+            api_visibility="private",
+            trigger_mode="always_last",
+        )
         if follow:
             follow[0](searched)
         else:
@@ -257,8 +266,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
     panel_followers, similarity, accordions = build_panels(pg, view, change_view)
     side_by_side = build_side_by_side(pg, state.default_dataset, view)
     side_by_side.show_pair(similarity)
-    marked = Follower(mark_query, [query_index, upload, visible], [dataset_images])
-    followers = [marked, *panel_followers, side_by_side.follower, why.connect(pg, view)]
+    followers = [*panel_followers, side_by_side.follower, why.connect(pg, view)]
     follow.append(follow_searches(followers))
     for searched in unfollowed:  # the panels' own clicks searched before they were all built
         follow[0](searched)

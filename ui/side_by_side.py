@@ -120,7 +120,8 @@ def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Side
                 raise ValueError("Both layers of that cell need features on this dataset")
             return (*pair, gr.Accordion(open=True))
 
-        cells.click(friendly(pick), None, [left, right, panel], api_visibility="private").success(
+        opened = {"api_visibility": "private", "show_progress": "hidden", "show_progress_on": left}
+        cells.click(friendly(pick), None, [left, right, panel], **opened).success(
             side_by_side, inputs, outputs, api_visibility="private", **HEAVY
         )
 
