@@ -61,3 +61,15 @@ def test_the_lessons_answer_through_the_api(api: Client):
     records = api.predict(api_name="/lessons")
     assert [r["title"] for r in records] == [lesson.title for lesson in LESSONS]
     assert all(r["claim"]["measured"] >= r["claim"]["at_least"] for r in records if r["claim"])
+
+
+def test_a_link_that_opens_the_why_panel_explains_once_the_search_is_done(
+    browser: Browser, app_url: str
+):
+    """The why panel opened by a link before any results: no error; it explains result 1."""
+    number = next(i for i, lesson in enumerate(LESSONS, 1) if lesson.view.get("panel") == "why")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    open_app(page, app_url + LESSONS[number - 1].link(number))
+    expect(page.locator("#why-query img")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(".toast-body.error")).to_have_count(0)
+    page.close()
