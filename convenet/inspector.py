@@ -7,6 +7,7 @@ TensorFlow loads on the first view that needs the network, never on import.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable
@@ -18,6 +19,14 @@ import numpy as np
 
 from convenet.data.datasets import ImageFolder
 from convenet.data.images import ImageSource, load_image
+from convenet.explain.colormap import colormap as colormap  # re-exported: UI maps' colours
+from convenet.explain.convolution import (
+    ConvStep,
+    Field,
+    first_convolution,
+    receptive_fields,
+    walk_first_convolution,
+)
 from convenet.explain.featurevis_gallery import (
     FEATUREVIS_SIZE,
     FEATUREVIS_STEPS,
@@ -52,7 +61,9 @@ MAX_FILTERS = 64
 MAX_MAPS = 32
 TOP_IMAGES = 9
 TOP_CLASSES = 5
-FEATUREVIS_MAX_STEPS = 512
+# The step counts a picture may be optimised for: a few presets (the shipped pictures' among
+# them), so the on-demand picture cache holds at most this many pictures per channel.
+FEATUREVIS_STEP_PRESETS = (16, 64, 128, FEATUREVIS_STEPS)
 INVERSION_STEPS = 150
 INVERSION_TIME_LIMIT_S = 30.0  # said on the page: no request holds the slot longer
 INVERSIONS_KEPT = 32
@@ -133,8 +144,10 @@ class ModelInspector:
         from convenet.explain.explorer import conv_layers
 
         n = len(self.spec.layers)
+        fields = self.receptive_fields()
         curated = [
-            (f"{item.name} · {i + 1} of {n}", item.name) for i, item in enumerate(self.spec.layers)
+            (f"{item.name} · {i + 1} of {n} · sees {fields[item.name].size} px", item.name)
+            for i, item in enumerate(self.spec.layers)
         ]
         names = set(self.spec.layer_names)
         others = [
@@ -149,11 +162,28 @@ class ModelInspector:
         from convenet.explain.explorer import layer_table
 
         wanted = text.strip().lower()
+        fields = self.receptive_fields()
         return [
-            row
+            {**row, "sees": fields[row["name"]].size}
             for row in layer_table(self.model)
             if wanted in row["name"].lower() or wanted in row["type"].lower()
         ]
+
+    def receptive_fields(self) -> dict[str, Field]:
+        """What one pixel of each layer sees of the input (computed once per model)."""
+        return _fields_of(self.spec.key)
+
+    def convolution_step(
+        self, image: np.ndarray, channel: Any, row: Any = None, col: Any = None
+    ) -> ConvStep:
+        """The first convolution at one output pixel of one channel (the map's centre when no
+        pixel is named), computed by hand from the model's weights."""
+        conv, _, _ = first_convolution(self.model)
+        channel = self.check_channel(conv.name, channel)
+        height, width = (int(n) for n in conv.output.shape[1:3])
+        row = height // 2 if row is None else as_int(row, "Row")
+        col = width // 2 if col is None else as_int(col, "Column")
+        return walk_first_convolution(self.model, image, self.preprocess, channel, row, col)
 
     def channel_count(self, layer: str) -> int:
         """Channels of a layer with HxWxC maps; other layers have no channels to show."""
@@ -332,8 +362,9 @@ class ModelInspector:
         """(picture, shipped?) of a channel: the shipped one where it exists, else computed."""
         channel = self.check_channel(layer, channel)
         steps = as_int(steps, "Steps")
-        if not 1 <= steps <= FEATUREVIS_MAX_STEPS:
-            raise ValueError(f"Steps must be between 1 and {FEATUREVIS_MAX_STEPS}, got {steps}")
+        if steps not in FEATUREVIS_STEP_PRESETS:
+            *first, last = (str(n) for n in FEATUREVIS_STEP_PRESETS)
+            raise ValueError(f"Steps can be {', '.join(first)} or {last}, not {steps}")
         shipped = precomputed_featurevis_path(self.spec.key, layer, channel)
         if steps == FEATUREVIS_STEPS and shipped.is_file():
             return load_image(shipped), True
@@ -386,3 +417,9 @@ class ModelInspector:
             means = class_means(feats[:, c : c + 1], folder.labels, len(folder.classes))[:, 0]
             out[dataset] = {name: float(m) for name, m in zip(folder.classes, means, strict=True)}
         return out
+
+
+@functools.cache
+def _fields_of(key: str) -> dict[str, Field]:
+    """Receptive fields of a model's layers: fixed by its architecture, so computed once."""
+    return receptive_fields(load_model(key))

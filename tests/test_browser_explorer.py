@@ -183,3 +183,21 @@ def test_a_channel_link_on_a_phone_folds_the_models_and_cuts_no_word(page: Page,
         width = box.evaluate("el => [el.scrollWidth, el.clientWidth]")
         assert width[0] <= width[1], f"{box.input_value()!r} is cut off: {width}"
     shoot(page, "13_explorer_link_420")
+
+
+DUPLICATE_IDS_JS = """() => {
+  const seen = {};
+  for (const e of document.querySelectorAll('[id]')) seen[e.id] = (seen[e.id] || 0) + 1;
+  return Object.keys(seen).filter((id) => id && seen[id] > 1);
+}"""
+
+
+def test_no_element_id_is_used_twice_on_either_tab(page: Page, app_url: str):
+    """Ids a page sets are unique (a label or a link may point at one); Gradio's own icon
+    symbols ("icon") are the one repeated id, and not ours."""
+    open_explorer(page, app_url)
+    expect(grid_images(page).first).to_be_visible(timeout=SLOW_MS)
+    assert set(page.evaluate(DUPLICATE_IDS_JS)) <= {"icon"}
+    page.get_by_role("tab", name="Semantic Search").click()
+    page.locator("#results-gallery button.thumbnail-item").first.wait_for(timeout=WAIT_MS)
+    assert set(page.evaluate(DUPLICATE_IDS_JS)) <= {"icon"}

@@ -66,8 +66,6 @@ def test_a_zip_becomes_a_dataset_searched_mapped_and_gone_with_the_page(
         assert_images_load(page, "dataset-gallery")
         shoot(page, f"13_own_images_{width}px")
         page.get_by_text("Map of the dataset in this layer's feature space").click()
-        page.get_by_label("PCA").check()
-        page.get_by_role("button", name="Draw the map").click()
         points = page.locator("#dataset-map circle")
         expect(points).to_have_count(60, timeout=WAIT_MS)
         points.nth(30).hover(force=True)

@@ -54,7 +54,6 @@ def cell_values(page: Page) -> list[float]:
 def test_overview_moves_with_its_recipe(page: Page, app_url: str):
     open_app(page, app_url)
     page.get_by_text("Which layer of which model searches best?").click()
-    page.get_by_role("button", name="Compute the overview for this dataset and metric").click()
     heatmap = page.locator("#quality-heatmap table")
     expect(heatmap).to_be_visible(timeout=WAIT_MS)
     plain = cell_values(page)

@@ -173,7 +173,7 @@ def test_bars_fall_with_rank_and_the_legend_says_what_they_mean(
     legend = page.locator("#search-legend")
     expect(legend).to_contain_text("same class as the query")
     expect(legend).to_contain_text("another class")
-    meaning = legend.locator("[title]").get_attribute("title") or ""
+    meaning = legend.locator(".cn-meaning[title]").get_attribute("title") or ""
     assert "100 %" in meaning and "0 %" in meaning and "upload" in meaning
     upload = page.locator(".block", has_text="Or search with your own image")
     upload.locator("input[type=file]").set_input_files(photo_file)
@@ -223,13 +223,13 @@ def test_compare_after_an_upload_says_why_it_cannot(page: Page, app_url: str, ph
     upload.locator("input[type=file]").set_input_files(photo_file)
     expect(page.locator("#search-summary")).to_contain_text("Your image", timeout=WAIT_MS)
     page.get_by_text("Compare models on this query").click()
-    page.get_by_role("button", name="Compare every model and layer").click()
     expect(page.locator("#compare-note")).to_contain_text("has no class", timeout=WAIT_MS)
     assert_page_intact(page)
 
 
 # -- 6. stale state ----------------------------------------------------------------------------
-def test_switching_dataset_leaves_no_selection_frame(page: Page, app_url: str, api: Client):
+def test_switching_dataset_leaves_no_stale_selection_frame(page: Page, app_url: str, api: Client):
+    """The old dataset's frame goes; the new dataset's query (its image 0) is framed."""
     open_app(page, app_url)
     thumbnails(page, "dataset-gallery").nth(5).click()
     selected = page.locator("#dataset-gallery button.thumbnail-item.selected")
@@ -238,7 +238,10 @@ def test_switching_dataset_leaves_no_selection_frame(page: Page, app_url: str, a
     choose(page, "Dataset", "clipart200")
     expect(page).to_have_url(re.compile(r"dataset=clipart200&.*query=0"), timeout=WAIT_MS)
     wait_for_results(page, api, dataset="clipart200", query_index=0)
-    expect(selected).to_have_count(0)
+    expect(thumbnails(page, "dataset-gallery").nth(0)).to_have_class(
+        re.compile(r"\bselected\b"), timeout=WAIT_MS
+    )
+    expect(selected).to_have_count(1)
 
 
 @pytest.mark.usefixtures("warm_uploads")
@@ -265,8 +268,6 @@ MAP_SIGNATURE = """() => {
 def test_the_map_follows_the_query(page: Page, app_url: str, api: Client):
     open_app(page, app_url)
     page.get_by_text("Map of the dataset in this layer's feature space").click()
-    page.get_by_label("PCA").check()
-    page.get_by_role("button", name="Draw the map").click()
     first = page.wait_for_function(MAP_SIGNATURE, timeout=WAIT_MS).json_value()
     thumbnails(page, "dataset-gallery").nth(30).click()
     wait_for_results(page, api, query_index=30)
@@ -302,8 +303,6 @@ def test_an_uploaded_query_is_placed_on_the_map_and_follows_the_query(
 ):
     open_app(page, app_url)
     page.get_by_text("Map of the dataset in this layer's feature space").click()
-    page.get_by_label("PCA").check()
-    page.get_by_role("button", name="Draw the map").click()
     expect(page.locator("#dataset-map circle")).to_have_count(200, timeout=WAIT_MS)
     upload = page.locator(".block", has_text="Or search with your own image")
     keys = page.locator("#dataset-map .cn-map-keys")
@@ -404,8 +403,6 @@ def test_map_hover_shows_the_image_and_a_click_makes_it_the_query(
 ):
     open_app(page, app_url)
     page.get_by_text("Map of the dataset in this layer's feature space").click()
-    page.get_by_label("PCA").check()
-    page.get_by_role("button", name="Draw the map").click()
     points = page.locator("#dataset-map circle")
     expect(points).to_have_count(200, timeout=WAIT_MS)
     everything = api.predict(query_index=0, k=199, api_name="/search")["results"]
@@ -430,7 +427,6 @@ def test_map_hover_shows_the_image_and_a_click_makes_it_the_query(
 def test_clicking_a_compare_bar_switches_model_and_layer(page: Page, app_url: str, api: Client):
     open_app(page, f"{app_url}?query=12")
     page.get_by_text("Compare models on this query").click()
-    page.get_by_role("button", name="Compare every model and layer").click()
     bars = page.locator("#compare-charts .cn-bar")
     expect(bars).to_have_count(24, timeout=WAIT_MS)  # 3 offline models x 8 layers
     expect(page.locator("#compare-charts .cn-bar.best")).to_have_count(3)
@@ -468,7 +464,6 @@ def test_k_and_the_export_follow_the_results(page: Page, app_url: str, api: Clie
 def test_side_by_side_shows_two_layers_for_the_same_query(page: Page, app_url: str, api: Client):
     open_app(page, app_url)
     page.get_by_text("Side by side: two layers or models on the same query").click()
-    page.get_by_role("button", name="Show side by side").click()
     for side, layer in (("left", "stem_conv"), ("right", "top_conv")):
         out = api.predict(query_index=0, layer=layer, k=1, api_name="/search")["results"][0]
         first = thumbnails(page, f"side-{side}").first
@@ -486,7 +481,6 @@ def test_side_by_side_shows_two_layers_for_the_same_query(page: Page, app_url: s
 def test_clicking_a_heatmap_cell_switches_model_and_layer(page: Page, app_url: str, api: Client):
     open_app(page, app_url)
     page.get_by_text("Which layer of which model searches best?").click()
-    page.get_by_role("button", name="Compute the overview for this dataset and metric").click()
     cells = page.locator("#quality-heatmap button.cn-cell")
     expect(cells).to_have_count(24, timeout=WAIT_MS)
     model, layer = "efficientnet_lite1", "block4c_expand_conv"
@@ -494,3 +488,113 @@ def test_clicking_a_heatmap_cell_switches_model_and_layer(page: Page, app_url: s
     expect(page).to_have_url(re.compile(f"model={model}&layer={layer}"), timeout=WAIT_MS)
     wait_for_results(page, api, query_index=0, model=model, layer=layer)
     assert_page_intact(page)
+
+
+# -- panels drawn as they open ----------------------------------------------------------------
+
+
+def test_the_map_opens_drawn_zooms_and_lists_the_query_neighbours(
+    page: Page, app_url: str, api: Client
+):
+    """No button: opening the panel draws the map; the query is joined to its 10 nearest
+    images, listed beside it; a listed image becomes the query; a close-up survives the
+    redraw that follows."""
+    open_app(page, f"{app_url}?query=12")
+    out = wait_for_results(page, api, query_index=12)
+    page.get_by_text("Map of the dataset in this layer's feature space").click()
+    expect(page.locator("#dataset-map circle")).to_have_count(200, timeout=WAIT_MS)
+    expect(page.locator("#dataset-map line.cn-nn")).to_have_count(10)
+    listed = page.locator("#dataset-map .cn-nn-item")
+    assert [int(i) for i in listed.evaluate_all("l => l.map(e => e.dataset.index)")] == [
+        hit["index"] for hit in out["results"][:10]
+    ]
+    svg = page.locator("#dataset-map svg")
+    assert svg.get_attribute("viewBox") == "0 0 100 100"
+    page.get_by_role("button", name="Zoom in").click()
+    zoomed = svg.get_attribute("viewBox")
+    assert zoomed != "0 0 100 100" and float(zoomed.split()[2]) < 100
+    picked = out["results"][3]["index"]
+    before = page.evaluate(MAP_SIGNATURE)
+    listed.nth(3).click()
+    wait_for_results(page, api, query_index=picked)
+    expect(page).to_have_url(re.compile(rf"query={picked}\b"), timeout=WAIT_MS)
+    page.wait_for_function(f"b => ({MAP_SIGNATURE})() !== b", arg=before, timeout=WAIT_MS)
+    expect(page.locator("#dataset-map svg")).to_have_attribute("viewBox", zoomed)
+    page.get_by_role("button", name="Show the whole map").click()
+    expect(page.locator("#dataset-map svg")).to_have_attribute("viewBox", "0 0 100 100")
+    shoot(page, "map_neighbours")
+
+
+def test_a_layer_similarity_cell_opens_its_two_layers_side_by_side(
+    page: Page, app_url: str, api: Client
+):
+    open_app(page, app_url)
+    page.get_by_text("Which layers see alike?").click()
+    cells = page.locator("#layer-similarity button.cn-cell")
+    expect(cells).to_have_count(24 * 24, timeout=WAIT_MS)
+    left, right = "efficientnet_lite0:stem_conv", "efficientnet_lite2:top_conv"
+    cells.and_(page.locator(f"[data-left='{left}'][data-right='{right}']")).click()
+    for side, model, layer in (
+        ("left", "efficientnet_lite0", "stem_conv"),
+        ("right", "efficientnet_lite2", "top_conv"),
+    ):
+        out = api.predict(query_index=0, model=model, layer=layer, k=1, api_name="/search")
+        first = thumbnails(page, f"side-{side}").first
+        expect(first).to_contain_text(f"#1 {out['results'][0]['similarity']:.0f}%", timeout=WAIT_MS)
+    assert_page_intact(page)
+    shoot(page, "similarity_to_side_by_side")
+
+
+def test_the_dataset_gallery_frames_the_query_whatever_chose_it(
+    page: Page, app_url: str, api: Client, photo_file: Path
+):
+    """A link, a result click and an upload: the dataset's images frame the query (the 200
+    images are shown in order, so image i is thumbnail i), and none for an upload."""
+    selected = thumbnails(page, "dataset-gallery").and_(page.locator(".selected"))
+    open_app(page, f"{app_url}?query=12")
+    expect(selected).to_have_count(1, timeout=WAIT_MS)
+    expect(thumbnails(page, "dataset-gallery").nth(12)).to_have_class(re.compile(r"\bselected\b"))
+    out = wait_for_results(page, api, query_index=12)
+    thumbnails(page, "results-gallery").nth(2).click()
+    picked = out["results"][2]["index"]
+    wait_for_results(page, api, query_index=picked)
+    expect(thumbnails(page, "dataset-gallery").nth(picked)).to_have_class(
+        re.compile(r"\bselected\b"), timeout=WAIT_MS
+    )
+    expect(selected).to_have_count(1)
+    upload = page.locator(".block", has_text="Or search with your own image")
+    upload.locator("input[type=file]").set_input_files(photo_file)
+    expect(page.locator("#search-summary")).to_contain_text("Your image", timeout=WAIT_MS)
+    expect(selected).to_have_count(0, timeout=WAIT_MS)
+
+
+CAPTION_LINES_JS = """() => [...document.querySelectorAll('#results-gallery .caption-label')].map(
+  (label) => {
+    const style = getComputedStyle(label);
+    const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+    return Math.round((label.getBoundingClientRect().height - padding)
+      / parseFloat(style.lineHeight));
+  })"""
+
+
+@pytest.mark.parametrize(("width", "most"), [(1400, 1), (420, 2)])
+def test_result_captions_fit_their_tiles(browser, app_url: str, api: Client, width: int, most: int):
+    """The longest class name (musical_instruments) keeps a desktop caption on one line and
+    a phone's on two, so the caption never hides most of its picture."""
+    everything = api.predict(dataset="clipart200", query_index=0, k=199, api_name="/search")
+    instrument = next(
+        hit["index"] for hit in everything["results"] if hit["class"] == "musical_instruments"
+    )
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    open_app(page, f"{app_url}?dataset=clipart200&query={instrument}")
+    expect(thumbnails(page, "results-gallery").first).to_contain_text("musical_instruments")
+    assert max(page.evaluate(CAPTION_LINES_JS)) <= most
+    page.close()
+
+
+def test_the_model_box_says_what_sets_the_chosen_model_apart(page: Page, app_url: str):
+    open_app(page, app_url)
+    expect(controls(page)).to_contain_text("1.0x width, 1.0x depth, 224 px input")
+    choose(page, "Model", re.compile(r"^EfficientNet-Lite2"))
+    expect(controls(page)).to_contain_text("1.1x width, 1.2x depth, 260 px input", timeout=WAIT_MS)
+    expect(controls(page)).not_to_contain_text("224 px input")

@@ -37,7 +37,6 @@ def footer(page: Page) -> str:
 
 def open_overview(page: Page) -> None:
     page.get_by_text("Which layer of which model searches best?").click()
-    page.get_by_role("button", name="Compute the overview for this dataset and metric").click()
     expect(page.locator("#quality-heatmap button.cn-cell")).to_have_count(24, timeout=WAIT_MS)
 
 

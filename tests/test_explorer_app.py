@@ -88,7 +88,8 @@ def test_layer_choices(client: Client) -> None:
     model, update, notice = client.predict(
         "efficientnet_lite1", "block2b_project_conv", api_name="/curated_layers"
     )
-    assert (model, update["value"], notice) == ("efficientnet_lite1", "stem_conv", "")
+    assert (model["value"], update["value"], notice) == ("efficientnet_lite1", "stem_conv", "")
+    assert model["info"] == "1.0x width, 1.1x depth, 240 px input"  # the box says what differs
     assert [choice[1] for choice in update["choices"]] == list(
         MODELS["efficientnet_lite1"].layer_names
     )
@@ -258,7 +259,7 @@ def test_use_layer_in_search(client: Client) -> None:
         "efficientnet_lite1", "block3c_expand_conv", api_name="/use_layer_in_search"
     )
     model, layer = shown[1], shown[2]
-    assert model == "efficientnet_lite1" and layer["value"] == "block3c_expand_conv"
+    assert model["value"] == "efficientnet_lite1" and layer["value"] == "block3c_expand_conv"
     with pytest.raises(Exception, match="curated layers of EfficientNet-Lite0"):
         client.predict("efficientnet_lite0", "block1a_dwconv", api_name="/use_layer_in_search")
 
@@ -280,6 +281,11 @@ def test_use_layer_in_search(client: Client) -> None:
         ),
         ("/featurevis", ["efficientnet_lite0", "stem_conv", 32, 16], "Channel 32 is out of range"),
         ("/featurevis", ["efficientnet_lite0", "predictions", 0, 16], "not feature maps"),
+        (  # a few step counts only: the picture cache holds a few pictures per channel
+            "/featurevis",
+            ["efficientnet_lite0", "stem_conv", 0, 512],
+            "Optimisation steps: choose one of the options this box offers.",
+        ),
         (
             "/channel_page",
             ["efficientnet_lite0", "stem_conv", 32, DATASET],
@@ -300,3 +306,14 @@ def test_bad_input_gives_clear_error(
 ) -> None:
     with pytest.raises(Exception, match=message):
         client.predict(*args, api_name=api_name)
+
+
+def test_the_convolution_walk_through_answers_with_the_models_value(client: Client) -> None:
+    """The API's page for one pixel ends with the value the model computes there (the core
+    test checks it against the model; here: it reaches a caller, for the pixel asked)."""
+    page = client.predict("efficientnet_lite0", DATASET, 3, None, 5, api_name="/convolution")
+    assert "output pixel (56, 56) of 112×112" in page and "channel <b>5</b>" in page
+    assert re.search(r"ReLU6 \(negatives become 0, at most 6\): <b>\d+\.\d{3}</b>", page)
+    assert page.count("<table class='cn-conv-grid") == 9  # 3 colours x (input, kernel, product)
+    centre = client.predict("efficientnet_lite0", DATASET, 3, None, 0, api_name="/convolution")
+    assert "output pixel (56, 56)" in centre

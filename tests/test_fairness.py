@@ -115,7 +115,7 @@ def test_a_picture_nobody_waits_for_stops_at_its_next_step(app: AppProcess, cach
     log = cache / "app.log"
     before = log.stat().st_size
     for channel in range(400, 404):
-        reply = submit(app.url, "featurevis", [MODEL, LAYER, channel, 512], FLOODER)
+        reply = submit(app.url, "featurevis", [MODEL, LAYER, channel, 384], FLOODER)
         assert reply.status == 200, reply.body
         path = f"/gradio_api/call/featurevis/{reply.json()['event_id']}"
         with contextlib.suppress(TimeoutError):  # open the result stream, then go away

@@ -29,7 +29,7 @@ from gradio.context import LocalContext
 from gradio.events import EventData
 from gradio.mcp import GradioMCPServer
 from gradio.queueing import Event as QueuedEvent
-from gradio.queueing import Queue
+from gradio.queueing import ProcessTime, Queue
 from gradio.routes import App
 from gradio.state_holder import SessionState, StateHolder
 
@@ -609,6 +609,19 @@ def test_queue_limits_are_set_on_gradios_queue(queued: tuple[gr.Blocks, Any]) ->
     queue.set_queue_limits(demo, default_limit=3, max_size=7, analytics_every=11)
     q = demo._queue
     assert (q.default_concurrency_limit, q.max_size, q.ANAYLTICS_CACHE_FREQUENCY) == (3, 7, 11)
+
+
+def test_estimates_follow_recent_runs_not_one_slow_first_run(
+    queued: tuple[gr.Blocks, Any],
+) -> None:
+    demo, _ = queued
+    queue.estimate_from_recent_runs(demo)
+    timing = demo._queue.process_time_per_fn["some function"]
+    assert isinstance(timing, ProcessTime)
+    for seconds in (58.9, 4.2, 4.1, 4.3):
+        timing.add(seconds)
+    assert timing.avg_time == pytest.approx(4.25)  # Gradio's own mean: 17.9 s
+    assert timing.count == 4
 
 
 # --- files ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ SHARED = {  # helpers every stage may use; they import only each other
     "convenet.priority",  # slow work at a lower CPU priority
     "convenet.settings",
 }
-FACADES = {"convenet.playground", "convenet.inspector"}  # what the UI talks to
+FACADES = {"convenet.playground", "convenet.inspector", "convenet.lessons"}  # UI talks to
 ENTRY_POINTS = {"convenet.cli", "convenet.__main__", "convenet.warmup"}
 REGISTRIES = {  # plain data the UI lists: names, titles, descriptions
     "convenet.models.registry",

@@ -61,6 +61,8 @@ def test_channel_and_layer_checks(lite0: ModelInspector) -> None:
         lite0.channel_count("predictions")
     with pytest.raises(ValueError, match="needs a curated layer"):
         lite0.top_images(DATASET, "block1a_dwconv", 0)
+    with pytest.raises(ValueError, match="Steps can be 16, 64, 128 or 384, not 100"):
+        lite0.feature_visualization("stem_conv", 0, 100)  # refused before any work
     summary = lite0.layer_summary("top_conv")
     assert (summary.kind, summary.shape, summary.channels, summary.curated) == (
         "Conv2D",

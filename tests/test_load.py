@@ -259,7 +259,7 @@ def test_searches_never_wait_behind_slow_views(app: AppProcess) -> None:
     search = ["stamps200", "efficientnet_lite0", "top_conv", "cosine"]
     timed("search", [*search, 0, None, 50])  # warm
     slow_calls = [
-        *[("featurevis", ["efficientnet_lite0", "top_conv", 1000 + i, 48]) for i in range(2)],
+        *[("featurevis", ["efficientnet_lite0", "top_conv", 1000 + i, 64]) for i in range(2)],
         *[
             ("activations", ["efficientnet_lite1", "top_conv", "stamps200", i, None])
             for i in (1, 2)

@@ -7,13 +7,13 @@ import re
 import numpy as np
 import pytest
 
-from ui.search_handlers import map_html
+from ui.map_html import map_html
 
 pytestmark = pytest.mark.quick
 
 
 def _indices(markup: str) -> list[int]:
-    return [int(i) for i in re.findall(r"data-index='(\d+)'", markup)]
+    return [int(i) for i in re.findall(r"<circle [^>]*data-index='(\d+)'", markup)]
 
 
 def test_a_sample_keeps_dataset_indices_and_says_it_is_a_sample():
@@ -42,3 +42,31 @@ def test_a_query_outside_the_sample_sits_among_its_nearest_shown_images():
     markup = map_html(points, labels, ["a"], ["u0", "u1"], 7, [0, 1], rows)
     assert "the query (not in the sample)" in markup
     assert "points='50.00,47.00 53.00,50.00" in markup  # the mean of the two shown hits
+
+
+def test_the_query_is_joined_to_its_ten_nearest_images_which_are_listed():
+    """The Projector-like neighbour view: lines from the query to its nearest images (those on
+    the map), and the list of the ten in rank order, each a button that sends its index."""
+    labels = np.array([0, 1] * 10)
+    points = np.random.default_rng(0).normal(size=(20, 2))
+    urls = [f"/file={i}.jpg" for i in range(20)]
+    hits = [4, 9, 1, 12, 3, 5, 7, 19, 2, 11, 13, 8]  # 12 results: only the first 10 joined
+    markup = map_html(points, labels, ["a", "b"], urls, 0, hits)
+    assert markup.count("<line class='cn-nn'") == 10
+    listed = re.findall(r"<button class='cn-nn-item' data-index='(\d+)'", markup)
+    assert [int(i) for i in listed] == hits[:10]
+    assert "Its 10 nearest images in this layer" in markup
+    # each line runs from the query's point to one neighbour's point
+    cx, cy = (
+        re.search(r"data-index='0'", markup)
+        and re.findall(r"cx='([\d.]+)' cy='([\d.]+)'[^>]*data-index='0'", markup)[0]
+    )
+    ends = re.findall(r"x1='([\d.]+)' y1='([\d.]+)' x2='([\d.]+)' y2='([\d.]+)'", markup)
+    assert all((x1, y1) == (cx, cy) for x1, y1, _, _ in ends)
+    second = re.findall(r"cx='([\d.]+)' cy='([\d.]+)'[^>]*data-index='9'", markup)[0]
+    assert tuple(ends[1][2:]) == second
+
+
+def test_a_map_with_no_results_lists_no_neighbours():
+    markup = map_html(np.eye(2), np.array([0, 1]), ["a", "b"], ["/a", "/b"], 0, [])
+    assert "cn-nn" not in markup

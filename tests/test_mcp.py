@@ -72,6 +72,24 @@ def test_an_agent_sends_its_own_image_inline(app_url: str) -> None:
     assert "efficientnet_lite0" in [model["key"] for model in listed]
 
 
+def test_the_api_page_types_every_answer_field_by_field(app_url: str) -> None:
+    """Each tool's answer is described by its fields (not "Any"), and no parameter reads
+    "None | int | None"."""
+    import contextlib
+    import io
+
+    client = Client(app_url, verbose=False)
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name, endpoint in endpoints.items():
+        (answer,) = endpoint["returns"]
+        assert answer["python_type"]["type"].startswith(("dict(", "list[dict(")), name
+    assert "similarity: float" in endpoints["/search"]["returns"][0]["python_type"]["type"]
+    page = io.StringIO()
+    with contextlib.redirect_stdout(page):
+        client.view_api()
+    assert "None | int | None" not in page.getvalue() and ": Any" not in page.getvalue()
+
+
 def test_internal_events_are_off_the_api_page_but_still_callable(app_url: str) -> None:
     client = Client(app_url, verbose=False)
     assert sorted(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == (

@@ -32,6 +32,7 @@ from convenet.models.registry import MODELS
 from convenet.search.metrics import METRIC_DESCRIPTIONS, METRIC_LABELS
 from convenet.search.recipes import RECIPES
 from tests.test_browser import WAIT_MS, open_app, thumbnails
+from ui.search_events import recipe_named
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -172,7 +173,7 @@ def agree(walk: Walk, shown: dict[str, Any]) -> list[str]:
             problems.append(f"the {part} box shows {value!r}, the URL {view[part]!r}")
     footer = (
         f"{model.title} · {view['layer']} · {METRIC_DESCRIPTIONS[view['metric']]} · "
-        f"recipe {view['recipe']}: {RECIPES[view['recipe']].description}"
+        f"recipe {recipe_named(view['recipe'])}: {RECIPES[view['recipe']].description}"
     )
     if shown["footer"] != footer:
         problems.append(f"the results' footer says {shown['footer']!r}, the URL {footer!r}")
@@ -384,19 +385,16 @@ NAVIGATIONS = (link_good, link_bad, back, forward)
 
 
 def open_panels(walk: Walk) -> None:
-    """The overview, the comparison and the map drawn, so their cells can be clicked."""
+    """The overview, the comparison and the map opened (so drawn), so their cells can be
+    clicked; a page restored by back/forward may have kept a panel open."""
     page = walk.page
-    for title, button in (
-        ("Which layer of which model searches best?", "Compute the overview"),
-        ("Compare models on this query", "Compare every model and layer"),
-        ("Map of the dataset in this layer's feature space", "Draw the map"),
+    for title, drawn in (
+        ("Which layer of which model searches best?", "#quality-heatmap button.cn-cell"),
+        ("Compare models on this query", "#compare-charts .cn-bar"),
+        ("Map of the dataset in this layer's feature space", "#dataset-map circle"),
     ):
-        pressed = page.get_by_role("button", name=re.compile(f"^{button}"))
-        if not pressed.is_visible():  # closed (a page restored by back/forward keeps it open)
+        if not page.locator(drawn).first.is_visible():
             page.get_by_text(title).click()
-        if button == "Draw the map":
-            page.get_by_label("PCA").check()  # the quickest projection
-        pressed.click()
     page.locator("#quality-heatmap button.cn-cell").first.wait_for(timeout=WAIT_MS)
     page.locator("#dataset-map circle").first.wait_for(timeout=WAIT_MS)
 

@@ -23,11 +23,6 @@ def copied_link(page: Page) -> str:
     return page.evaluate("navigator.clipboard.readText()")
 
 
-@pytest.mark.xfail(
-    reason="known regression (issue 26's view state): a reopened link searches with the shared "
-    "upload and shows its results, but the upload box is left without its preview",
-    strict=True,
-)
 def test_copied_link_reopens_the_view_with_its_upload(browser: Browser, app_url: str) -> None:
     origin = app_url.rstrip("/")
     sharer = browser.new_context(viewport={"width": 1400, "height": 1000})

@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from ui.api_types import SearchAnswer, resolved
 from ui.common import DEFAULT_METRIC, DEFAULT_MODEL, AppState, default_layer, friendly
 
 
@@ -30,11 +31,11 @@ def register_api(state: AppState) -> None:
         model: str = DEFAULT_MODEL,
         layer: str = default_layer(DEFAULT_MODEL),
         metric: str = DEFAULT_METRIC,
-        query_index: int | None = None,
+        query_index: int = 0,
         query: gr.FileData = None,  # type: ignore[assignment]  # no Optional: MCP needs the plain file type
         k: int = 50,
         recipe: str = "plain",
-    ) -> dict:
+    ) -> SearchAnswer:
         """Find the images of a dataset that one layer of a CNN finds most similar to a query.
 
         Args:
@@ -43,7 +44,8 @@ def register_api(state: AppState) -> None:
             layer: one of the model's eight curated layers (see list_models); early layers
                 match colour and texture, late ones match objects.
             metric: how distance is measured: {metrics}.
-            query_index: the dataset image to search with (0 to 199); or give `query`.
+            query_index: the dataset image to search with (0 to 199); ignored when `query`
+                is given.
             query: your own image instead (an uploaded file, or a data: URL for MCP clients).
             k: how many results, 1 to 199.
             recipe: the search recipe: {recipes}; plain is average pooling of one layer,
@@ -82,7 +84,7 @@ def register_api(state: AppState) -> None:
         }
 
     search.__doc__ = search_description(search.__doc__ or "")
-    gr.api(search, api_name="search", concurrency_id="search", concurrency_limit=8)
+    gr.api(resolved(search), api_name="search", concurrency_id="search", concurrency_limit=8)
 
 
 def search_description(template: str) -> str:

@@ -81,7 +81,7 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 #link-note:has(.md:empty) { display: none; }
 /* Galleries: as many columns as fit, so ranks read in order at any width. */
 #results-gallery .grid-container {
-  grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)) !important; }
+  grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)) !important; }
 .cn-side-gallery .grid-container {
   grid-template-columns: repeat(auto-fill, minmax(110px, 1fr)) !important; }
 #dataset-gallery .grid-container, #explorer-dataset-gallery .grid-container {
@@ -91,7 +91,7 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 #results-gallery .caption-label, .cn-side-gallery .caption-label,
 #dataset-gallery .caption-label {
   white-space: normal !important; overflow: visible !important; overflow-wrap: anywhere;
-  text-overflow: clip !important; max-width: 100% !important; font-size: 0.75rem; }
+  text-overflow: clip !important; max-width: 100% !important; font-size: 0.68rem; }
 .cn-cell { all: unset; cursor: pointer; display: block; width: 100%; }
 .cn-cell:hover, .cn-cell:focus-visible { outline: 2px solid #333; }
 .cn-charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr));
@@ -99,7 +99,9 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-chart { margin: 0; }
 .cn-chart figcaption { font-size: 0.85em; margin-bottom: 4px; }
 .cn-bars { display: flex; align-items: flex-end; gap: 3px; height: 90px;
-  border-bottom: 1px solid #999; }
+  border-bottom: 1px solid #999; position: relative; }
+.cn-chance { position: absolute; left: 0; right: 0; border-top: 2px dashed #c0392b;
+  pointer-events: none; }
 .cn-bar { flex: 1; height: var(--h); min-height: 2px; padding: 0; border: none;
   background: #9aa7b8; cursor: pointer; position: relative; }
 .cn-bar.best { background: rgb(46, 160, 67); }
@@ -109,10 +111,38 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
 .cn-ticks { display: flex; gap: 3px; font-size: 0.7em; }
 .cn-ticks span { flex: 1; text-align: center; }
 .cn-map { position: relative; display: flex; flex-wrap: wrap; gap: 12px; }
-.cn-map svg { width: min(100%, 560px); aspect-ratio: 1; border: 1px solid #ddd; }
+.cn-map-view { position: relative; width: min(100%, 560px); }
+.cn-conv-pictures { display: flex; flex-wrap: wrap; gap: 12px; }
+.cn-conv-pictures figure { margin: 0; width: 224px; max-width: 100%; }
+.cn-conv-pictures img { width: 224px; max-width: 100%; image-rendering: pixelated;
+  display: block; }
+.cn-conv-map { cursor: crosshair; }
+.cn-conv-pictures figcaption { font-size: 0.8em; }
+.cn-conv-colours { display: flex; flex-wrap: wrap; gap: 10px 18px; }
+.cn-conv-colour { display: flex; align-items: center; gap: 4px; font-size: 0.75em; }
+.cn-conv-grid { border-collapse: collapse; font-family: monospace; }
+.cn-conv-grid td { border: 1px solid #ccc; padding: 1px 3px; text-align: right; }
+.cn-conv-grid.cn-w td { background: #eef3fb; }
+.cn-conv-grid.cn-p td { background: #fff6d5; }
+.cn-lessons { margin: 0; padding-left: 1.4em; }
+.cn-lessons li { margin: 0 0 6px; line-height: 1.4; }
+.cn-lessons a, .cn-lesson-now a { font-weight: 600; padding: 0 !important;
+  font-size: inherit !important; }
+.cn-lesson-here, .cn-lesson-now { background: #fff6d5; outline: 4px solid #fff6d5; }
+.cn-map svg { width: 100%; aspect-ratio: 1; border: 1px solid #ddd; touch-action: none;
+  cursor: grab; }
+.cn-nn { stroke: #333; stroke-width: 1; opacity: 0.55; vector-effect: non-scaling-stroke; }
+.cn-zoom { position: absolute; top: 6px; right: 6px; display: flex; gap: 4px; }
+.cn-zoom button { width: 32px; height: 32px; border: 1px solid #999; border-radius: 4px;
+  background: white; font-size: 1.1em; cursor: pointer; }
+.cn-map-side { flex: 1 1 220px; font-size: 0.85em; }
+.cn-nn-title { margin: 8px 0 4px; font-weight: 600; }
+.cn-nn-list { margin: 0; padding-left: 1.6em; }
+.cn-nn-item { background: none; border: none; padding: 1px 0; cursor: pointer; text-align: left;
+  font: inherit; color: inherit; text-decoration: underline dotted; }
 .cn-pt { cursor: pointer; }
 .cn-pt:hover { stroke: black; stroke-width: 0.5; }
-.cn-map-keys { list-style: none; padding: 0; margin: 0; font-size: 0.85em; }
+.cn-map-keys { list-style: none; padding: 0; margin: 0; }
 .cn-tip { position: absolute; pointer-events: none; background: white; border: 1px solid #999;
   padding: 4px; border-radius: 4px; box-shadow: 0 2px 6px rgba(0, 0, 0, 0.2); z-index: 10; }
 .cn-tip img { display: block; width: 96px; height: 96px; object-fit: contain; }
@@ -132,6 +162,8 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
   /* A short prompt under the box's label: "Click to Upload" (the drop hint is cut off). */
   #cn-query [data-testid=upload-text] { padding-top: 40px; }
   #cn-query .prompt > span:not(:last-of-type) { display: none; }
+  /* The two small boxes' labels stop short of their corner buttons. */
+  #cn-query [data-testid=block-label] { max-width: calc(100% - 40px); }
   #cn-results { order: 3; gap: 8px !important; }
   #cn-more { order: 4; }
   #source-status { display: none; }
@@ -141,6 +173,7 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
   #cn-controls .block { padding-top: 6px !important; padding-bottom: 6px !important; }
   #results-gallery .grid-container {
     grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)) !important; }
+  #results-gallery .caption-label, .cn-side-gallery .caption-label { font-size: 0.62rem; }
 }
 """
     + EXPLORER_CSS

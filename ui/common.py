@@ -100,17 +100,21 @@ class AppState:
     def model_choices(self) -> list[tuple[str, str]]:
         """The models that work here first, then the others, each group in order of depth.
 
-        A dropdown has no headings: each model that needs its weights says so in its label,
-        and ``model_info`` says what the order means.
+        A dropdown has no headings: each model that needs its weights says so in its label.
         """
         specs = sorted(MODELS.values(), key=lambda spec: not works_here(spec))  # stable sort
         return [(model_label(spec), spec.key) for spec in specs]
 
-    def model_info(self) -> str:
-        """The info line under a model box."""
-        if all(works_here(spec) for spec in MODELS.values()):
-            return "In order of depth"
-        return "Ready here first; the rest download once"  # one line on a phone
+
+def model_info(key: str) -> str:
+    """The info line under a model box: what sets the chosen model apart (the list itself puts
+    the models that work here first and says which need a download)."""
+    return get_model_spec(key).in_one_line
+
+
+def model_update(key: str) -> Any:
+    """A model box set to ``key``, its info line following it."""
+    return gr.update(value=key, info=model_info(key))
 
 
 def works_here(spec: ModelSpec) -> bool:
@@ -163,6 +167,7 @@ def image_upload(label: str, height: int) -> gr.Image:
         image_mode=None,
         sources=["upload", "clipboard"],
         height=height,
+        buttons=[],  # only its clear button: a phone's small box has no room for more
     )
 
 

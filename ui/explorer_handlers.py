@@ -18,7 +18,8 @@ from convenet.inspector import (
 )
 from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import BROWSE_MAX, Playground
-from ui.common import friendly, layer_choices
+from ui.common import friendly, layer_choices, model_update
+from ui.convolution_html import convolution_html
 from ui.explorer_channel import CHANNEL_HINT
 
 STATUS_WORDS = {
@@ -64,7 +65,7 @@ def curated_layers(model: str, layer: str | None, current: str, token: int) -> t
         return current, gr.skip(), problem, current, gr.skip()
     value = layer if layer in spec.layer_names else spec.layer_names[0]
     choices = gr.update(choices=layer_choices(spec.key), value=value)
-    return spec.key, choices, "", spec.key, token + 1
+    return model_update(spec.key), choices, "", spec.key, token + 1
 
 
 @friendly
@@ -87,6 +88,7 @@ def layer_table(pg: Playground, model: str, text: str | None) -> list[list[Any]]
             r["output_shape"],
             r["parameters"],
             "yes" if r["trainable"] else "no",
+            r["sees"],
         ]
         for r in pg.inspect(model).layer_table(text or "")
     ]
@@ -103,10 +105,12 @@ def pick_layer_row(evt: gr.SelectData) -> str:
 @friendly
 def layer_info(pg: Playground, model: str, layer: str, channel: Any) -> tuple[Any, ...]:
     """What the layer is, the channel range for it, and a cleared channel page."""
-    about = pg.inspect(model).layer_summary(layer)
+    inspector = pg.inspect(model)
+    about = inspector.layer_summary(layer)
+    sees = inspector.receptive_fields()[layer].size
     text = (
         f"**{layer}** · {about.kind} · output {about.shape} · {about.channels} channels · "
-        f"{about.description}"
+        f"each pixel sees {sees}x{sees} px of the input · {about.description}"
     )
     try:
         keep = as_int(channel, "Channel")
@@ -208,3 +212,30 @@ def gradcam_view(
         "where the evidence for this class lies."
     )
     return overlay, text
+
+
+@friendly
+def convolution(
+    pg: Playground,
+    model: str,
+    dataset: str,
+    index: Any,
+    upload: str | None,
+    channel: Any,
+    pixel: list[int] | None,
+) -> str:
+    """How the first convolution computes one pixel of ``channel`` (``pixel``: [row, col], or
+    None for the map's centre) on the Explorer's image."""
+    inspector = pg.inspect(model)
+    image, what = inspector.image(dataset, index, upload and Path(upload))
+    row, col = pixel if pixel else (None, None)
+    return convolution_html(image, inspector.convolution_step(image, channel, row, col), what)
+
+
+def pick_pixel(evt: gr.EventData) -> list[int]:
+    """The map pixel a click sent; anything else is refused plainly."""
+    data = getattr(evt, "_data", None)
+    values = [data.get(key) for key in ("row", "col")] if isinstance(data, dict) else []
+    if len(values) != 2 or not all(isinstance(v, int) and 0 <= v < 4096 for v in values):
+        raise ValueError("Click a pixel of the activation map to choose it")
+    return values

@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 
 from convenet.inspector import (
-    FEATUREVIS_MAX_STEPS,
+    FEATUREVIS_STEP_PRESETS,
     FEATUREVIS_STEPS,
     INVERSION_TIME_LIMIT_S,
     TOP_CLASSES,
@@ -23,12 +23,13 @@ from convenet.inspector import (
 from convenet.models.registry import DEFAULT_MODEL, MODELS
 from ui import explorer_channel as ch
 from ui import explorer_handlers as h
-from ui.common import AppState, dataset_dropdown, image_upload, layer_choices
+from ui.common import AppState, dataset_dropdown, image_upload, layer_choices, model_info
+from ui.convolution_html import CONV_CLICK_JS
 from ui.search_events import use_in_search
 from ui.search_tab import SearchTab
 
 MODEL_HEADERS = ["model", "summary", "parameters", "depth (layers)", "input size", "weights"]
-LAYER_HEADERS = ["index", "name", "type", "output shape", "parameters", "trainable"]
+LAYER_HEADERS = ["index", "name", "type", "output shape", "parameters", "trainable", "sees (px)"]
 
 
 INTRO = """
@@ -61,7 +62,10 @@ def build_explorer_tab(
         )
     with gr.Row(elem_id="explorer-pick"):
         model = gr.Dropdown(
-            state.model_choices(), value=DEFAULT_MODEL, label="Model", info=state.model_info()
+            state.model_choices(),
+            value=DEFAULT_MODEL,
+            label="Model",
+            info=model_info(DEFAULT_MODEL),
         )
         layer = gr.Dropdown(
             layer_choices(DEFAULT_MODEL),
@@ -96,14 +100,12 @@ def build_explorer_tab(
         elem_id="explorer-channel-grid",
     )
     grid_channels = gr.State([])
-    with gr.Group(elem_id="explorer-channel-page"):
+    with gr.Group():  # no elem_id: Gradio repeats a group's id on its inner box
         with gr.Row():
             channel = gr.Number(value=0, precision=0, label="Channel", info="0 and up")
-            steps = gr.Slider(
-                16,
-                FEATUREVIS_MAX_STEPS,
+            steps = gr.Radio(
+                list(FEATUREVIS_STEP_PRESETS),
                 value=FEATUREVIS_STEPS,
-                step=16,
                 label="Optimisation steps",
                 info=f"More is sharper and slower; the shipped pictures use {FEATUREVIS_STEPS}",
             )
@@ -158,6 +160,17 @@ def build_explorer_tab(
         )
         overlay_image = gr.Image(label="Mean activation", interactive=False, format="png")
     maps_md = gr.Markdown()
+    with gr.Accordion(
+        "How a convolution computes: the first layer, by hand", open=False
+    ) as conv_panel:
+        conv_channel = gr.Number(
+            value=0,
+            precision=0,
+            minimum=0,
+            label="Channel of the first convolution",
+            info="0 and up",
+        )
+        conv_html = gr.HTML(elem_id="explorer-convolution", js_on_load=CONV_CLICK_JS)
     gr.Markdown("### What does this layer keep of your image?")
     invert_button = gr.Button(
         f"Rebuild the image from this layer (up to {INVERSION_TIME_LIMIT_S:.0f} s)",
@@ -291,6 +304,35 @@ def build_explorer_tab(
         [cam_image, cam_md],
         api_name="gradcam",
         **keras_view,
+    )
+
+    # The first convolution by hand: drawn as its panel opens, then for a channel, a clicked
+    # pixel of the map, another image or model (whose map starts again at its centre).
+    conv_open, conv_pixel = gr.State(False), gr.State(None)
+    conv_inputs = [model, *image_inputs, conv_channel, conv_pixel]
+    convolution = partial(h.convolution, pg)
+    conv_panel.expand(lambda: True, None, conv_open, **private)
+    conv_panel.collapse(lambda: False, None, conv_open, **private)
+    gr.on(
+        [conv_panel.expand, conv_channel.submit, conv_channel.blur],
+        convolution,
+        conv_inputs,
+        conv_html,
+        api_name="convolution",
+        **keras_view,
+    )
+    conv_html.click(h.pick_pixel, None, conv_pixel, **private).success(
+        convolution, conv_inputs, conv_html, **private, **keras_view
+    )
+
+    def redraw_convolution(on: bool, *values: Any) -> Any:
+        return convolution(*values) if on else gr.skip()
+
+    gr.on([model_ready.change], lambda: None, None, conv_pixel, **private).then(
+        redraw_convolution, [conv_open, *conv_inputs], conv_html, **private, **keras_view
+    )
+    image_token.change(
+        redraw_convolution, [conv_open, *conv_inputs], conv_html, **private, **keras_view
     )
 
     # One channel: a grid click, the button or Enter open its page; a missing picture follows.

@@ -28,8 +28,11 @@ from ui.common import (
     friendly,
     layer_choices,
     layer_info,
+    model_info,
+    model_update,
     progress_callback,
 )
+from ui.lessons_html import opened_by_link
 from ui.search_handlers import caption, export_files, legend_html, picked, scores_text
 from ui.search_handlers import summary_markdown as headline
 from ui.view_state import LINK_PARTS, LiveView, ViewState, from_link, with_parts
@@ -75,6 +78,14 @@ def dataset_gallery(state: AppState, dataset: str, category: str) -> tuple[Any, 
     return gr.Gallery(value=items, selected_index=None, label=label), indices
 
 
+def mark_query(query: float | None, upload: str | None, shown: list[int]) -> Any:
+    """Frame the query among the dataset's images on screen (none for an upload, or when the
+    query is not among those shown), whatever made it the query: a click, the map, a link."""
+    index = None if upload or query is None else int(query)
+    position = shown.index(index) if index in (shown or []) else None
+    return gr.Gallery(selected_index=position)
+
+
 @friendly
 def show_dataset(state: AppState, dataset: str, category: str) -> tuple[Any, Any, list[int]]:
     """The dataset's images (one class or all), with no selection frame left from before."""
@@ -93,7 +104,7 @@ def controls(
     the view's other parts are left as they are on screen (the notices are always set)."""
     parts = {
         "dataset": view.dataset,
-        "model": view.model,
+        "model": model_update(view.model),
         "layer": layer_update(view.model, view.layer),
         "metric": view.metric,
         "recipe": view.recipe,
@@ -102,6 +113,8 @@ def controls(
         "upload": view.upload,
     }
     shown = [v if only is None or part in only else gr.skip() for part, v in parts.items()]
+    if only is not None and "model" not in only:  # the box keeps its value; its line follows
+        shown[list(parts).index("model")] = gr.update(info=model_info(view.model))
     return (*shown, notice, upload_notice, view.model, view.layer)
 
 
@@ -195,8 +208,12 @@ def on_part_change(part: str) -> Callable[..., tuple[Any, ...]]:
 
 @friendly
 def on_upload(state: AppState, live: LiveView, upload: str | None) -> tuple[Any, ...]:
-    """A new upload (already checked at the edge) is the query; an emptied box: the dataset."""
-    return change(state, live, with_parts(upload=upload or None), "upload")
+    """A new upload (already checked at the edge) is the query; an emptied box: the dataset.
+
+    The box is set to the upload too (unlike a box that made its own change): Gradio keeps a
+    session's values only for components an event has set, and a copied link (its deep link)
+    carries those values, so this is what lets a shared link show the uploaded image."""
+    return change(state, live, with_parts(upload=upload or None))
 
 
 def upload_refused(state: AppState, live: LiveView, message: str) -> tuple[Any, ...]:
@@ -251,7 +268,7 @@ def search_outputs(state: AppState, view: ViewState, progress: gr.Progress) -> t
     hint = (
         f"{get_model_spec(view.model).title} · {view.layer} · "
         f"{METRIC_DESCRIPTIONS[view.metric]} · "
-        f"recipe {view.recipe}: {RECIPES[view.recipe].description}"
+        f"recipe {recipe_named(view.recipe)}: {RECIPES[view.recipe].description}"
     )
     csv_file, json_file = export_files(result, pg.images_dir(view.dataset))
     return (
@@ -265,6 +282,12 @@ def search_outputs(state: AppState, view: ViewState, progress: gr.Progress) -> t
         view.link(),
         link_note(state, view),
     )
+
+
+def recipe_named(name: str) -> str:
+    """A recipe by its name and, where they differ, its steps: "best (GeM + flip + DBA)"."""
+    steps = RECIPES[name].steps
+    return name if steps.lower() == name else f"{name} ({steps})"
 
 
 RESULTS = (
@@ -292,8 +315,6 @@ def link_note(state: AppState, view: ViewState) -> str:
     """Said where the link is copied, when the view cannot travel in it."""
     if state.playground.spec(view.dataset).owner is not None:
         return f"A link cannot carry your own images: it opens {state.default_dataset} instead."
-    if view.upload:
-        return "A link cannot carry an uploaded image: it opens this view with image 0."
     return ""
 
 
@@ -330,12 +351,15 @@ def restore(
     state: AppState, live: LiveView, upload: str | None, request: gr.Request
 ) -> tuple[Any, ...]:
     """Read ?dataset=&model=&layer=&metric=&recipe=&k=&query= so a shared link opens the same
-    view; a part that cannot be shown is named, with what is shown instead. A shared view's
+    view (and ?panel=, ?lesson= what they open); a part that cannot be shown is named, with
+    what is shown instead. A shared view's
     upload (``deep_link``: Gradio has put it back in the upload box) stays its query."""
     params = dict(request.query_params) if request else {}
     if params.get("tab") == "explorer":  # a link into the Model Explorer: its own parts
         params = {}
     view, ignored = from_link(state.playground, params, state.default_dataset)
+    opened, unknown = opened_by_link(params)
+    ignored = " ".join(part for part in (ignored, unknown) if part)
     shared = bool(params.get("deep_link"))
     if upload and shared:
         view = replace(view, upload=upload)
@@ -343,4 +367,4 @@ def restore(
     # A shared view's upload box is Gradio's to put back: never emptied here.
     kept = {"dataset", "model", "layer", "metric", "recipe", "k", "query"} if shared else None
     settled = controls(view, ignored, only=kept)
-    return (*settled, *show_dataset(state, view.dataset, ALL_CLASSES))
+    return (*settled, *show_dataset(state, view.dataset, ALL_CLASSES), *opened)

@@ -10,13 +10,14 @@ import hashlib
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 
 from convenet.models.registry import MODELS
-from convenet.playground import BAR_COLOURS, SIMILARITY_MEANING, SearchResult, class_colour
+from convenet.playground import BAR_COLOURS, SIMILARITY_MEANING, SearchResult
+from convenet.search.recipes import RECIPES
 from ui.gradio_compat.files import upload_folder
 
 P_AT = 10  # the k of the overview heatmap and the comparison: the one number shared by all views
@@ -78,6 +79,45 @@ def swatch(colour: tuple[int, int, int], text: str) -> str:
     )
 
 
+P_AT_MEANING = (
+    f"precision at {P_AT}: the share of the top {P_AT} results that are of the query's class "
+    "(1.00: all of them; a random ranking scores the dataset's chance level)"
+)
+
+
+def term_meanings() -> dict[str, str]:
+    """The words a learner meets under the results, each with a sentence shown on hover:
+    the scores, and each recipe step (named as ``Recipe.steps`` names them)."""
+    steps = {
+        recipe.steps: recipe.description for recipe in RECIPES.values() if "+" not in recipe.steps
+    }
+    return {
+        f"P@{P_AT}": P_AT_MEANING,
+        "rank-weighted score": f"like P@k, but {WEIGHTED_MEANING}",
+        "recipe": (
+            "the search recipe: how each image's features become the one vector that is "
+            "ranked; hover each step for what it does"
+        ),
+        **steps,
+    }
+
+
+def explained(text: str) -> str:
+    """``text`` as HTML with every known term hoverable (one pass: a sentence shown on hover is
+    never searched for terms itself)."""
+    meanings = term_meanings()
+    pattern = re.compile(
+        r"(?<![\w@])(" + "|".join(re.escape(html.escape(t)) for t in meanings) + r")(?![\w@])"
+    )
+    by_escaped = {html.escape(term): sentence for term, sentence in meanings.items()}
+
+    def abbr(found: re.Match[str]) -> str:
+        title = html.escape(by_escaped[found[1]], quote=True)
+        return f"<abbr title='{title}' tabindex='0'>{found[1]}</abbr>"
+
+    return pattern.sub(abbr, html.escape(text))
+
+
 def legend_html(has_class: bool, scores: str, hint: str) -> str:
     """The colours the bars actually use, what 100 % and 0 % mean (hover), then the scores."""
     if has_class:
@@ -90,8 +130,8 @@ def legend_html(has_class: bool, scores: str, hint: str) -> str:
     meaning = html.escape(SIMILARITY_MEANING, quote=True)
     lines = [
         f"{keys} · <span class='cn-meaning' title='{meaning}' tabindex='0'>what the % mean</span>",
-        html.escape(scores),
-        f"<small>{html.escape(hint)}</small>",
+        explained(scores),
+        f"<small>{explained(hint)}</small>",
     ]
     return f"<div class='cn-legend'>{'<br>'.join(line for line in lines if line)}</div>"
 
@@ -141,11 +181,17 @@ def bar_button(model: str, layer: str, value: float, classes: str, title: str) -
     )
 
 
-def compare_charts_html(rows: list[dict], current: tuple[str, str]) -> str:
-    """One small bar chart per model: this query's P@10 at each curated layer, best in green."""
+def compare_charts_html(rows: list[dict], current: tuple[str, str], chance: float) -> str:
+    """One small bar chart per model: this query's P@10 at each curated layer, best in green,
+    and a dashed line at chance (what a random ranking scores on this dataset)."""
     by_model: dict[str, list[dict]] = {}
     for row in rows:
         by_model.setdefault(row["key"], []).append(row)
+    said = f"chance: {chance:.2f}, what a random ranking scores here"
+    chance_line = (
+        f"<div class='cn-chance' style='bottom: {100 * chance:.1f}%' title='{said}' "
+        f"aria-label='{said}'></div>"
+    )
     charts = []
     for key, layers in by_model.items():
         best = max(layers, key=lambda r: r["p_at_k"])
@@ -168,7 +214,8 @@ def compare_charts_html(rows: list[dict], current: tuple[str, str]) -> str:
         charts.append(
             f"<figure class='cn-chart'><figcaption>{html.escape(MODELS[key].title)} · best "
             f"{html.escape(best['layer'])} ({best['p_at_k']:.1f})</figcaption>"
-            f"<div class='cn-bars'>{bars}</div><div class='cn-ticks'>{ticks}</div></figure>"
+            f"<div class='cn-bars'>{bars}{chance_line}</div>"
+            f"<div class='cn-ticks'>{ticks}</div></figure>"
         )
     return f"<div class='cn-charts'>{''.join(charts)}</div>"
 
@@ -177,91 +224,6 @@ CLICK_BAR_JS = """
 element.addEventListener('click', (event) => {
   const bar = event.target.closest('[data-model][data-layer]');
   if (bar) trigger('click', {model: bar.dataset.model, layer: bar.dataset.layer});
-});
-"""
-
-
-def rgb(label: int) -> str:
-    r, g, b = class_colour(label)
-    return f"rgb({r}, {g}, {b})"
-
-
-def map_html(
-    points: np.ndarray,
-    labels: np.ndarray,
-    classes: list[str],
-    urls: list[str],
-    query: int | None,
-    hits: list[int],
-    rows: np.ndarray | None = None,
-) -> str:
-    """The dataset as points: hover shows the image and its class, a click makes it the query.
-
-    ``rows``: the dataset images that ``points`` and ``urls`` stand for (all when None; a large
-    dataset shows a sample, and the key says so). The query is a large diamond and its top
-    results are ringed; a query without a point of its own (an upload, or an image outside the
-    sample) sits at the mean position of its 3 nearest images on the map.
-    """
-    rows = np.arange(len(points)) if rows is None else np.asarray(rows)
-    position = {int(row): j for j, row in enumerate(rows)}
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    xy = 4 + (points - lo) / np.where(hi - lo > 0, hi - lo, 1.0) * 92
-    xy[:, 1] = 100 - xy[:, 1]  # y grows upwards, as in a chart
-    ringed = set(hits)
-    dots = [
-        f"<circle class='cn-pt' cx='{x:.2f}' cy='{y:.2f}' r='{1.6 if i in ringed else 1.1}' "
-        f"fill='{rgb(int(labels[i]))}' stroke='{'black' if i in ringed else 'none'}' "
-        f"stroke-width='0.4' data-index='{i}' data-class='{html.escape(classes[labels[i]])}' "
-        f"data-src='{html.escape(urls[j])}'></circle>"
-        for j, (i, (x, y)) in enumerate(zip(rows.tolist(), xy, strict=True))
-    ]
-    shown = [position[h] for h in hits if h in position][:3]
-    if query is not None and query in position:
-        x, y = xy[position[query]]
-    else:
-        x, y = xy[shown].mean(axis=0) if shown else (50.0, 50.0)
-    colour = "white" if query is None else rgb(int(labels[query]))
-    query_key = (
-        "◆ the query · ringed: its top results"
-        if query is not None and query in position
-        else f"◆ {'your image' if query is None else 'the query (not in the sample)'}, placed at "
-        "the mean position of its 3 nearest images on the map · ringed: its top results"
-    )
-    if len(rows) < len(labels):
-        query_key += f" · a sample of {len(rows):,} of the {len(labels):,} images"
-    diamond = f"{x:.2f},{y - 3:.2f} {x + 3:.2f},{y:.2f} {x:.2f},{y + 3:.2f} {x - 3:.2f},{y:.2f}"
-    marker = (
-        f"<polygon class='cn-query' points='{diamond}' fill='{colour}' stroke='black' "
-        "stroke-width='0.6'><title>the query</title></polygon>"
-    )
-    keys = "".join(
-        f"<li><span class='cn-swatch' style='background: {rgb(i)}'></span>{html.escape(name)}</li>"
-        for i, name in enumerate(classes)
-    )
-    return (
-        "<div class='cn-map'><svg viewBox='0 0 100 100' role='img' "
-        f"aria-label='Map of the dataset'>{''.join(dots)}{marker}</svg>"
-        f"<ul class='cn-map-keys'>{keys}<li>{html.escape(query_key)}</li></ul>"
-        "<div class='cn-tip' hidden><img alt=''><span></span></div></div>"
-    )
-
-
-MAP_JS = """
-element.addEventListener('click', (event) => {
-  const point = event.target.closest('[data-index]');
-  if (point) trigger('click', {index: Number(point.dataset.index)});
-});
-element.addEventListener('mouseover', (event) => {
-  const tip = element.querySelector('.cn-tip');
-  const point = event.target.closest('[data-index]');
-  if (!tip) return;
-  if (!point) { tip.hidden = true; return; }
-  tip.querySelector('img').src = point.dataset.src;
-  tip.querySelector('span').textContent = point.dataset.class;
-  const box = element.getBoundingClientRect();
-  tip.style.left = `${event.clientX - box.left + 12}px`;
-  tip.style.top = `${event.clientY - box.top + 12}px`;
-  tip.hidden = false;
 });
 """
 

@@ -1,12 +1,13 @@
 """The Semantic Search tab's panels that invite play: the overview, the map, the comparison.
 
-Each panel redraws on request and then follows the query; clicking a bar, a heatmap cell or a
-point on the map changes the search, through the same hook as any other control.
+Each panel is drawn as it opens (by a click or by a link) and then follows the query while it
+stays open; clicking a bar, a heatmap cell or a point on the map changes the search, through
+the same hook as any other control.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,18 +17,17 @@ from convenet.models.registry import get_model_spec
 from convenet.playground import UNLABELLED, Playground, umap_available
 from convenet.search.recipes import RECIPES
 from ui.common import AppState, friendly
+from ui.map_html import MAP_JS, map_html
 from ui.own_images import served_path
 from ui.search_events import change, switch_model
 from ui.search_handlers import (
     CLICK_BAR_JS,
-    MAP_JS,
     P_AT,
     UPLOAD_NOT_SCORED,
     compare_charts_html,
     heatmap_html,
-    map_html,
 )
-from ui.similarity_html import similarity_html
+from ui.similarity_html import CLICK_PAIR_JS, similarity_html
 from ui.view_state import LiveView, with_parts
 
 ChangeHook = Callable[..., None]
@@ -61,6 +61,35 @@ class Follower:
     outputs: list[Any]
 
 
+HEAVY: dict[str, Any] = {"concurrency_id": "heavy", "concurrency_limit": 1}
+
+
+def drawn_when_open(
+    panel: gr.Accordion,
+    draw: Callable[..., Any],
+    inputs: list[Any],
+    outputs: list[Any],
+    api_name: str | None,
+    also: Sequence[Any] = (),
+    follow_inputs: list[Any] | None = None,
+) -> Follower:
+    """Draw ``panel``'s ``outputs`` as it opens (a learner's click, or a link that opens it) and
+    on each of ``also``'s triggers; then keep them in step with each search while it stays open.
+    A closed panel costs nothing. ``follow_inputs``: what the follower reads instead of
+    ``inputs`` (the same values, from the session's state rather than the boxes)."""
+    is_open = gr.State(False)
+    panel.expand(lambda: True, None, is_open, api_visibility="private")
+    panel.collapse(lambda: False, None, is_open, api_visibility="private")
+    gr.on([panel.expand, *also], draw, inputs, outputs, api_name=api_name, **HEAVY)
+
+    def follow(on: bool, *values: Any) -> Any:
+        if on:
+            return draw(*values)
+        return gr.skip() if len(outputs) == 1 else tuple(gr.skip() for _ in outputs)
+
+    return Follower(follow, [is_open, *(follow_inputs or inputs)], outputs)
+
+
 def clicked(evt: gr.EventData, *keys: str) -> list[Any]:
     """The values a click on a chart or map sent; anything else is refused plainly."""
     data = getattr(evt, "_data", None)
@@ -81,10 +110,14 @@ def file_url(path: Any) -> str:
     return f"gradio_api/file={served_path(path)}"
 
 
-def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Follower]:
+def build_panels(
+    pg: Playground, view: View, change_view: ChangeHook
+) -> tuple[list[Follower], gr.HTML, dict[str, gr.Accordion]]:
     """The overview heatmap, the map and the comparison, wired to ``view``.
 
-    Returns what keeps the drawn panels in step with each new search.
+    Returns what keeps the open panels in step with each new search, the layer-similarity
+    heatmap (whose cells open the side-by-side panel, built after these), and the panels by
+    the name a link opens them with (``?panel=``).
     """
 
     @friendly
@@ -118,18 +151,6 @@ def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Fo
         found = pg.layer_similarity(dataset)
         return similarity_html(dataset, found.pairs, found.matrix)
 
-    def redraw_similarity(drawn: bool, dataset: str) -> Any:
-        """A drawn heatmap follows the dataset (kept per dataset: instant after the first)."""
-        return similarity_view(dataset) if drawn else gr.skip()
-
-    def redraw_map(drawn: bool, *inputs: Any) -> Any:
-        """Keep a map that is on screen in step with the query; draw nothing until asked."""
-        return map_view(*inputs) if drawn else gr.skip()
-
-    def redraw_compare(shown: bool, *inputs: Any) -> Any:
-        """The same for the comparison charts."""
-        return compare_view(*inputs) if shown else (gr.skip(), gr.skip())
-
     @friendly
     def compare_view(
         dataset: str,
@@ -147,9 +168,10 @@ def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Fo
         index = int(query_index or 0)
         rows = pg.compare(dataset, index, metric, P_AT)
         return (
-            compare_charts_html(rows, (model, layer)),
+            compare_charts_html(rows, (model, layer), pg.chance(dataset)),
             f"P@{P_AT} of dataset image {index} at each layer of every model with features "
-            "here; the best layer of each model is green. Click a bar to search with it.",
+            "here; the best layer of each model is green, the dashed line is chance. Click a "
+            "bar to search with it.",
         )
 
     def jump_to(state: AppState, live: LiveView, evt: gr.EventData) -> tuple[Any, ...]:
@@ -166,65 +188,62 @@ def build_panels(pg: Playground, view: View, change_view: ChangeHook) -> list[Fo
             raise ValueError("Click a point of the map to choose it")
         return change(state, live, with_parts(query=index, upload=None))
 
-    with gr.Accordion("Which layer of which model searches best?", open=False):
+    with gr.Accordion("Which layer of which model searches best?", open=False) as quality_panel:
         quality_recipe = gr.Dropdown(
             list(RECIPES),
             value="plain",
             label="Search recipe for the overview",
             info="Switch it to watch the whole grid move",
         )
-        quality_button = gr.Button("Compute the overview for this dataset and metric")
         quality = gr.HTML(elem_id="quality-heatmap", js_on_load=CLICK_BAR_JS)
-    with gr.Accordion("Map of the dataset in this layer's feature space", open=False):
+    with gr.Accordion("Map of the dataset in this layer's feature space", open=False) as map_panel:
         method = gr.Radio(projection_choices(), value="tsne", label="Projection")
-        map_button = gr.Button("Draw the map")
         dataset_map = gr.HTML(elem_id="dataset-map", js_on_load=MAP_JS)
-    with gr.Accordion("Which layers see alike?", open=False):
-        similarity_button = gr.Button("Compare every layer with every other on this dataset")
-        similarity = gr.HTML(elem_id="layer-similarity", js_on_load=CLICK_BAR_JS)
-    with gr.Accordion("Compare models on this query", open=False):
-        compare_button = gr.Button("Compare every model and layer")
+    with gr.Accordion("Which layers see alike?", open=False) as similarity_panel:
+        similarity = gr.HTML(elem_id="layer-similarity", js_on_load=CLICK_PAIR_JS)
+    with gr.Accordion("Compare models on this query", open=False) as compare_panel:
         compare_note = gr.Markdown(elem_id="compare-note")
         compare = gr.HTML(elem_id="compare-charts", js_on_load=CLICK_BAR_JS)
 
-    map_drawn = gr.State(False)
-    compared = gr.State(False)
-    heavy: dict[str, Any] = {"concurrency_id": "heavy", "concurrency_limit": 1}
     state_view = [view.dataset, view.current_model, view.current_layer]
     map_inputs = [*state_view, view.query_index, view.upload, view.hits, method]
     compare_inputs = [
         *[view.dataset, view.query_index, view.metric, view.upload],
         *[view.current_model, view.current_layer],
     ]
-
-    gr.on(
-        [quality_button.click, quality_recipe.input],
-        quality_view,
-        [view.dataset, view.metric, quality_recipe],
-        quality,
-        api_name="quality",
-        **heavy,
-    )
-    map_button.click(  # the boxes agree with the state here; the API names model and layer
-        map_view,
-        [view.dataset, view.model, view.layer, *map_inputs[3:]],
-        dataset_map,
-        api_name="projection",
-        **heavy,
-    ).success(lambda: True, None, map_drawn, api_visibility="private")
-    compare_button.click(
-        compare_view, compare_inputs, [compare, compare_note], api_name="compare", **heavy
-    ).success(lambda: True, None, compared, api_visibility="private")
-    similarity_drawn = gr.State(False)
-    similarity_button.click(
-        similarity_view, [view.dataset], similarity, api_name="layer_similarity", **heavy
-    ).success(lambda: True, None, similarity_drawn, api_visibility="private")
-    for chart in (quality, compare, similarity):
+    followers = [
+        drawn_when_open(
+            quality_panel,
+            quality_view,
+            [view.dataset, view.metric, quality_recipe],
+            [quality],
+            "quality",
+            also=[quality_recipe.input],
+        ),
+        drawn_when_open(  # the boxes agree with the state as it opens; the API names them
+            map_panel,
+            map_view,
+            [view.dataset, view.model, view.layer, *map_inputs[3:]],
+            [dataset_map],
+            "projection",
+            also=[method.input],
+            follow_inputs=map_inputs,
+        ),
+        drawn_when_open(
+            compare_panel, compare_view, compare_inputs, [compare, compare_note], "compare"
+        ),
+        drawn_when_open(
+            similarity_panel, similarity_view, [view.dataset], [similarity], "layer_similarity"
+        ),
+    ]
+    for chart in (quality, compare):
         change_view(chart.click, friendly(jump_to), [], api_visibility="private")
     change_view(dataset_map.click, friendly(pick_point), [], api_visibility="private")
 
-    return [  # the map and the comparison that are on screen follow the query
-        Follower(redraw_map, [map_drawn, *map_inputs], [dataset_map]),
-        Follower(redraw_compare, [compared, *compare_inputs], [compare, compare_note]),
-        Follower(redraw_similarity, [similarity_drawn, view.dataset], [similarity]),
-    ]
+    accordions = {
+        "overview": quality_panel,
+        "map": map_panel,
+        "similarity": similarity_panel,
+        "compare": compare_panel,
+    }
+    return followers, similarity, accordions

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from convenet.lessons import LESSONS
 from convenet.search.recipes import RECIPES
 from ui import search_events
 from ui.common import (
@@ -29,7 +30,9 @@ from ui.common import (
     layer_choices,
     layer_info,
     metric_choices,
+    model_info,
 )
+from ui.lessons_html import PANELS, lessons_html
 from ui.own_images import OwnImagesBox, build_own_images_box
 from ui.search_events import (
     ALL_CLASSES,
@@ -37,6 +40,7 @@ from ui.search_events import (
     RESULTS,
     bound,
     layer_update,
+    mark_query,
     on_layer_change,
     on_model_change,
     on_part_change,
@@ -82,6 +86,8 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
     pg = state.playground
     live = gr.State(LiveView(ViewState(state.default_dataset)))
 
+    with gr.Accordion(f"Lessons: {len(LESSONS)} things to notice", open=False) as lessons_box:
+        lessons = gr.HTML(lessons_html(), elem_id="cn-lessons")
     with gr.Row(elem_id="cn-search-row"):
         with gr.Column(scale=1, min_width=280, elem_id="cn-side"):
             with gr.Column(elem_id="cn-controls"):
@@ -91,7 +97,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
                     state.model_choices(),
                     value=DEFAULT_MODEL,
                     label="Model",
-                    info=state.model_info(),
+                    info=model_info(DEFAULT_MODEL),
                 )
                 first_layer = default_layer(DEFAULT_MODEL)
                 layer = gr.Dropdown(
@@ -202,6 +208,15 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
     def followed(searched: Any) -> None:
         """Mirror the view in the page URL and update the panels once the results are in."""
         searched.then(None, link, None, js=URL_JS, trigger_mode="always_last")
+        searched.then(  # no progress on the gallery: see tests/test_page_cost.py
+            mark_query,
+            [query_index, upload, visible],
+            dataset_images,
+            show_progress="hidden",
+            show_progress_on=summary,
+            api_visibility="private",
+            trigger_mode="always_last",
+        )
         if follow:
             follow[0](searched)
         else:
@@ -248,20 +263,21 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
             )
         )
 
-    followers = [
-        *build_panels(pg, view, change_view),
-        build_side_by_side(pg, state.default_dataset, view),
-        why.connect(pg, view),
-    ]
+    panel_followers, similarity, accordions = build_panels(pg, view, change_view)
+    side_by_side = build_side_by_side(pg, state.default_dataset, view)
+    side_by_side.show_pair(similarity)
+    followers = [*panel_followers, side_by_side.follower, why.connect(pg, view)]
     follow.append(follow_searches(followers))
     for searched in unfollowed:  # the panels' own clicks searched before they were all built
         follow[0](searched)
     gallery_outputs = [category, dataset_images, visible]
+    accordions.update(side=side_by_side.panel, why=why.accordion)
+    opened = [lessons_box, lessons, *(accordions[name] for name in PANELS)]
     search_after(
         demo.load(
             bound(restore, state),
             [live, upload],
-            [*controls, *gallery_outputs],
+            [*controls, *gallery_outputs, *opened],
             api_name="restore_view",
             show_progress_on=summary,  # see the module's docstring
         )

@@ -32,6 +32,7 @@ from ui.gradio_compat.queue import (
     before_picking,
     before_queueing,
     client_waiting,
+    estimate_from_recent_runs,
     set_queue_limits,
     waiting,
 )
@@ -353,6 +354,7 @@ def configure_queue(demo: gr.Blocks) -> None:
 def serve(demo: gr.Blocks, allowed: list[str], css: str, head: str) -> None:
     """Launch ``demo`` with every protection on; blocks until the server stops."""
     configure_queue(demo)
+    estimate_from_recent_runs(demo)
     cap_requests_per_client(demo)
     FairQueue().install(demo)
     start_temp_sweeper(demo)

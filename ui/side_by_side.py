@@ -6,6 +6,8 @@ layer that belongs to another model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import Playground
 from ui.common import friendly
 from ui.search_handlers import caption, summary_markdown
-from ui.search_panels import Follower, View
+from ui.search_panels import HEAVY, Follower, View, clicked, drawn_when_open
 
 SIDE_K = 20
 
@@ -43,8 +45,18 @@ def parse(configuration: str) -> tuple[str, str]:
     return spec.key, layer
 
 
-def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Follower:
-    """The side-by-side panel; returns what keeps it in step with each new search."""
+@dataclass(frozen=True)
+class SideBySide:
+    """What the rest of the tab needs of the panel: its follower, and ``show_pair`` to let a
+    chart's cells open it with two configurations."""
+
+    follower: Follower
+    show_pair: Callable[[gr.HTML], None]
+    panel: gr.Accordion
+
+
+def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> SideBySide:
+    """The side-by-side panel, drawn as it opens and in step with each new search."""
 
     @friendly
     def side_by_side(
@@ -70,42 +82,47 @@ def build_side_by_side(pg: Playground, default_dataset: str, view: View) -> Foll
             shown += [tiles, summary_markdown(result, SIDE_K)]
         return tuple(shown)
 
-    def follow(on: bool, *inputs: Any) -> Any:
-        return side_by_side(*inputs) if on else tuple(gr.skip() for _ in range(4))
-
     choices = configurations(pg, default_dataset)
     first = MODELS[parse(choices[0][1])[0]]
-    with gr.Accordion("Side by side: two layers or models on the same query", open=False):
-        show = gr.Button("Show side by side")
-        with gr.Row():
-            sides = []
-            for side, default in (("Left", first.layer_names[0]), ("Right", first.layer_names[-1])):
-                with gr.Column(min_width=280):
-                    picker = gr.Dropdown(
-                        choices, value=f"{first.key}:{default}", label=f"{side}: model and layer"
-                    )
-                    text = gr.Markdown(elem_id=f"side-{side.lower()}-summary")
-                    gallery = gr.Gallery(
-                        height=420,
-                        allow_preview=False,
-                        elem_id=f"side-{side.lower()}",
-                        elem_classes=["cn-side-gallery"],
-                        label=f"{side}: top {SIDE_K}",
-                    )
-                    sides.append((picker, gallery, text))
+    title = "Side by side: two layers or models on the same query"
+    sides = []
+    with gr.Accordion(title, open=False) as panel, gr.Row():
+        for side, default in (("Left", first.layer_names[0]), ("Right", first.layer_names[-1])):
+            with gr.Column(min_width=280):
+                picker = gr.Dropdown(
+                    choices, value=f"{first.key}:{default}", label=f"{side}: model and layer"
+                )
+                text = gr.Markdown(elem_id=f"side-{side.lower()}-summary")
+                gallery = gr.Gallery(
+                    height=420,
+                    allow_preview=False,
+                    elem_id=f"side-{side.lower()}",
+                    elem_classes=["cn-side-gallery"],
+                    label=f"{side}: top {SIDE_K}",
+                )
+                sides.append((picker, gallery, text))
 
-    shown = gr.State(False)
     (left, left_gallery, left_text), (right, right_gallery, right_text) = sides
     inputs = [view.dataset, view.metric, view.query_index, view.upload, left, right]
     outputs = [left_gallery, left_text, right_gallery, right_text]
-    gr.on(
-        [show.click, left.input, right.input],
-        side_by_side,
-        inputs,
-        outputs,
-        api_name="side_by_side",
-        concurrency_id="heavy",
-        concurrency_limit=1,
-    ).success(lambda: True, None, shown, api_visibility="private")
+    follower = drawn_when_open(
+        panel, side_by_side, inputs, outputs, "side_by_side", also=[left.input, right.input]
+    )
 
-    return Follower(follow, [shown, *inputs], outputs)
+    def show_pair(cells: gr.HTML) -> None:
+        """A click on one of ``cells`` (it sends two 'model:layer' configurations) opens the
+        panel with them, then draws them (opening draws too: a second search costs ~ms)."""
+
+        def pick(evt: gr.EventData) -> tuple[Any, ...]:
+            pair = clicked(evt, "left", "right")
+            known = {value for _, value in choices}
+            if not all(value in known for value in pair):
+                raise ValueError("Both layers of that cell need features on this dataset")
+            return (*pair, gr.Accordion(open=True))
+
+        opened = {"api_visibility": "private", "show_progress": "hidden", "show_progress_on": left}
+        cells.click(friendly(pick), None, [left, right, panel], **opened).success(
+            side_by_side, inputs, outputs, api_visibility="private", **HEAVY
+        )
+
+    return SideBySide(follower, show_pair, panel)

@@ -28,7 +28,7 @@ def _short(key: str, layer: str) -> str:
 
 def similarity_html(dataset: str, pairs: list[tuple[str, str]], matrix: np.ndarray) -> str:
     """One row and one column per (model, layer); a cell's blue deepens with CKA; a click on a
-    cell searches with its column's model and layer."""
+    cell shows its two layers side by side on the current query."""
     header = "".join(
         f"<th scope='col' title='{html.escape(f'{MODELS[k].title} {name}')}'>"
         f"{html.escape(_short(k, name))}</th>"
@@ -41,12 +41,12 @@ def similarity_html(dataset: str, pairs: list[tuple[str, str]], matrix: np.ndarr
             value = float(matrix[i, j])
             title = (
                 f"{MODELS[row_key].title} {row_layer} vs {MODELS[key].title} {layer}: "
-                f"CKA {value:.2f}, {in_words(value)}. Click to search with "
-                f"{MODELS[key].title} {layer}."
+                f"CKA {value:.2f}, {in_words(value)}. Click to see both side by side."
             )
             cells.append(
                 f"<td style='background:rgba(30, 90, 200, {value:.2f})'><button class='cn-cell' "
-                f"data-model='{key}' data-layer='{html.escape(layer)}' "
+                f"data-left='{row_key}:{html.escape(row_layer)}' "
+                f"data-right='{key}:{html.escape(layer)}' "
                 f"title='{html.escape(title)}' aria-label='{html.escape(title)}'>"
                 f"<span class='cn-sr'>{value:.2f}</span></button></td>"
             )
@@ -57,10 +57,18 @@ def similarity_html(dataset: str, pairs: list[tuple[str, str]], matrix: np.ndarr
         f"<p>How alike two layers see the images of {name} (linear CKA of their features: 1 = "
         "the same arrangement of the images up to rotation and scale, 0 = unrelated). Lite0/1/2 "
         "are one design at three widths, depths and input sizes; L1 is the first curated layer, "
-        "L8 the last. Hover a cell for the two layers in words; click it to search with its "
-        "column's layer.</p>"
+        "L8 the last. Hover a cell for the two layers in words; click it to see their top "
+        "results for the current query side by side.</p>"
         f"<div class='cn-scroll'><table class='cn-heatmap cn-cka'><caption class='cn-sr'>Linear "
         f"CKA between layers on {name}</caption>"
         f"<thead><tr><th scope='col'>layer</th>{header}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+CLICK_PAIR_JS = """
+element.addEventListener('click', (event) => {
+  const cell = event.target.closest('[data-left][data-right]');
+  if (cell) trigger('click', {left: cell.dataset.left, right: cell.dataset.right});
+});
+"""

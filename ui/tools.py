@@ -15,13 +15,22 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from convenet.lessons import lesson_records
 from convenet.models.registry import DEFAULT_MODEL, MODELS, get_model_spec
 from ui.api import uploaded_path
+from ui.api_types import (
+    ChannelAnswer,
+    LessonEntry,
+    ModelEntry,
+    PredictionAnswer,
+    WhyAnswer,
+    resolved,
+)
 from ui.common import AppState, default_layer, friendly
 from ui.gradio_compat.files import upload_folder
 from ui.why_panel import WHY_GROUP
 
-TOOLS = ("search", "list_models", "explain_prediction", "show_channel", "why_match")
+TOOLS = ("search", "list_models", "explain_prediction", "show_channel", "why_match", "lessons")
 TOP_CLASSES = 5
 TOP_IMAGES = 9
 
@@ -46,7 +55,7 @@ def register_tools(state: AppState) -> None:
         return Path(query["path"] if isinstance(query, dict) else query.path)
 
     @friendly
-    def list_models() -> list[dict]:
+    def list_models() -> list[ModelEntry]:
         """List the CNNs this app searches with, simplest first, with their curated layers.
 
         Returns:
@@ -75,8 +84,8 @@ def register_tools(state: AppState) -> None:
         dataset: str = state.default_dataset,
         query_index: int | None = 0,
         query: gr.FileData = None,  # type: ignore[assignment]  # no Optional: MCP needs the plain file type
-        class_index: int | None = None,
-    ) -> dict:
+        class_index: int = None,  # type: ignore[assignment]  # shown as "int | None", not twice None
+    ) -> PredictionAnswer:
         """Say what a CNN thinks an image shows, and where in the image it sees it.
 
         Args:
@@ -115,7 +124,7 @@ def register_tools(state: AppState) -> None:
         layer: str = "top_conv",
         channel: int = 0,
         dataset: str = state.default_dataset,
-    ) -> dict:
+    ) -> ChannelAnswer:
         """Show what one channel of a layer responds to: a picture optimised to make it fire,
         and the dataset images that excite it most.
 
@@ -158,7 +167,7 @@ def register_tools(state: AppState) -> None:
         query: gr.FileData = None,  # type: ignore[assignment]  # no Optional: MCP needs the plain file type
         result_index: int = 1,
         channels: int = 5,
-    ) -> dict:
+    ) -> WhyAnswer:
         """Show why one layer of a CNN finds two images alike: where their features agree, and
         which channels carry the match.
 
@@ -218,7 +227,22 @@ def register_tools(state: AppState) -> None:
             ],
         }
 
-    gr.api(list_models, api_name="list_models")
-    gr.api(explain_prediction, api_name="explain_prediction", concurrency_id="heavy")
-    gr.api(show_channel, api_name="show_channel", concurrency_id="featurevis")
-    gr.api(why_match, api_name="why_match", **WHY_GROUP)
+    @friendly
+    def lessons() -> list[LessonEntry]:
+        """The guided lessons: short steps, each one sentence of what to notice in a CNN and
+        the link that opens the view showing it.
+
+        Returns:
+            One entry per step, in order: `number`, `title`, `sentence`, `link` (a query
+            string to append to the app's address: it sets the dataset, model, layer, metric,
+            recipe and query, and opens the panel or tab the step is about) and `claim`: for
+            a step whose sentence states a number, the figure it says is reached (`at_least`)
+            and the one measured on the shipped data now (`measured`); null otherwise.
+        """
+        return lesson_records(pg)
+
+    gr.api(resolved(lessons), api_name="lessons")
+    gr.api(resolved(list_models), api_name="list_models")
+    gr.api(resolved(explain_prediction), api_name="explain_prediction", concurrency_id="heavy")
+    gr.api(resolved(show_channel), api_name="show_channel", concurrency_id="featurevis")
+    gr.api(resolved(why_match), api_name="why_match", **WHY_GROUP)

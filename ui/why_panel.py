@@ -158,6 +158,9 @@ class WhyPanel:
             hits: list[int],
             rank: Any,
         ) -> tuple[Any, ...]:
+            if not hits:  # opened (by a link) before the first search: it follows that search
+                waiting = "The first result is explained as soon as the search is done."
+                return gr.skip(), gr.skip(), waiting, gr.skip(), True
             if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= len(hits):
                 raise ValueError("Search first, then choose one of the results to explain")
             folder = pg.dataset(dataset)

@@ -114,6 +114,15 @@ class ModelSpec:
         raise UnknownNameError("layer", name, self.layer_names, f" for model {self.title}")
 
     @property
+    def in_one_line(self) -> str:
+        """What sets this model apart, in one line: siblings scaled from one design by their
+        width, depth and input size (they differ in nothing else), any other by its idea."""
+        width, depth = self.builder_args.get("width"), self.builder_args.get("depth")
+        if width is not None and depth is not None:
+            return f"{width:.1f}x width, {depth:.1f}x depth, {self.input_size} px input"
+        return self.summary.split(": ", 1)[-1].rstrip(".")
+
+    @property
     def label(self) -> str:
         """Dropdown label: name, size and depth, so complexity is visible at a glance."""
         return f"{self.title} ({self.params / 1e6:.1f}M params, {self.depth} layers)"

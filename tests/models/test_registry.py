@@ -77,3 +77,14 @@ def test_entries_match_architecture(key: str) -> None:
     finally:
         del model
         keras.backend.clear_session()
+
+
+def test_each_model_says_in_one_line_what_sets_it_apart() -> None:
+    """The three Lite siblings differ only in width, depth and input size, and say so; every
+    other model names its idea; all short enough for the line under a phone's model box."""
+    lines = {key: spec.in_one_line for key, spec in MODELS.items()}
+    assert lines["efficientnet_lite0"] == "1.0x width, 1.0x depth, 224 px input"
+    assert lines["efficientnet_lite2"] == "1.1x width, 1.2x depth, 260 px input"
+    assert lines["resnet50"] == "residual connections make very deep nets trainable"
+    assert len(set(lines.values())) == len(lines)
+    assert all(0 < len(line) <= 60 for line in lines.values())
