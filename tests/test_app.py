@@ -73,7 +73,8 @@ def test_a_model_without_weights_here_is_refused_in_one_sentence(app_url: str) -
     fresh = Client(app_url, verbose=False)  # a new session: its model is the default
     shown = fresh.predict("vgg16", api_name="/layers_for_model")
     model, notice = shown[1], shown[8]
-    assert model == "efficientnet_lite0"  # the session stays on the model it had
+    assert model["value"] == "efficientnet_lite0"  # the session stays on the model it had
+    assert "224 px" in model["info"]  # and the box still describes that model
     assert "VGG16" in notice and "EfficientNet-Lite0" in notice and "Exception" not in notice
 
 
