@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from convenet.explain.featurevis_gallery import FEATUREVIS_DIR
+from convenet.inspector import FEATUREVIS_DIR
 from convenet.memory import limit_arenas
 from convenet.settings import SETTINGS, quiet_tensorflow
 from convenet.warmup import start_warmup

@@ -11,7 +11,7 @@ gets: without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which may hold OpenBLAS to a
 and each share of it is best pass / best matmul; the network's cost per image counts the
 multiply-adds of its convolutions (2 FLOP each).
 
-The batched path is convenet.search.features.extract_features: 8 images per forward pass, every
+The batched path is convenet.features.extract.extract_features: 8 images per forward pass, every
 curated layer pooled inside the graph of one multi-output model, one single-threaded batch per
 core side by side while a thread decodes the next (``streams=1``, one batch at a time on every
 core, is measured too; the network alone runs the decoded batches side by side the same way).
@@ -45,15 +45,15 @@ from benchmarks.common import (  # noqa: E402
     stamps_images,
 )
 from convenet.data.images import load_batch, load_image  # noqa: E402
-from convenet.models.loading import get_model_spec, load_model, preprocess_for  # noqa: E402
-from convenet.models.registry import ModelSpec  # noqa: E402
-from convenet.search.features import (  # noqa: E402
+from convenet.features.extract import (  # noqa: E402
     BATCH_SIZE,
     CORES,
     STREAMS,
     extract_arrays,
     extract_features,
 )
+from convenet.models.loading import get_model_spec, load_model, preprocess_for  # noqa: E402
+from convenet.models.registry import ModelSpec  # noqa: E402
 
 CEILING_SAMPLES = 3  # matmuls between each round of passes
 
@@ -136,7 +136,7 @@ def conv_gflop(spec: ModelSpec) -> float:
     """
     import onnx
 
-    from convenet.search.onnx_features import graph_path, weights_id
+    from convenet.features.onnx_runtime import graph_path, weights_id
 
     graph = onnx.load(str(graph_path(spec, weights_id(spec))))
     graph.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1  # one image

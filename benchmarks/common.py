@@ -120,14 +120,14 @@ def keras_only() -> Iterator[None]:
 
 def ensure_onnx_graph(model: str = MODEL) -> None:
     """Export the model's ONNX graph into the user's cache unless it is there (imports Keras)."""
+    from convenet.features import onnx_runtime
     from convenet.models.loading import get_model_spec
-    from convenet.search import onnx_features
 
     spec = get_model_spec(model)
-    weights = onnx_features.weights_id(spec)
-    if weights is None or not onnx_features.graph_path(spec, weights).is_file():
+    weights = onnx_runtime.weights_id(spec)
+    if weights is None or not onnx_runtime.graph_path(spec, weights).is_file():
         print(f"exporting the ONNX graph of {spec.title} once (not timed)")
-        onnx_features.onnx_extractor(model, "avg", "imagenet")
+        onnx_runtime.onnx_extractor(model, "avg", "imagenet")
 
 
 def plain_http_search(url: str, query_index: int) -> str:

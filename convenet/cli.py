@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convenet.errors import ImageLoadError, UnknownNameError, WeightsUnavailableError
+from convenet.features.extract import BATCH_SIZE, POOLINGS, View
 from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
 from convenet.paths import PRECOMPUTED_DIR
-from convenet.search.features import BATCH_SIZE, POOLINGS, View
 from convenet.search.metrics import METRICS
 from convenet.search.recipes import RECIPES
 from convenet.search.vector_index import NPROBE
@@ -103,7 +103,7 @@ def _computed_views(
     spec: ModelSpec, paths: Sequence[Path], recipes: Sequence[Recipe], layers: Sequence[str]
 ) -> Views:
     """Every view the recipes read, extracted from the images (one pass per view)."""
-    from convenet.search.features import extract_features
+    from convenet.features.extract import extract_features
 
     found = {
         view: extract_features(
@@ -214,8 +214,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_precompute(args: argparse.Namespace) -> int:
     from convenet.data.catalog import content_hash
     from convenet.data.datasets import DATASETS, get_dataset
+    from convenet.features.precompute import precompute_folder
     from convenet.models.loading import get_model_spec, weights_status
-    from convenet.search.precompute import precompute_folder
     from convenet.search.recipes import RECIPE_VIEWS
 
     if args.images and not args.name:
@@ -263,8 +263,8 @@ def default_out(images: Path, model: str, view: View) -> Path:
 def _precompute_shards(args: argparse.Namespace) -> int:
     """``--images`` without ``--name``: stream a folder of any size into resumable shards
     (local or on Ray), in ``--out`` or the default beside the images."""
+    from convenet.features.shards import precompute_shards
     from convenet.models.loading import get_model_spec
-    from convenet.search.shards import precompute_shards
 
     if args.model == "all" or args.recipes:
         raise ValueError("shards hold one model and view at a time: name --model")
@@ -296,7 +296,7 @@ def _precompute_shards(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from convenet.search.shards import layer_chunks
+    from convenet.features.shards import layer_chunks
     from convenet.search.vector_index import EXACT_MAX, INDEX_METRICS, build_index, save_index
 
     metrics = _choices(args.metric, INDEX_METRICS, "metric")

@@ -27,6 +27,7 @@ from convenet.explain.convolution import (
     receptive_fields,
     walk_first_convolution,
 )
+from convenet.explain.featurevis_gallery import FEATUREVIS_DIR as FEATUREVIS_DIR  # app serves it
 from convenet.explain.featurevis_gallery import (
     FEATUREVIS_SIZE,
     FEATUREVIS_STEPS,

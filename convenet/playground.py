@@ -35,6 +35,8 @@ from convenet.errors import UnknownNameError, WeightsUnavailableError
 from convenet.explain.cka import linear_cka_matrix
 from convenet.explain.plots import BAR_COLOURS, TileCache, class_colour, result_tile
 from convenet.explain.why_match import PairExplanation, explain_pair
+from convenet.features.extract import PLAIN, View, extract_arrays
+from convenet.features.precompute import compute_folder, store_features
 from convenet.inspector import ModelInspector
 from convenet.lru import BuildOnceLRU
 from convenet.models.loading import get_model_spec, load_model, weights_status
@@ -49,9 +51,7 @@ from convenet.search.calibration import (
     scale_sample,
 )
 from convenet.search.evaluation import chance_precision, per_query_precision, query_scores
-from convenet.search.features import PLAIN, View, extract_arrays
 from convenet.search.metrics import METRICS
-from convenet.search.precompute import compute_folder, store_features
 from convenet.search.ranking import Ranking, rank
 from convenet.search.recipes import (
     Recipe,

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from convenet.errors import UnknownNameError
+from convenet.features.onnx_runtime import graph_file, onnx_extractor
 from convenet.models.loading import weights_status
 from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_model_spec
 from convenet.playground import Playground
 from convenet.priority import in_background
-from convenet.search.onnx_features import graph_file, onnx_extractor
 from convenet.settings import WARMUP_ENV, onnx_enabled, warmup_models
 
 log = logging.getLogger("convenet")

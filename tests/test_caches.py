@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from convenet.explain import featurevis
-from convenet.search import onnx_features
+from convenet.features import onnx_runtime
 from convenet.settings import SETTINGS
 
 MODEL = "efficientnet_lite0"
@@ -21,9 +21,9 @@ MODEL = "efficientnet_lite0"
 @pytest.fixture()
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("CONVENET_CACHE", str(tmp_path))
-    onnx_features.SESSIONS.clear()
+    onnx_runtime.SESSIONS.clear()
     yield tmp_path
-    onnx_features.SESSIONS.clear()
+    onnx_runtime.SESSIONS.clear()
 
 
 @pytest.mark.slow
@@ -32,13 +32,13 @@ def test_a_truncated_onnx_graph_is_exported_again(
 ) -> None:
     """A graph cut short (a full disk, a killed export) is noticed when loaded and exported
     again, rather than leaving the model on the slow Keras path for good."""
-    assert onnx_features.onnx_extractor(MODEL, "avg", "imagenet") is not None
+    assert onnx_runtime.onnx_extractor(MODEL, "avg", "imagenet") is not None
     (graph,) = cache.joinpath("onnx").glob(f"{MODEL}-avg-*.onnx")
     whole = graph.stat().st_size
     graph.write_bytes(graph.read_bytes()[: whole // 3])
-    onnx_features.SESSIONS.clear()  # as after a restart
+    onnx_runtime.SESSIONS.clear()  # as after a restart
     with caplog.at_level(logging.WARNING, "convenet"):
-        healed = onnx_features.onnx_extractor(MODEL, "avg", "imagenet")
+        healed = onnx_runtime.onnx_extractor(MODEL, "avg", "imagenet")
     assert healed is not None
     assert graph.stat().st_size > whole // 2  # a whole graph again (exports differ a little)
     assert "exporting it again" in caplog.text

@@ -137,7 +137,7 @@ def resolves(dotted: str) -> bool:
 @pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: p.relative_to(REPO).as_posix())
 def test_files_and_python_names_in_backticks_exist(page: Path) -> None:
     """A path into the repository (``convenet/search/recipes.py``, ``ui/``), a dotted name
-    (``convenet.search.features.extract_features``) or a test (``tests/test_x.py::test_y``)
+    (``convenet.features.extract.extract_features``) or a test (``tests/test_x.py::test_y``)
     quoted in the prose exists."""
     missing = []
     for quoted in CODE.findall(prose(page)):

@@ -37,7 +37,7 @@ def test_a_served_folder_with_an_unreadable_image_stops_the_start_in_one_line(
     tmp_path: Path,
 ) -> None:
     from convenet.playground import Playground
-    from tests.search.test_shards import add_broken_images, real_images
+    from tests.features.test_shards import add_broken_images, real_images
     from ui.folders import compute_at_start
     from ui.folders import folder_datasets as served
 

@@ -92,14 +92,14 @@ def test_backgrounded_keeps_the_signature_and_name_gradio_reads() -> None:
 def test_onnx_runtime_sessions_for_slow_work_make_no_threads_of_their_own(monkeypatch) -> None:
     """A session's worker threads would keep the priority of whoever made it first: slow work
     asks for a session that runs in its calling (low-priority) thread only."""
-    from convenet.search import onnx_features
+    from convenet.features import onnx_runtime
 
     asked: list[tuple] = []
-    monkeypatch.setattr(onnx_features, "onnx_enabled", lambda: True)
-    monkeypatch.setattr(onnx_features.SESSIONS, "get", lambda key, build: asked.append(key))
-    onnx_features.onnx_extractor("efficientnet_lite0", "avg", "imagenet")
-    in_background(onnx_features.onnx_extractor, "efficientnet_lite0", "avg", "imagenet")
-    in_background(onnx_features.onnx_extractor, "efficientnet_lite0", "avg", "imagenet", 2)
+    monkeypatch.setattr(onnx_runtime, "onnx_enabled", lambda: True)
+    monkeypatch.setattr(onnx_runtime.SESSIONS, "get", lambda key, build: asked.append(key))
+    onnx_runtime.onnx_extractor("efficientnet_lite0", "avg", "imagenet")
+    in_background(onnx_runtime.onnx_extractor, "efficientnet_lite0", "avg", "imagenet")
+    in_background(onnx_runtime.onnx_extractor, "efficientnet_lite0", "avg", "imagenet", 2)
     assert [threads for *_, threads in asked] == [0, 1, 2]
 
 

@@ -118,7 +118,7 @@ def test_index_of_a_sharded_run_and_of_a_store_dataset(tmp_path: Path) -> None:
 def test_precompute_images_without_out_writes_shards_beside_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.search.test_shards import add_broken_images, real_images
+    from tests.features.test_shards import add_broken_images, real_images
 
     images = real_images(tmp_path / "images", per_class=2, classes=2)
     broken = add_broken_images(images)

@@ -22,10 +22,10 @@ from gradio_client import Client
 
 from benchmarks.bench_cold_start import USES, empty_caches, first_uses, wait_for_log
 from benchmarks.common import plain_http_search, upload_images
+from convenet.features import onnx_runtime
 from convenet.models.loading import get_model_spec
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
-from convenet.search import onnx_features
 from convenet.warmup import DONE, UPLOAD_GRAPH, models_to_warm, warm_up
 from tests.app_server import AppProcess, app_process
 
@@ -84,7 +84,7 @@ def test_an_upload_during_the_warm_up_waits_for_its_export(
     core: another session) ask for the same graph at once: one export, the other waits for it."""
     monkeypatch.setenv("CONVENET_CACHE", str(tmp_path / "cache"))
     caplog.set_level(logging.INFO, logger="convenet")
-    onnx_features.SESSIONS.clear()
+    onnx_runtime.SESSIONS.clear()
     pg = Playground(PRECOMPUTED_DIR)
     spec = get_model_spec(MODEL)
     warming = threading.Thread(target=warm_up, args=(pg, [spec], [UPLOAD_GRAPH]))
@@ -93,7 +93,7 @@ def test_an_upload_during_the_warm_up_waits_for_its_export(
         found = pg.search("stamps200", MODEL, "top_conv", "cosine", query_image=photo_file, k=5)
     finally:
         warming.join()
-        onnx_features.SESSIONS.clear()
+        onnx_runtime.SESSIONS.clear()
     assert len(found.hits) == 5
     exports = [r for r in caplog.records if r.getMessage().startswith(f"Exported {spec.title} avg")]
     assert len(exports) == 1

@@ -25,8 +25,8 @@ from PIL import Image
 from convenet.data.images import ImageSource, load_image
 from convenet.explain.colormap import colormap
 from convenet.explain.featurevis_gallery import precomputed_featurevis_path
+from convenet.features.extract import extract_arrays
 from convenet.models.loading import get_model_spec
-from convenet.search.features import extract_arrays
 
 MAX_CHANNELS = 20  # the most top channels one explanation lists
 MEANING = (

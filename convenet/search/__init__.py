@@ -1,1 +1,2 @@
-"""From images to ranked neighbours: features, recipes, distances, ranking, evaluation."""
+"""From feature vectors to ranked neighbours: recipes, distances, ranking, calibration,
+evaluation, and the FAISS index for large collections."""

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from convenet.errors import choose
+from convenet.features.extract import View
 from convenet.paths import DATA_DIR
 from convenet.search.evaluation import RetrievalScores, evaluate_retrieval
-from convenet.search.features import View
 
 CHOICE_FILE = DATA_DIR / "recipes.json"
 FUSED_LAYERS = 3  # the chosen layer and the two curated layers after it

@@ -113,7 +113,7 @@ def test_the_app_reads_what_precompute_wrote_for_a_folder(
         raise AssertionError("evaluate --root extracted features it had stored")
 
     with monkeypatch.context() as patch:
-        patch.setattr("convenet.search.features.extract_features", no_extraction)
+        patch.setattr("convenet.features.extract.extract_features", no_extraction)
         assert main([*evaluate, "--root", str(store), "--name", "trip", "--json"]) == 0
 
     shutil.copy(sorted(images.rglob("*.jpg"))[-1], sorted(images.rglob("*.jpg"))[0])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from convenet.features.extract import View
 from convenet.search.evaluation import evaluate_retrieval
-from convenet.search.features import View
 from convenet.search.recipes import (
     RECIPE_VIEWS,
     RECIPES,

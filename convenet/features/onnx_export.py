@@ -1,4 +1,4 @@
-"""Export a model's feature extractor to ONNX: ``python -m convenet.search.onnx_export MODEL
+"""Export a model's feature extractor to ONNX: ``python -m convenet.features.onnx_export MODEL
 [POOLING]``.
 
 A separate process, so the app never imports TensorFlow, tf2onnx or their memory for it.
@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from convenet.errors import WeightsUnavailableError
+from convenet.features.onnx_runtime import WEIGHTS_UNAVAILABLE_EXIT, graph_path, weights_id
 from convenet.models.loading import get_model_spec
 from convenet.models.registry import ModelSpec
-from convenet.search.onnx_features import WEIGHTS_UNAVAILABLE_EXIT, graph_path, weights_id
 from convenet.settings import quiet_tensorflow
 
 
 def export_graph(spec: ModelSpec, pooling: str = "avg") -> Path | None:
     """Export the Keras extractor of every curated layer, pooled; None if the weights cannot
     be identified on disk (a cache that cannot be written)."""
-    from convenet.search.features import EXTRACTORS
+    from convenet.features.extract import EXTRACTORS
 
     extractor = EXTRACTORS.get(spec.key, "imagenet", spec.layer_names, pooling)
     weights = weights_id(spec)

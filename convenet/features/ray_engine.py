@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from convenet.features.engines import Engine, Image, Shard
+from convenet.features.extract import View, extract_arrays, extract_features
 from convenet.models.loading import get_model_spec
 from convenet.paths import REPO_DIR
-from convenet.search.engines import Engine, Image, Shard
-from convenet.search.features import View, extract_arrays, extract_features
 from convenet.settings import worker_environment
 
 

@@ -11,10 +11,10 @@ from gradio_client import Client, handle_file
 
 from convenet.data.images import load_batch
 from convenet.data.store import feature_path, read_feature_file
+from convenet.features import onnx_runtime
+from convenet.features.extract import extract_arrays
 from convenet.models.loading import get_model_spec
 from convenet.paths import PRECOMPUTED_DIR
-from convenet.search import onnx_features
-from convenet.search.features import extract_arrays
 from tests.app_server import app_process, tensorflow_loaded
 
 pytestmark = pytest.mark.slow
@@ -29,9 +29,9 @@ def cache(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("convenet-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CONVENET_CACHE", str(root))
-        onnx_features.SESSIONS.clear()
+        onnx_runtime.SESSIONS.clear()
         yield root
-    onnx_features.SESSIONS.clear()
+    onnx_runtime.SESSIONS.clear()
 
 
 def shipped(dataset: str, count: int) -> tuple[list[Path], dict[str, np.ndarray]]:
@@ -82,25 +82,25 @@ def test_gem_on_onnx_matches_keras_and_the_shipped_view(cache: Path, monkeypatch
 
 
 def test_other_poolings_and_random_weights_stay_with_keras(cache: Path) -> None:
-    assert onnx_features.onnx_extractor(MODEL, "max", "imagenet") is None
-    assert onnx_features.onnx_extractor(MODEL, "avg", None) is None
-    assert onnx_features.onnx_extractor(MODEL, "avg", "imagenet") is not None
+    assert onnx_runtime.onnx_extractor(MODEL, "max", "imagenet") is None
+    assert onnx_runtime.onnx_extractor(MODEL, "avg", None) is None
+    assert onnx_runtime.onnx_extractor(MODEL, "avg", "imagenet") is not None
 
 
 def test_a_failed_export_leaves_the_model_to_keras(cache: Path, monkeypatch, caplog) -> None:
     def broken(spec, pooling="avg"):
         raise RuntimeError("an operator tf2onnx cannot convert")
 
-    onnx_features.SESSIONS.clear()
+    onnx_runtime.SESSIONS.clear()
     monkeypatch.setattr(
-        onnx_features, "graph_path", lambda spec, weights, pooling="avg": cache / "absent.onnx"
+        onnx_runtime, "graph_path", lambda spec, weights, pooling="avg": cache / "absent.onnx"
     )
-    monkeypatch.setattr(onnx_features, "export_in_subprocess", broken)
-    assert onnx_features.onnx_extractor(MODEL, "avg", "imagenet") is None
+    monkeypatch.setattr(onnx_runtime, "export_in_subprocess", broken)
+    assert onnx_runtime.onnx_extractor(MODEL, "avg", "imagenet") is None
     assert "Keras serves it" in caplog.text
     out = extract_arrays(MODEL, np.zeros((1, SPEC.input_size, SPEC.input_size, 3)), ["top_conv"])
     assert out["top_conv"].shape == (1, 1280)
-    onnx_features.SESSIONS.clear()
+    onnx_runtime.SESSIONS.clear()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")

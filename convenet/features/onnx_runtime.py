@@ -3,7 +3,7 @@
 ONNX Runtime runs these networks faster than Keras on a CPU and needs no TensorFlow, so uploads
 and feature extraction never load it into the app. Keras stays for everything that needs
 gradients or layer internals (Model Explorer, Grad-CAM, feature visualization) and builds each
-graph once, in a separate process (``convenet.search.onnx_export``).
+graph once, in a separate process (``convenet.features.onnx_export``).
 
 Graphs live in the cache (``CONVENET_CACHE/onnx``), one per model and pooling (average, GeM for
 the retrieval recipes, none for the feature maps that explain a match), named after the model,
@@ -63,12 +63,12 @@ def graph_path(spec: ModelSpec, weights: str, pooling: str = "avg") -> Path:
 
 
 def export_in_subprocess(spec: ModelSpec, pooling: str = "avg") -> Path | None:
-    """Export the graph in a child process (``convenet.search.onnx_export``), so that TensorFlow and
-    the conversion's memory (gigabytes at its peak) never enter this one; None if the weights
-    cannot be identified on disk afterwards (a cache that cannot be written)."""
+    """Export the graph in a child process (``convenet.features.onnx_export``), so that
+    TensorFlow and the conversion's memory (gigabytes at its peak) never enter this one; None if
+    the weights cannot be identified on disk afterwards (a cache that cannot be written)."""
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "convenet.search.onnx_export", spec.key, pooling],
+        [sys.executable, "-m", "convenet.features.onnx_export", spec.key, pooling],
         cwd=REPO_DIR,
         capture_output=True,
         text=True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from convenet.features.extract import GEM_P, decoded_batches, extract_arrays, extract_features
 from convenet.models.loading import get_model_spec, load_model, preprocess_for
-from convenet.search.features import GEM_P, decoded_batches, extract_arrays, extract_features
 
 pytestmark = pytest.mark.slow
 MODEL = "efficientnet_lite0"

@@ -11,8 +11,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from convenet.search.shards import precompute_shards  # noqa: E402
-from tests.search.test_shards import (  # noqa: E402
+from convenet.features.shards import precompute_shards  # noqa: E402
+from tests.features.test_shards import (  # noqa: E402
     LAYERS,
     MODEL,
     add_broken_images,

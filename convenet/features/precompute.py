@@ -21,8 +21,8 @@ from convenet.data.store import (
     record_in_manifest,
     write_feature_file,
 )
+from convenet.features.extract import BATCH_SIZE, PLAIN, Progress, View, extract_features
 from convenet.models.loading import get_model_spec
-from convenet.search.features import BATCH_SIZE, PLAIN, Progress, View, extract_features
 
 
 def precompute_folder(

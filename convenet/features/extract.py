@@ -17,9 +17,9 @@ import numpy as np
 
 from convenet.data.images import ImageLoadError, ImageSource, load_batch, load_image
 from convenet.errors import UnknownNameError
+from convenet.features.onnx_runtime import onnx_extractor
 from convenet.lru import BuildOnceLRU
 from convenet.models.loading import Weights, get_model_spec, load_model, resolve
-from convenet.search.onnx_features import onnx_extractor
 
 POOLINGS = ("avg", "max", "gem", "flat", "map")  # "map": the (h, w, c) feature map itself
 FLAT_MAX_DIM = 16_384  # a flat vector only for layers small enough to keep whole

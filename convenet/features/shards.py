@@ -1,9 +1,9 @@
 """Precompute that scales: a folder's images streamed into sharded feature files, resumably.
 
-``convenet.search.precompute`` keeps a dataset's features in one file, which the app reads whole;
+``convenet.features.precompute`` keeps a dataset's features in one file, which the app reads whole;
 that suits thousands of images. Here a folder of any size is walked one directory listing at a time,
 extracted a shard at a time (``features.extract_features``, or the same extractor on Ray Data:
-``convenet.search.ray_engine``) and written as ``part-NNNNN.safetensors`` files in the store's
+``convenet.features.ray_engine``) and written as ``part-NNNNN.safetensors`` files in the store's
 format (``store.write_feature_file``), so memory stays flat in the number of images.
 ``manifest.json`` lists each finished shard with its sha256. Both are written atomically, shard
 first, so a run killed at any moment resumes after its last listed shard and ends with the same
@@ -31,9 +31,8 @@ from convenet.data.store import (
     sha256_file,
     write_feature_file,
 )
-from convenet.models.loading import get_model_spec
-from convenet.search.engines import Engine, Image, Shard
-from convenet.search.features import (
+from convenet.features.engines import Engine, Image, Shard
+from convenet.features.extract import (
     BATCH_SIZE,
     PLAIN,
     FeatureSet,
@@ -41,6 +40,7 @@ from convenet.search.features import (
     View,
     extract_features,
 )
+from convenet.models.loading import get_model_spec
 
 SHARD_SIZE = 1024
 MANIFEST = "manifest.json"
@@ -203,7 +203,7 @@ def precompute_shards(
     if engine == "local":
         run = local_engine(images_dir, spec.key, names, view, batch_size, shard_size)
     elif engine == "ray":
-        from convenet.search.ray_engine import ray_engine
+        from convenet.features.ray_engine import ray_engine
 
         run = ray_engine(images_dir, spec.key, names, view, batch_size, shard_size, ray_actors)
     else:

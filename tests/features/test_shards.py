@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from convenet.data.store import read_feature_file
+from convenet.features.extract import extract_features
+from convenet.features.shards import iter_images, layer_chunks, load_manifest, precompute_shards
 from convenet.paths import PRECOMPUTED_DIR, REPO_DIR
-from convenet.search.features import extract_features
-from convenet.search.shards import iter_images, layer_chunks, load_manifest, precompute_shards
 
 pytestmark = pytest.mark.quick
 
