@@ -69,6 +69,20 @@ def test_slow_views_run_at_low_priority_and_searches_do_not(events) -> None:
     assert searching and not searching & background
 
 
+def test_every_group_is_a_record_and_each_event_has_its_limit(events) -> None:
+    """A group is named once (``ui.groups``): every event of a named group runs with that
+    record's workers, and only events that name no group share the default workers."""
+    from ui.groups import GROUPS
+
+    records = {group.id: group.limit for group in GROUPS}
+    used = {(group, limit) for _, _, group, limit, _ in events}
+    named = {(group, limit) for group, limit in used if group in records}
+    assert named == {(group, records[group]) for group, _ in named}
+    assert {group for group, _ in named} == set(records)  # every record is used
+    unnamed = {group for group, _ in used} - set(records)
+    assert all(not str(group) or str(group).isdigit() for group in unnamed), unnamed
+
+
 def test_a_weighed_lru_keeps_within_its_bytes() -> None:
     """Values weighed by ``weigh`` are evicted oldest first once they pass ``max_bytes``;
     the newest always stays, even alone over the limit."""

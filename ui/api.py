@@ -13,6 +13,7 @@ import gradio as gr
 
 from ui.api_types import SearchAnswer, resolved
 from ui.common import DEFAULT_METRIC, DEFAULT_MODEL, AppState, default_layer, friendly
+from ui.groups import SEARCH
 
 
 def uploaded_path(query: Any) -> Path:
@@ -84,7 +85,7 @@ def register_api(state: AppState) -> None:
         }
 
     search.__doc__ = search_description(search.__doc__ or "")
-    gr.api(resolved(search), api_name="search", concurrency_id="search", concurrency_limit=8)
+    gr.api(resolved(search), api_name="search", **SEARCH.events())
 
 
 def search_description(template: str) -> str:

@@ -25,6 +25,7 @@ from ui import explorer_channel as ch
 from ui import explorer_handlers as h
 from ui.common import AppState, dataset_dropdown, image_upload, layer_choices, model_info
 from ui.convolution_html import CONV_CLICK_JS
+from ui.groups import EXPLORER, FEATUREVIS
 from ui.search_events import use_in_search
 from ui.search_tab import SearchTab
 
@@ -47,7 +48,7 @@ def build_explorer_tab(
     switch tabs; ``demo`` restores a channel link on load."""
     pg = state.playground
     private: dict[str, Any] = {"api_visibility": "private"}
-    heavy: dict[str, Any] = {"concurrency_id": "featurevis", "concurrency_limit": 1}
+    heavy = FEATUREVIS.events()
 
     gr.Markdown(INTRO)
     with gr.Accordion("The models, from simplest to most complex", open=True) as models_box:
@@ -206,9 +207,7 @@ def build_explorer_tab(
     channel_token = gr.State(0)
     current_model = gr.State(DEFAULT_MODEL)
     image_inputs = [dataset, index, upload]
-    # The views that run Keras share two workers, so a crowd in the Explorer cannot take the CPU
-    # from searches (which have workers of their own: the "search" group).
-    keras_view: dict[str, Any] = {"concurrency_id": "explorer", "concurrency_limit": 2}
+    keras_view = EXPLORER.events()  # two workers: a crowd here cannot hold a search (ui.groups)
 
     def bump(token: gr.State, event: Any) -> None:
         event.success(lambda n: n + 1, token, token, **private)

@@ -30,6 +30,7 @@ from convenet.playground import Ingested, Playground
 from convenet.settings import SETTINGS, own_images_dir
 from ui.common import AppState, friendly, progress_callback
 from ui.gradio_compat.files import cache_file
+from ui.groups import OWN_IMAGES
 from ui.server import client_address
 
 log = logging.getLogger("convenet")
@@ -262,8 +263,7 @@ def wire_own_images(state: AppState, box: OwnImagesBox, tab: Any, demo: gr.Block
         [box.files, tab.current_model],
         [*boxes, box.status, box.files, box.box],
         api_name="own_images",
-        concurrency_id="own_images",
-        concurrency_limit=1,
+        **OWN_IMAGES.events(),
         show_progress_on=[box.status, box.files],  # not the box: see ui.search_tab
     )
     tab.open_dataset(made.success, api_visibility="private")

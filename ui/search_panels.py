@@ -16,6 +16,7 @@ import gradio as gr
 from convenet.models.registry import get_model_spec
 from convenet.playground import UNLABELLED, Playground, umap_available
 from convenet.search.recipes import RECIPES
+from ui import groups
 from ui.common import AppState, friendly
 from ui.map_html import MAP_JS, map_html
 from ui.own_images import served_path
@@ -61,7 +62,7 @@ class Follower:
     outputs: list[Any]
 
 
-HEAVY: dict[str, Any] = {"concurrency_id": "heavy", "concurrency_limit": 1}
+HEAVY = groups.HEAVY.events()
 
 
 def drawn_when_open(

@@ -32,6 +32,7 @@ from ui.common import (
     metric_choices,
     model_info,
 )
+from ui.groups import FOLLOW, SEARCH
 from ui.lessons_html import PANELS, lessons_html
 from ui.own_images import OwnImagesBox, build_own_images_box
 from ui.search_events import (
@@ -200,7 +201,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
         "link_note": link_note,
     }
     search_outputs = [shown[name] for name in RESULTS]
-    search: dict[str, Any] = {"concurrency_id": "search", "concurrency_limit": 8}
+    search: dict[str, Any] = SEARCH.events()
     search["show_progress_on"] = summary  # see the module's docstring
     unfollowed: list[Any] = []  # searches wired before the panels that follow them existed
     follow: list[Callable[[Any], None]] = []
@@ -370,8 +371,7 @@ def follow_searches(followers: list[Follower]) -> Callable[[Any], None]:
             inputs,
             outputs,
             api_visibility="private",
-            concurrency_id="follow",
-            concurrency_limit=2,
+            **FOLLOW.events(),
             trigger_mode="always_last",  # panels follow the newest search, not a dropped one
         )
 

@@ -36,6 +36,7 @@ from ui.gradio_compat.queue import (
     set_queue_limits,
     waiting,
 )
+from ui.groups import BACKGROUND_GROUPS
 
 log = logging.getLogger("convenet")
 
@@ -292,11 +293,6 @@ def start_temp_sweeper(demo: gr.Blocks, settings: Settings = SETTINGS) -> thread
     thread = threading.Thread(target=loop, name="temp-sweeper", daemon=True)
     thread.start()
     return thread
-
-
-# Concurrency groups of slow work (Keras views, feature visualization, explanations, your own
-# images' extraction): their handlers run at a lower CPU priority (convenet.priority).
-BACKGROUND_GROUPS = ("heavy", "follow", "featurevis", "explorer", "why", "own_images")
 
 
 ABANDONED = "Stopped: nobody was waiting for this any more."

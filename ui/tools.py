@@ -28,6 +28,7 @@ from ui.api_types import (
 )
 from ui.common import AppState, default_layer, friendly
 from ui.gradio_compat.files import upload_folder
+from ui.groups import FEATUREVIS, HEAVY
 from ui.why_panel import WHY_GROUP
 
 TOOLS = ("search", "list_models", "explain_prediction", "show_channel", "why_match", "lessons")
@@ -243,6 +244,6 @@ def register_tools(state: AppState) -> None:
 
     gr.api(resolved(lessons), api_name="lessons")
     gr.api(resolved(list_models), api_name="list_models")
-    gr.api(resolved(explain_prediction), api_name="explain_prediction", concurrency_id="heavy")
-    gr.api(resolved(show_channel), api_name="show_channel", concurrency_id="featurevis")
+    gr.api(resolved(explain_prediction), api_name="explain_prediction", **HEAVY.events())
+    gr.api(resolved(show_channel), api_name="show_channel", **FEATUREVIS.events())
     gr.api(resolved(why_match), api_name="why_match", **WHY_GROUP)

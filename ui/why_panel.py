@@ -23,12 +23,12 @@ from convenet.models.registry import get_model_spec
 from convenet.playground import PairExplanation, Playground
 from convenet.search.metrics import METRIC_LABELS
 from ui.common import friendly
+from ui.groups import WHY
 from ui.search_panels import Follower, View
 
-# Explanations have two workers of their own: the first one of a model builds its ONNX session
-# (seconds), and that must not hold a search's worker. (After a search, the panel on screen is
-# explained again in the panels' own group: ui.search_tab.follow_searches.)
-WHY_GROUP: dict[str, Any] = {"concurrency_id": "why", "concurrency_limit": 2}
+# Explanations have workers of their own (ui.groups.WHY). After a search, the panel on screen is
+# explained again in the panels' own group: ui.search_tab.follow_searches.
+WHY_GROUP = WHY.events()
 
 CHANNELS_SHOWN = 6
 THUMB_PX = 72
