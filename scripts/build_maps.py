@@ -17,9 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from convenet.data.store import atomic_write_bytes  # noqa: E402
+from convenet.explain.maps import MAPS_FILE, feature_digest, project  # noqa: E402
 from convenet.models.registry import MODELS  # noqa: E402
 from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
-from convenet.playground import MAPS_FILE, Playground, _project, feature_digest  # noqa: E402
+from convenet.playground import Playground  # noqa: E402
 
 
 def _draw(root: Path, dataset: str, model: str, layer: str, method: str) -> tuple:
@@ -27,7 +28,7 @@ def _draw(root: Path, dataset: str, model: str, layer: str, method: str) -> tupl
     start = time.perf_counter()
     pg = Playground(root)
     feats = pg.features(dataset, model, layer)[pg.map_rows(dataset)]
-    points = _project(feats, method).astype("float32")
+    points = project(feats, method).astype("float32")
     return f"{model}/{layer}/{method}", points, feature_digest(feats), time.perf_counter() - start
 
 

@@ -253,7 +253,7 @@ def test_layer_similarity_of_the_shipped_models(pg: Playground) -> None:
 def test_shipped_maps_open_at_once_and_match_the_features(pg: Playground) -> None:
     """Every shipped model x layer has its PCA, t-SNE and UMAP map (scripts/build_maps.py),
     drawn from exactly the features shipped now; the map panel gets them without drawing."""
-    from convenet.playground import feature_digest
+    from convenet.explain.maps import feature_digest
 
     for dataset in ("stamps200", "clipart200"):
         maps = pg._shipped_maps(dataset)
@@ -273,7 +273,7 @@ def test_shipped_maps_open_at_once_and_match_the_features(pg: Playground) -> Non
 def test_a_stale_or_damaged_map_file_is_drawn_instead(tmp_path: Path) -> None:
     from safetensors.numpy import save_file
 
-    from convenet.playground import read_maps
+    from convenet.explain.maps import read_maps
 
     pg = Playground(PRECOMPUTED_DIR, tmp_path / "cache")
     stale = tmp_path / "stale.safetensors"
