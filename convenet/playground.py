@@ -28,7 +28,6 @@ from convenet.data.catalog import Catalog, shipped
 from convenet.data.datasets import DatasetSpec, ImageFolder, scan_image_folder
 from convenet.data.images import ImageSource, check_image_file, load_image
 from convenet.data.own_images import Ingested, Limits, ingest
-from convenet.data.store import feature_path, read_feature_file, verify_file
 from convenet.errors import UnknownNameError, WeightsUnavailableError
 from convenet.explain.cka import linear_cka_matrix
 from convenet.explain.maps import (
@@ -41,13 +40,12 @@ from convenet.explain.maps import (
 from convenet.explain.plots import BAR_COLOURS, TileCache, class_colour, result_tile
 from convenet.explain.why_match import PairExplanation, explain_pair
 from convenet.features.extract import PLAIN, View, extract_arrays
-from convenet.features.precompute import compute_folder, store_features
+from convenet.features.shelf import FeatureShelf
 from convenet.inspector import ModelInspector
 from convenet.lru import BuildOnceLRU
 from convenet.models.loading import get_model_spec, load_model, weights_status
-from convenet.models.registry import MODELS, ModelSpec
+from convenet.models.registry import MODELS
 from convenet.paths import cache_dir
-from convenet.priority import in_background
 from convenet.search.calibration import (
     SIMILARITY_MEANING,
     relative_similarity,
@@ -201,8 +199,7 @@ class Playground:
         self.cache_root = cache_root or cache_dir() / "features"
         self.catalog = Catalog(shipped(self.root) if datasets is None else datasets)
         self._lock = threading.Lock()
-        self._features: dict[tuple[str, str, str | None], dict[str, np.ndarray]] = {}
-        self._compute_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
+        self.shelf = FeatureShelf(self.catalog, self.root, self.cache_root, self.dataset, EXACT_MAX)
         self._spaces: BuildOnceLRU[tuple[np.ndarray, np.ndarray]] = BuildOnceLRU(SPACES_KEPT)
         self._quality: dict[tuple, dict[str, dict[str, float]]] = {}
         self._indexes: BuildOnceLRU[VectorIndex] = BuildOnceLRU(4)
@@ -311,16 +308,12 @@ class Playground:
         self.catalog.add(spec)
         return made
 
-    def _roots(self, spec: DatasetSpec) -> tuple[Path, ...]:
-        """Feature stores to read, in order: the feature source, then where it is computed."""
-        return (self.root, spec.cache or self.cache_root)
-
     def forget(self, name: str) -> None:
         """Drop what is held in memory for a dataset that is gone (a session's uploads)."""
         with self._lock:
-            for cache in (self._features, self._compute_locks, self._quality):
-                for key in [key for key in cache if key[0] == name]:
-                    del cache[key]
+            for key in [key for key in self._quality if key[0] == name]:
+                del self._quality[key]
+        self.shelf.forget(name)
         self._spaces.discard(lambda key: key[0] == name)
         self._indexes.discard(lambda key: key[0] == name)
         self._scale_samples.discard(lambda key: key[0] == name)
@@ -353,42 +346,8 @@ class Playground:
         return ModelInspector(get_model_spec(model), self)
 
     # -- features ---------------------------------------------------------------------
-    def _load_valid(
-        self, root: Path, dataset: str, spec: ModelSpec, view: View
-    ) -> dict[str, np.ndarray] | None:
-        path = feature_path(root, self.catalog.get(dataset).store_name, spec.key, view.variant)
-        if not path.is_file():
-            return None
-        relpath = path.relative_to(root).as_posix()
-        if not verify_file(root, relpath):
-            log.warning("Feature file %s failed its checksum; not using it.", path)
-            return None
-        stored = read_feature_file(path, mapped=True)
-        fingerprint = self.catalog.get(dataset).fingerprint
-        if fingerprint and stored.meta.get("fingerprint") != fingerprint:
-            log.info("The folder %s changed since its features were stored: computing.", dataset)
-            return None
-        folder = self.dataset(dataset)
-        wanted = [p.relative_to(self.images_dir(dataset)).as_posix() for p in folder.paths]
-        if stored.meta.get("images") == wanted and len(wanted) > EXACT_MAX:
-            # Large: the file's memory map as it is (float16, rows in dataset order). The index
-            # ranks it; a float32 copy of 1e6 x 1280 alone would take 5 GB.
-            return stored.features
-        position = {name: i for i, name in enumerate(stored.meta.get("images", []))}
-        if any(name not in position for name in wanted):
-            log.warning("Feature file %s does not cover the dataset's images.", path)
-            return None
-        order = np.array([position[name] for name in wanted], dtype=np.int64)
-        # float32 in memory: ranking skips a float16 conversion per query (5x faster).
-        return {
-            layer: values[order].astype(np.float32) for layer, values in stored.features.items()
-        }
-
     def has_features(self, dataset: str, model: str) -> bool:
-        spec, data = get_model_spec(model), self.catalog.get(dataset)
-        return any(
-            feature_path(root, data.store_name, spec.key).is_file() for root in self._roots(data)
-        )
+        return self.shelf.stored(dataset, get_model_spec(model))
 
     def features(
         self,
@@ -399,63 +358,12 @@ class Playground:
         view: View = PLAIN,
     ) -> np.ndarray:
         """(n, d) features of one layer in one view (pooling, mirrored or not); computed and
-        cached on first use if needed. float32 in memory, or above ``EXACT_MAX`` images the
-        stored float16 rows, memory-mapped (``store.read_feature_file``)."""
+        cached on first use if needed (``convenet.features.shelf``). float32 in memory, or
+        above ``EXACT_MAX`` images the stored float16 rows, memory-mapped."""
         spec = get_model_spec(model)
         spec.layer(layer)
         self._check_dataset(dataset)
-        key = (dataset, spec.key, view.variant)
-        with self._lock:
-            if key in self._features:
-                return self._features[key][layer]
-            compute_lock = self._compute_locks.setdefault(key, threading.Lock())
-        with compute_lock:
-            with self._lock:
-                if key in self._features:
-                    return self._features[key][layer]
-            roots = self._roots(self.catalog.get(dataset))
-            loaded = self._load_valid(roots[0], dataset, spec, view)
-            if loaded is None:
-                loaded = self._load_valid(roots[1], dataset, spec, view)
-            if loaded is None or layer not in loaded:
-                loaded = self._compute(dataset, spec, progress, view)
-            with self._lock:
-                self._features[key] = loaded
-        return loaded[layer]
-
-    def _compute(
-        self, dataset: str, spec: ModelSpec, progress: Progress | None, view: View
-    ) -> dict[str, np.ndarray]:
-        """Compute every curated layer once, then cache it on disk.
-
-        A cache that cannot be written (read-only, disk full) costs persistence, not the
-        answer: the features are kept in memory only, with a warning.
-        """
-        data = self.catalog.get(dataset)
-        features, meta = in_background(  # the searches of everyone else go first
-            compute_folder,
-            data.root,
-            data.store_name,
-            spec.key,
-            spec.layer_names,
-            view,
-            progress=progress,
-            min_classes=2 if data.labelled else 1,
-            fingerprint=data.fingerprint,
-        )
-        target = self._roots(data)[1]
-        try:
-            store_features(target, data.store_name, spec.key, features, meta, view.variant)
-        except OSError as exc:
-            log.warning(
-                "Cannot store features of %s x %s in %s (%s); keeping them in memory only.",
-                dataset,
-                spec.title,
-                target,
-                exc,
-            )
-        # compute_folder scans the same folder as self.dataset(), so rows are in dataset order.
-        return {name: values.astype(np.float32) for name, values in features.items()}
+        return self.shelf.layer(dataset, spec, layer, view, progress)
 
     def views(self, dataset: str, model: str, progress: Progress | None = None) -> Views:
         """A dataset's features by (view, layer), as the recipes read them."""

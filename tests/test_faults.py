@@ -24,10 +24,10 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from convenet import playground
 from convenet.data import store
 from convenet.data.datasets import scan_image_folder
 from convenet.data.store import feature_path, read_feature_file, record_in_manifest, verify_file
+from convenet.features import shelf
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
 from tests.app_server import AppProcess, app_process
@@ -147,13 +147,13 @@ def test_corrupt_cached_features_are_recomputed_never_served(
     shutil.copy(feature_path(PRECOMPUTED_DIR, "stamps200", MODEL), path)
     record_in_manifest(cache, path)
     computed: list[str] = []
-    real_compute = playground.compute_folder
+    real_compute = shelf.compute_folder
 
     def counting_compute(*args, **kwargs):
         computed.append(args[1])
         return real_compute(*args, **kwargs)
 
-    monkeypatch.setattr("convenet.playground.compute_folder", counting_compute)
+    monkeypatch.setattr("convenet.features.shelf.compute_folder", counting_compute)
     expected = embedded_rows(small_stamps, "top_conv")
     intact = Playground(small_stamps, cache).features("stamps200", MODEL, "top_conv")
     np.testing.assert_array_equal(intact, expected)

@@ -196,7 +196,7 @@ def test_forget_drops_everything_held_for_a_dataset() -> None:
     pg.search("stamps200", "efficientnet_lite0", "top_conv", "cosine", 3, recipe="gem")
     pg.search("clipart200", "efficientnet_lite0", "top_conv", "cosine", 3)
     pg.forget("stamps200")
-    held = [*pg._features, *pg._spaces._items, *pg._indexes._items]
+    held = [*pg.shelf.held(), *pg._spaces._items, *pg._indexes._items]
     assert held and all(key[0] != "stamps200" for key in held)
 
 
