@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,16 @@ def shoot(page: Page, name: str) -> None:
     page.wait_for_timeout(1500)  # let the newly visible images load; a picture, not a check
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+
+def copied_link(page: Page) -> str:
+    """What the share button wrote to the clipboard, once it holds a link with a saved view
+    (polled here: a wait_for_function predicate that returns a promise is truthy at once)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while "deep_link=" not in (text := page.evaluate("navigator.clipboard.readText()")):
+        assert time.monotonic() < deadline, f"the clipboard holds {text!r}"
+        page.wait_for_timeout(200)
+    return text
 
 
 def summary(page: Page) -> str:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from convenet.explain.featurevis_gallery import shipped_channels
-from tests.test_browser import CHROMIUM, WAIT_MS, shoot
+from tests.test_browser import CHROMIUM, WAIT_MS, assert_images_load, shoot
 
 if not CHROMIUM.exists():  # test_browser already skips this module's imports when missing
     pytest.skip("no Chromium", allow_module_level=True)
@@ -65,9 +65,7 @@ def test_choosing_a_layer_shows_its_channel_grid_without_a_button(page: Page, ap
     captions = page.locator("#explorer-channel-grid button.thumbnail-item")
     want = [f"channel {c}" for c in shipped_channels(MODEL, other)]
     expect(captions).to_have_text(want, timeout=SLOW_MS)
-    assert page.locator("#explorer-channel-grid img").evaluate_all(
-        "els => els.every(e => e.complete && e.naturalWidth > 0)"
-    )
+    assert_images_load(page, "explorer-channel-grid", first=len(want))  # none broken
 
 
 def test_a_channel_click_opens_its_page_and_its_link_restores_it(page: Page, app_url: str):

@@ -6,21 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from tests.app_server import REPO
-from tests.test_browser import WAIT_MS, shoot
+from tests.test_browser import WAIT_MS, copied_link, shoot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-def copied_link(page: Page) -> str:
-    """The button writes the clipboard once the server has saved the view."""
-    page.wait_for_function(
-        "async () => (await navigator.clipboard.readText()).includes('deep_link=')",
-        timeout=WAIT_MS,
-    )
-    return page.evaluate("navigator.clipboard.readText()")
 
 
 def test_copied_link_reopens_the_view_with_its_upload(browser: Browser, app_url: str) -> None:

@@ -32,7 +32,14 @@ import yaml
 
 from convenet.explain.featurevis_gallery import shipped_channels
 from tests.app_server import REPO, free_port, stop
-from tests.test_browser import CHROMIUM, WAIT_MS, assert_images_load, expected_summary, shoot
+from tests.test_browser import (
+    CHROMIUM,
+    WAIT_MS,
+    assert_images_load,
+    copied_link,
+    expected_summary,
+    shoot,
+)
 
 NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
 if not (NGINX.exists() and CHROMIUM.exists()) and not os.environ.get("CI"):
@@ -263,16 +270,6 @@ def summary(frame: Frame):
 
 def results(frame: Frame):
     return frame.locator("#results-gallery button.thumbnail-item")
-
-
-def copied_link(page: Page) -> str:
-    """What the share button wrote to the clipboard, once it holds a link with a saved view
-    (polled here: a wait_for_function predicate that returns a promise is truthy at once)."""
-    deadline = time.monotonic() + WAIT_MS / 1000
-    while "deep_link=" not in (text := page.evaluate("navigator.clipboard.readText()")):
-        assert time.monotonic() < deadline, f"the clipboard holds {text!r}"
-        page.wait_for_timeout(200)
-    return text
 
 
 @pytest.mark.parametrize("width", [420, 1400])  # the first one meets the cold start

@@ -154,7 +154,8 @@ def test_the_model_list_puts_the_models_that_work_here_first(app: App) -> None:
         labels = [label for label, _ in props["choices"]]
         waiting = [label.endswith(" - needs a download") for label in labels]
         assert waiting == sorted(waiting) and waiting.count(False) == 3, labels
-        assert "the rest download once" in props["info"]
+        # the info line describes the chosen model; the labels say which need a download
+        assert props["info"] == MODELS[props["value"]].in_one_line
 
 
 def test_a_damaged_download_is_refused_in_one_sentence_and_not_cached(
@@ -169,7 +170,7 @@ def test_a_damaged_download_is_refused_in_one_sentence_and_not_cached(
         model, notice = shown[1], shown[8]  # the page's ten boxes: model, ..., the notice
     finally:
         served.write_bytes(good)
-    assert model == "efficientnet_lite0"  # the session keeps the model it had
+    assert model["value"] == "efficientnet_lite0"  # the session keeps the model it had
     assert notice == (
         "The weights file of ResNet50 from the weights mirror is not the one its SHA256SUMS "
         "lists (its checksum differs), so it was not kept."

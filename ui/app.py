@@ -11,7 +11,7 @@ from ui.explorer_tab import build_explorer_tab
 from ui.gradio_compat.events import keep_off_api_page, no_app_until_launch
 from ui.guard import Edge, GuardedBlocks
 from ui.own_images import wire_own_images
-from ui.search_tab import build_search_tab
+from ui.search_tab import build_search_tab, lessons_accordion
 from ui.server import run_slow_groups_in_background
 from ui.tools import TOOLS, register_tools
 
@@ -158,15 +158,22 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
   #cn-query { order: 2; flex-direction: row !important; flex-wrap: nowrap !important; }
   #upload-notice { order: 2; }  /* right under the upload box it speaks of */
   #cn-query > .block { flex: 1 1 0 !important; min-width: 0 !important;
-    height: 124px !important; }
+    height: 116px !important; }
   /* A short prompt under the box's label: "Click to Upload" (the drop hint is cut off). */
-  #cn-query [data-testid=upload-text] { padding-top: 40px; }
+  #cn-query [data-testid=upload-text] { padding-top: 34px; }
   #cn-query .prompt > span:not(:last-of-type) { display: none; }
   /* The two small boxes' labels stop short of their corner buttons. */
   #cn-query [data-testid=block-label] { max-width: calc(100% - 40px); }
   #cn-results { order: 3; gap: 8px !important; }
   #cn-more { order: 4; }
   #source-status { display: none; }
+  /* Tighter gaps, and the header row: the lessons and a small copy-link button, one line. */
+  .column, .row { --layout-gap: 10px !important; }
+  #cn-header { flex-wrap: nowrap !important; gap: 8px !important; }
+  #cn-lessons-column { min-width: 0 !important; flex: 1 1 0 !important; }
+  #cn-link { min-width: 0 !important; flex: 0 0 96px !important; }
+  #cn-link button { font-size: 0.7rem !important; line-height: 1.15 !important;
+    white-space: normal !important; padding: 4px 6px !important; }
   #cn-intro h1 { font-size: 1.4rem !important; margin: 0 0 4px !important; }
   #cn-intro p { font-size: 0.85rem !important; line-height: 1.3 !important; margin: 0 !important; }
   #search-summary p { font-size: 0.95rem !important; margin: 0 !important; }
@@ -190,15 +197,17 @@ def build_app(state: AppState | None = None) -> gr.Blocks:
     state = state or AppState()
     with no_app_until_launch(), GuardedBlocks(title="ConvNet Playground") as demo:
         gr.Markdown(INTRO, elem_id="cn-intro")
-        with gr.Row(equal_height=True):
+        with gr.Row(elem_id="cn-header"):
             gr.Markdown(f"<small>Features: {state.source.message}</small>", elem_id="source-status")
+            with gr.Column(scale=2, min_width=200, elem_id="cn-lessons-column"):
+                lessons = lessons_accordion()
             # The URL already names the view; this link also carries an uploaded image.
-            with gr.Column(scale=0, min_width=220):
+            with gr.Column(scale=0, min_width=220, elem_id="cn-link"):
                 gr.DeepLinkButton("Copy a link to this view", "Link copied", size="sm")
                 link_note = gr.Markdown(elem_id="link-note")  # when the view cannot travel
         with gr.Tabs() as tabs:
             with gr.Tab("Semantic Search", id="search"):
-                search_tab = build_search_tab(state, demo, link_note)
+                search_tab = build_search_tab(state, demo, link_note, lessons)
             with gr.Tab("Model Explorer", id="explorer") as explorer_tab:
                 build_explorer_tab(state, search_tab, tabs, explorer_tab, demo)
         wire_own_images(state, search_tab.own, search_tab, demo)

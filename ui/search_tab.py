@@ -82,13 +82,27 @@ class SearchTab:
     own: OwnImagesBox
 
 
-def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -> SearchTab:
-    """The tab; ``link_note`` (by the copy-link button) says when the view cannot travel."""
+def lessons_accordion() -> tuple[gr.Accordion, gr.HTML]:
+    """The lessons, closed: in the page's header row (``ui.app``), beside the copy-link button,
+    so on a phone they cost no line of their own above the results."""
+    with gr.Accordion(
+        f"Lessons: {len(LESSONS)} things to notice", open=False, elem_id="cn-lessons-box"
+    ) as box:
+        lessons = gr.HTML(lessons_html(), elem_id="cn-lessons")
+    return box, lessons
+
+
+def build_search_tab(
+    state: AppState,
+    demo: gr.Blocks,
+    link_note: gr.Markdown,
+    lessons: tuple[gr.Accordion, gr.HTML],
+) -> SearchTab:
+    """The tab; ``link_note`` (by the copy-link button) says when the view cannot travel;
+    ``lessons`` (made in the header) open with the links that name one."""
     pg = state.playground
     live = gr.State(LiveView(ViewState(state.default_dataset)))
-
-    with gr.Accordion(f"Lessons: {len(LESSONS)} things to notice", open=False) as lessons_box:
-        lessons = gr.HTML(lessons_html(), elem_id="cn-lessons")
+    lessons_box, lessons_html_box = lessons
     with gr.Row(elem_id="cn-search-row"):
         with gr.Column(scale=1, min_width=280, elem_id="cn-side"):
             with gr.Column(elem_id="cn-controls"):
@@ -273,7 +287,7 @@ def build_search_tab(state: AppState, demo: gr.Blocks, link_note: gr.Markdown) -
         follow[0](searched)
     gallery_outputs = [category, dataset_images, visible]
     accordions.update(side=side_by_side.panel, why=why.accordion)
-    opened = [lessons_box, lessons, *(accordions[name] for name in PANELS)]
+    opened = [lessons_box, lessons_html_box, *(accordions[name] for name in PANELS)]
     search_after(
         demo.load(
             bound(restore, state),
