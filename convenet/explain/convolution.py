@@ -124,11 +124,11 @@ def walk_first_convolution(
     model: Any, image: np.ndarray, preprocess: Preprocess, channel: int, row: int, col: int
 ) -> ConvStep:
     """The first convolution of ``model`` at output pixel (row, col) of ``channel``, by hand."""
-    import keras
+    from convenet.explain.explorer import activation_model  # Keras: only when used
 
     conv, bn, act = first_convolution(model)
     last = act or bn or conv
-    maps = keras.Model(model.inputs, last.output)
+    maps = activation_model(model, [last.name])  # built once per model, then cached
     x = preprocess(np.asarray(image, np.float32)[None])
     out = np.asarray(maps([x], training=False))[0, :, :, channel]
     height, width = out.shape
