@@ -7,6 +7,9 @@
     in memory), against Playground.search (Lite0 top_conv, cosine, top 50), interleaved.
 (b) Playground.projection (t-SNE, Lite0 top_conv): the map shipped beside the features against
     drawing it (the shipped maps set aside), and against the same plain search.
+(c) The other new views against the same plain search: how a convolution computes at one pixel
+    (Inspector.convolution_step, Lite0, the model loaded once before), the receptive fields of
+    every layer, and the lessons with the figure each claim is checked against (/lessons).
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
 from benchmarks.common import LAYER, METRIC, MODEL, K, parser, report  # noqa: E402
+from convenet.data.images import load_image  # noqa: E402
+from convenet.explain.maps import PROJECTIONS  # noqa: E402
+from convenet.lessons import lesson_records  # noqa: E402
 from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
-from convenet.playground import _PROJECTIONS, Playground  # noqa: E402
+from convenet.playground import Playground  # noqa: E402
 
 DATASET = "clipart200"
 
@@ -54,13 +60,26 @@ def main() -> None:
         for _ in range(drawn_n):
             fresh = Playground(PRECOMPUTED_DIR, cache_root=Path(tmp) / "features")
             fresh._maps[DATASET] = {}  # the shipped maps set aside: drawn as before
-            _PROJECTIONS.clear()  # and none kept from the last round
+            PROJECTIONS.clear()  # and none kept from the last round
             fresh.features(DATASET, MODEL, LAYER)
             drawn.append(seconds(fresh.projection, DATASET, MODEL, LAYER, "tsne"))
         run.add("map_shipped", "Playground.projection, t-SNE, shipped map", shipped)
         run.add("map_drawn", "Playground.projection, t-SNE, drawn", drawn)
         run.ratio("map", "shipped map vs drawing it (speed-up)", "map_drawn", "map_shipped", False)
         run.ratio("map_vs_search", "shipped map / one plain search", "search", "map_shipped", True)
+
+        print(f"\n(c) the convolution walk-through, receptive fields and lessons ({MODEL})")
+        inspector = pg.inspect(MODEL)
+        image = load_image(pg.dataset(DATASET).paths[0], 224)  # a dataset image, as sent
+        inspector.convolution_step(image, 0)  # the model loaded once, not counted
+        steps = [seconds(inspector.convolution_step, image, i % 8, i % 7, i % 5) for i in range(n)]
+        fields = [seconds(inspector.receptive_fields) for _ in range(n)]
+        lessons = [seconds(lesson_records, pg) for _ in range(n)]
+        run.add("convolution", "Inspector.convolution_step, one output pixel", steps)
+        run.add("fields", "Inspector.receptive_fields, every layer", fields)
+        run.add("lessons", "lesson_records: the lessons and their checked figures", lessons)
+        for key in ("convolution", "fields", "lessons"):
+            run.ratio(f"{key}_vs_search", f"{key} / one plain search", "search", key, True)
 
 
 if __name__ == "__main__":
