@@ -40,8 +40,9 @@ from ui.view_state import LINK_PARTS, LiveView, ViewState, from_link, with_parts
 ALL_CLASSES = "All classes"
 
 
-def bound(fn: Callable[..., Any], state: AppState) -> Callable[..., Any]:
-    """``fn`` with the app's state filled in.
+def bound(fn: Callable[..., Any], state: Any) -> Callable[..., Any]:
+    """``fn`` with its first argument filled in: the app's state (or, in the Model Explorer,
+    its Playground).
 
     Not a ``functools.partial``: Gradio finds ``gr.SelectData`` and ``gr.Request`` parameters
     by their type hints, which it cannot read from a partial.
