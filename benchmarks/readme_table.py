@@ -324,6 +324,24 @@ ROWS = (
         baseline_what="drawing it, the shipped maps set aside",
         ratio_what="drawn / shipped",
     ),
+    Row(
+        "bench_lessons",
+        "how a convolution computes at one pixel (Lite0's first convolution, by hand)",
+        "convolution",
+        "search",
+        "convolution_vs_search",
+        baseline_what="one plain search (top 50), the same run; the walk-through costs more",
+        ratio_what="walk-through / search",
+    ),
+    Row(
+        "bench_lessons",
+        "the lessons, each with the figure its claim is checked against (`/lessons`)",
+        "lessons",
+        "search",
+        "lessons_vs_search",
+        baseline_what="one plain search (top 50), the same run",
+        ratio_what="lessons / search",
+    ),
     *cold_start_rows(),
 )
 
