@@ -23,7 +23,9 @@ from convenet.explain.colormap import colormap as colormap  # re-exported: UI ma
 from convenet.explain.convolution import (
     ConvStep,
     Field,
+    PixelLook,
     first_convolution,
+    look_at_pixel,
     receptive_fields,
     walk_first_convolution,
 )
@@ -60,6 +62,7 @@ class DatasetFeatures(Protocol):
 Fraction = Callable[[float], None]
 MAX_FILTERS = 64
 MAX_MAPS = 32
+STRONGEST_AT_PIXEL = 5  # channels named for a clicked pixel of a layer's map
 TOP_IMAGES = 9
 TOP_CLASSES = 5
 # The step counts a picture may be optimised for: a few presets (the shipped pictures' among
@@ -288,6 +291,21 @@ class ModelInspector:
             self.model, layer, image, self.preprocess, MAX_MAPS, labels=True
         )
         return grid, mean_activation_overlay(self.model, layer, image, self.preprocess), order
+
+    def look_at_pixel(self, layer: str, image: np.ndarray, y: Any, x: Any) -> PixelLook:
+        """What the pixel of ``layer`` nearest to input pixel (y, x) sees (its receptive field,
+        outlined on the layer's mean-activation overlay) and which channels are strongest there."""
+        from convenet.explain.explorer import layer_activations, mean_activation_overlay
+
+        self.channel_count(layer)
+        height, width = np.asarray(image).shape[:2]
+        y, x = as_int(y, "Row"), as_int(x, "Column")
+        if not (0 <= y < height and 0 <= x < width):
+            raise ValueError(f"Pixel ({y}, {x}) is outside the {height}x{width} image.")
+        (maps,) = layer_activations(self.model, [layer], image, self.preprocess)
+        field = self.receptive_fields()[layer]
+        base = mean_activation_overlay(self.model, layer, image, self.preprocess)
+        return look_at_pixel(maps, base, layer, field, y, x, STRONGEST_AT_PIXEL)
 
     @staticmethod
     def class_name(index: int) -> str:

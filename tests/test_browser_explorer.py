@@ -42,6 +42,14 @@ def drawn(page: Page, box: str) -> None:
     )
 
 
+def field_size(layer: str) -> int:
+    """The receptive field of one pixel of ``layer``, from the core (Lite0 built here)."""
+    from convenet.paths import PRECOMPUTED_DIR
+    from convenet.playground import Playground
+
+    return Playground(PRECOMPUTED_DIR).inspect(MODEL).receptive_fields()[layer].size
+
+
 def open_explorer(page: Page, url: str, query: str = "") -> None:
     page.goto(url.rstrip("/") + query)
     if not query:
@@ -138,6 +146,19 @@ def test_channel_page_and_activations_fit_their_boxes(page: Page, app_url: str, 
     maps = page.locator("#explorer-maps img")
     box, img = page.locator("#explorer-maps").bounding_box(), maps.bounding_box()
     assert box and img and img["width"] <= box["width"] + 1 and img["height"] <= box["height"] + 1
+    # A click on the mean activation: what that pixel of the layer sees, and its channels.
+    drawn(page, "#explorer-overlay")
+    overlay = page.locator("#explorer-overlay img")
+    before = overlay.get_attribute("src")
+    overlay.click(position={"x": 10, "y": 10})  # near the top-left corner
+    words = page.locator("#explorer-pixel")
+    size = field_size(layer)
+    expect(words).to_contain_text(
+        re.compile(rf"pixel \(row [0-3], column [0-3]\) of {layer} sees a {size} x {size} px"),
+        timeout=SLOW_MS,
+    )
+    expect(words.locator("a[href*='channel=']")).to_have_count(5)
+    expect(overlay).not_to_have_attribute("src", before or "", timeout=SLOW_MS)  # outlined
     shoot(page, f"12_explorer_{width}")
 
 

@@ -20,7 +20,7 @@ from convenet.models.registry import MODELS, get_model_spec
 from convenet.playground import BROWSE_MAX, Playground
 from ui.common import friendly, layer_choices, model_update
 from ui.convolution_html import convolution_html
-from ui.explorer_channel import CHANNEL_HINT
+from ui.explorer_channel import CHANNEL_HINT, channel_link
 
 STATUS_WORDS = {
     "bundled": "bundled (works offline)",
@@ -159,7 +159,8 @@ def activations(
         f"{what} · **{layer}**: the {len(order)} most active of {n} channels, strongest "
         "first, each scaled on its own (bright = strong; the corner number is the channel). "
         f"Strongest: {', '.join(str(c) for c in order[:8])}. Right: the mean of all "
-        "channels over the image, where the layer as a whole responds."
+        "channels over the image, where the layer as a whole responds; click a spot of it to "
+        "see what one pixel of the layer sees, and its strongest channels."
     )
     return grid, overlay, text
 
@@ -230,6 +231,40 @@ def convolution(
     image, what = inspector.image(dataset, index, upload and Path(upload))
     row, col = pixel if pixel else (None, None)
     return convolution_html(image, inspector.convolution_step(image, channel, row, col), what)
+
+
+@friendly
+def look_at_pixel(
+    pg: Playground,
+    model: str,
+    layer: str,
+    dataset: str,
+    index: Any,
+    upload: str | None,
+    evt: gr.SelectData,
+) -> tuple[np.ndarray, str]:
+    """A click on the mean-activation picture: the layer's pixel there, the input it sees
+    (outlined) and its strongest channels, each a link to its page."""
+    where = getattr(evt, "index", None)
+    if not (isinstance(where, list | tuple) and len(where) == 2):
+        raise ValueError("Click a spot of the mean activation picture to choose a pixel")
+    x, y = where
+    inspector = pg.inspect(model)
+    image, what = inspector.image(dataset, index, upload and Path(upload))
+    look = inspector.look_at_pixel(layer, image, y, x)
+    size = look.field.size
+    top, left, bottom, right = look.box
+    channels = ", ".join(
+        f"[{channel}]({channel_link(model, layer, channel)}) ({value:.2f})"
+        for channel, value in look.strongest
+    )
+    text = (
+        f"{what} · pixel (row {look.row}, column {look.col}) of **{layer}** sees a "
+        f"{size} x {size} px square of the input (its receptive field, outlined; here rows "
+        f"{top}-{bottom}, columns {left}-{right} of the image). Strongest channels there: "
+        f"{channels}. Deeper layers see more of the image with each pixel."
+    )
+    return look.picture, text
 
 
 def pick_pixel(evt: gr.EventData) -> list[int]:

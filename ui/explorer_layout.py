@@ -106,6 +106,7 @@ class LayerViews:
     maps_image: gr.Image
     overlay_image: gr.Image
     maps_md: gr.Markdown
+    pixel_md: gr.Markdown  # what a clicked pixel of the layer sees
 
 
 @dataclass(frozen=True)
@@ -336,9 +337,15 @@ def filters_and_activations(state: AppState) -> tuple[LayerViews, ImagePick]:
         maps_image = gr.Image(
             label="Feature maps", interactive=False, format="png", elem_id="explorer-maps"
         )
-        overlay_image = gr.Image(label="Mean activation", interactive=False, format="png")
+        overlay_image = gr.Image(
+            label="Mean activation (click a spot)",
+            interactive=False,
+            format="png",
+            elem_id="explorer-overlay",
+        )
     maps_md = gr.Markdown()
-    views = LayerViews(filter_image, filter_md, maps_image, overlay_image, maps_md)
+    pixel_md = gr.Markdown(elem_id="explorer-pixel")
+    views = LayerViews(filter_image, filter_md, maps_image, overlay_image, maps_md, pixel_md)
     return views, ImagePick(dataset, index, gallery, upload)
 
 

@@ -155,6 +155,21 @@ def wire_filters_and_activations(ui: ExplorerLayout, pg: Playground) -> None:
         api_name="activations",
         **EXPLORER.events(),
     )
+    gr.on(  # a new layer or image: the last clicked pixel's words no longer apply
+        [counters.layer_token.change, counters.image_token.change],
+        lambda: "",
+        None,
+        views.pixel_md,
+        queue=False,
+        **PRIVATE,
+    )
+    views.overlay_image.select(
+        bound(h.look_at_pixel, pg),
+        [model, layer, *ui.image.inputs],
+        [views.overlay_image, views.pixel_md],
+        **PRIVATE,
+        **EXPLORER.events(),
+    )
 
 
 def wire_class_evidence(ui: ExplorerLayout, pg: Playground) -> None:

@@ -64,6 +64,71 @@ class Field:
             min(width - 1, int(np.floor(cx + half))),
         )
 
+    def cell(self, y: float, x: float, height: int, width: int) -> tuple[int, int]:
+        """The (row, col) of a ``height`` x ``width`` map whose field is centred nearest to
+        input pixel (y, x): where a click on the picture lands in the layer."""
+        row = int(np.clip(np.round((y - self.start) / self.jump), 0, height - 1))
+        col = int(np.clip(np.round((x - self.start) / self.jump), 0, width - 1))
+        return row, col
+
+
+@dataclass(frozen=True)
+class PixelLook:
+    """One pixel of a layer's maps: the input it can see and the channels strongest there."""
+
+    layer: str
+    row: int
+    col: int
+    box: tuple[int, int, int, int]  # top, left, bottom, right (inclusive), clipped to the image
+    field: Field
+    strongest: list[tuple[int, float]]  # (channel, activation) at the pixel, strongest first
+    picture: np.ndarray  # the image with the field outlined and the pixel's centre marked
+
+
+def look_at_pixel(
+    maps: np.ndarray, base: np.ndarray, layer: str, field: Field, y: float, x: float, top: int
+) -> PixelLook:
+    """What the layer's pixel nearest to input pixel (y, x) sees: ``maps`` are the layer's
+    (h, w, c) activations for an image of ``base``'s size (the model's input), on which the
+    field is outlined (the image itself, or its mean-activation overlay)."""
+    height, width = base.shape[:2]
+    row, col = field.cell(y, x, maps.shape[0], maps.shape[1])
+    box = field.box(row, col, height, width)
+    values = maps[row, col]
+    order = np.argsort(-values, kind="stable")[:top]
+    return PixelLook(
+        layer,
+        row,
+        col,
+        box,
+        field,
+        [(int(c), float(values[c])) for c in order],
+        outline(base, box, (field.start + row * field.jump, field.start + col * field.jump)),
+    )
+
+
+def outline(
+    image: np.ndarray, box: tuple[int, int, int, int], centre: tuple[float, float]
+) -> np.ndarray:
+    """``image`` with ``box`` drawn as a 2-pixel yellow frame, the outside dimmed, and the
+    field's centre as a small cross."""
+    picture = np.asarray(image, np.float32).copy()
+    top, left, bottom, right = box
+    inside = np.zeros(picture.shape[:2], bool)
+    inside[top : bottom + 1, left : right + 1] = True
+    picture[~inside] *= 0.45
+    yellow = np.array([255, 214, 0], np.float32)
+    for t in range(2):
+        picture[max(top - t, 0), left : right + 1] = yellow
+        picture[min(bottom + t, picture.shape[0] - 1), left : right + 1] = yellow
+        picture[top : bottom + 1, max(left - t, 0)] = yellow
+        picture[top : bottom + 1, min(right + t, picture.shape[1] - 1)] = yellow
+    cy = int(np.clip(round(centre[0]), 0, picture.shape[0] - 1))
+    cx = int(np.clip(round(centre[1]), 0, picture.shape[1] - 1))
+    picture[cy, max(cx - 3, 0) : cx + 4] = yellow
+    picture[max(cy - 3, 0) : cy + 4, cx] = yellow
+    return np.round(picture).astype(np.uint8)
+
 
 def _sources(layer: Any) -> list[Any]:
     """The layers whose outputs ``layer`` reads (Keras 3 functional graph)."""

@@ -64,3 +64,48 @@ def test_fields_grow_with_depth_and_match_the_gradient(lite0) -> None:
 def test_a_box_is_clipped_to_the_image() -> None:
     assert Field(size=11, jump=4, start=1.0).box(0, 0, 32, 32) == (0, 0, 6, 6)
     assert Field(size=11, jump=4, start=1.0).box(7, 7, 32, 32) == (24, 24, 31, 31)
+
+
+@pytest.mark.parametrize(
+    ("layer", "y", "x"), [("block4c_expand_conv", 100, 37), ("top_conv", 5, 220)]
+)
+def test_a_clicked_pixel_of_a_deep_layer_shows_what_it_sees(lite0, layer, y, x) -> None:
+    """The click lands on the layer's pixel whose field is centred nearest to it; the outline
+    is that field (clipped to the image); the channels named are the strongest there."""
+    from convenet.explain.explorer import layer_activations
+
+    inspector, image = lite0
+    look = inspector.look_at_pixel(layer, image, y, x)
+    (maps,) = layer_activations(inspector.model, [layer], image, inspector.preprocess)
+    field = inspector.receptive_fields()[layer]
+    centre_y = field.start + look.row * field.jump
+    centre_x = field.start + look.col * field.jump
+    for click, centre, index, size in (
+        (y, centre_y, look.row, maps.shape[0]),
+        (x, centre_x, look.col, maps.shape[1]),
+    ):
+        if 0 < index < size - 1:  # inside the map: the nearest centre, half a jump at most
+            assert abs(click - centre) <= field.jump / 2
+    assert look.box == field.box(look.row, look.col, *image.shape[:2])
+    values = maps[look.row, look.col]
+    assert [c for c, _ in look.strongest] == list(np.argsort(-values, kind="stable")[:5])
+    assert look.strongest[0][1] == pytest.approx(float(values.max()))
+    top, left, bottom, right = look.box
+    outside = np.ones(image.shape[:2], bool)
+    outside[max(top - 2, 0) : bottom + 3, max(left - 2, 0) : right + 3] = False
+    _, overlay, _ = inspector.activations(layer, image)  # the picture the click was on
+    inside = np.zeros(image.shape[:2], bool)
+    inside[top + 2 : bottom - 1, left + 2 : right - 1] = True  # away from the frame
+    inside[round(centre_y) - 4 : round(centre_y) + 5, round(centre_x) - 4 : round(centre_x) + 5] = (
+        False  # and from the cross at the field's centre
+    )
+    assert (look.picture[inside] == overlay[inside]).all()  # the field as it was
+    if outside.any():  # the rest dimmed
+        assert (look.picture[outside] <= overlay[outside]).all()
+        assert look.picture[outside].mean() < 0.6 * overlay[outside].mean()
+
+
+def test_a_clicked_pixel_outside_the_image_is_refused_in_words(lite0) -> None:
+    inspector, image = lite0
+    with pytest.raises(ValueError, match=r"Pixel \(224, 3\) is outside the 224x224 image"):
+        inspector.look_at_pixel("top_conv", image, 224, 3)
