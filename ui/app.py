@@ -172,6 +172,10 @@ button.primary { background: #c2410c !important; border-color: #c2410c !importan
   #cn-header { flex-wrap: nowrap !important; gap: 8px !important; }
   #cn-lessons-column { min-width: 0 !important; flex: 1 1 0 !important; }
   #cn-link { min-width: 0 !important; flex: 0 0 96px !important; }
+  /* Open, the lessons take the whole width; the button moves under them. */
+  #cn-header:has(#cn-lessons-box .label-wrap.open) { flex-wrap: wrap !important; }
+  #cn-header:has(#cn-lessons-box .label-wrap.open) #cn-lessons-column {
+    flex-basis: 100% !important; }
   #cn-link button { font-size: 0.7rem !important; line-height: 1.15 !important;
     white-space: normal !important; padding: 4px 6px !important; }
   #cn-intro h1 { font-size: 1.4rem !important; margin: 0 0 4px !important; }
