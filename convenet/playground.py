@@ -62,9 +62,11 @@ from convenet.search.recipes import (
     base_vectors,
     database_vectors,
     get_recipe,
+    layers_alike,
     layers_read,
     leave_one_out,
     query_vectors,
+    single_steps,
 )
 from convenet.search.vector_index import (
     EXACT_MAX,
@@ -206,6 +208,7 @@ class Playground:
         # a large database's similarity-scale rows as float32 (~100 MB at 20,000 x 1280)
         self._scale_samples: BuildOnceLRU[tuple[np.ndarray, np.ndarray] | None] = BuildOnceLRU(2)
         self._similarities: BuildOnceLRU[LayerSimilarity] = BuildOnceLRU(4)
+        self._precisions: BuildOnceLRU[float] = BuildOnceLRU(2048)  # a float per view
         self._maps: dict[str, dict[str, tuple[str, np.ndarray]]] = {}
         self.source: FeatureSource | None = None  # set by from_feature_source
 
@@ -318,6 +321,7 @@ class Playground:
         self._indexes.discard(lambda key: key[0] == name)
         self._scale_samples.discard(lambda key: key[0] == name)
         self._similarities.discard(lambda key: key[0] == name)
+        self._precisions.discard(lambda key: key[0] == name)
 
     def why_match(
         self,
@@ -514,17 +518,55 @@ class Playground:
     def _quality_grid(
         self, dataset: str, metric: str, k: int, recipe: Recipe, models: tuple[str, ...]
     ) -> dict[str, dict[str, float]]:
-        labels = self.dataset(dataset).labels
-        grid: dict[str, dict[str, float]] = {}
-        for model in models:
-            spec = get_model_spec(model)
-            views = self.views(dataset, model)
-            grid[model] = {}
-            for layer in spec.layer_names:
-                database, queries = leave_one_out(recipe, views, spec.layer_names, layer)
-                precision = per_query_precision(database, labels, metric, k, queries)
-                grid[model][layer] = float(precision.mean())
-        return grid
+        return {
+            model: {
+                layer: self.precision_at(dataset, model, layer, metric, recipe.name, k)
+                for layer in get_model_spec(model).layer_names
+            }
+            for model in models
+        }
+
+    def step_effects(
+        self, dataset: str, model: str, layer: str, metric: str, recipe: str, k: int = 10
+    ) -> list[tuple[str, float]]:
+        """What ``recipe`` and each of its steps alone change in precision@k over plain at this
+        view (leave-one-out over every image): ``[(recipe, change), (step, change), ...]``,
+        since a trick can also hurt. Empty for plain, an unlabelled dataset, or one of more
+        than ``CKA_MAX`` images (the search would wait for it)."""
+        chosen = get_recipe(recipe)
+        data = self.dataset(dataset)
+        if chosen.name == "plain" or len(set(data.labels.tolist())) < 2 or len(data) > CKA_MAX:
+            return []
+        plain = self.precision_at(dataset, model, layer, metric, "plain", k)
+        steps = single_steps(chosen)
+        names = (chosen.name, *steps) if steps != (chosen.name,) else steps
+        return [
+            (name, self.precision_at(dataset, model, layer, metric, name, k) - plain)
+            for name in names
+        ]
+
+    @staticmethod
+    def searches_alike(model: str, layer: str, recipe: str) -> tuple[str, ...]:
+        """The model's other curated layers that search exactly like ``layer`` under
+        ``recipe`` (with fuse, the last three read the same layers)."""
+        spec = get_model_spec(model)
+        spec.layer(layer)
+        return layers_alike(get_recipe(recipe), spec.layer_names, layer)
+
+    def precision_at(
+        self, dataset: str, model: str, layer: str, metric: str, recipe: str, k: int = 10
+    ) -> float:
+        """Leave-one-out precision@k of one view, as the quality overview scores it (cached)."""
+        chosen, spec = get_recipe(recipe), get_model_spec(model)
+        spec.layer(layer)
+
+        def build() -> float:
+            views = self.views(dataset, spec.key)
+            database, queries = leave_one_out(chosen, views, spec.layer_names, layer)
+            labels = self.dataset(dataset).labels
+            return float(per_query_precision(database, labels, metric, k, queries).mean())
+
+        return self._precisions.get((dataset, spec.key, layer, metric, chosen.name, k), build)
 
     def compare(
         self, dataset: str, query_index: int, metric: str, k: int = 10

@@ -33,7 +33,15 @@ from ui.common import (
     progress_callback,
 )
 from ui.lessons_html import opened_by_link
-from ui.search_handlers import caption, export_files, legend_html, picked, scores_text
+from ui.search_handlers import (
+    P_AT,
+    caption,
+    export_files,
+    legend_html,
+    picked,
+    recipe_effects,
+    scores_text,
+)
 from ui.search_handlers import summary_markdown as headline
 from ui.view_state import LINK_PARTS, LiveView, ViewState, from_link, with_parts
 
@@ -269,8 +277,13 @@ def search_outputs(state: AppState, view: ViewState, progress: gr.Progress) -> t
     hint = (
         f"{get_model_spec(view.model).title} · {view.layer} · "
         f"{METRIC_DESCRIPTIONS[view.metric]} · "
-        f"recipe {recipe_named(view.recipe)}: {RECIPES[view.recipe].description}"
-    )
+        f"recipe {recipe_named(view.recipe)}: {RECIPES[view.recipe].description} "
+        + recipe_effects(
+            pg.step_effects(view.dataset, view.model, view.layer, view.metric, view.recipe, P_AT),
+            pg.searches_alike(view.model, view.layer, view.recipe),
+            view.layer,
+        )
+    ).strip()
     csv_file, json_file = export_files(result, pg.images_dir(view.dataset))
     return (
         query_picture,

@@ -21,6 +21,7 @@ from convenet.search.recipes import RECIPES
 from ui.gradio_compat.files import upload_folder
 
 P_AT = 10  # the k of the overview heatmap and the comparison: the one number shared by all views
+STEP_RECIPES = ("gem", "flip", "fuse", "dba", "qe")  # the recipes of one step each
 
 WEIGHTED_MEANING = "matches near the top count more (rank 1 weighs 1, the last rank 1/k)"
 
@@ -102,6 +103,31 @@ def term_meanings() -> dict[str, str]:
     }
 
 
+def recipe_effects(effects: list[tuple[str, float]], alike: tuple[str, ...], layer: str) -> str:
+    """What the chosen recipe and each of its steps alone change in P@10 at this view, in words
+    (a trick can cost), and which layers the recipe makes search alike; "" when neither."""
+
+    def change(name: str, delta: float) -> str:
+        label = RECIPES[name].steps if name in STEP_RECIPES else name
+        if abs(delta) < 0.005:  # shown to two decimals: "adds 0.00" would say nothing
+            return f"{label} changes less than 0.01"
+        return f"{label} {'adds' if delta > 0 else 'costs'} {abs(delta):.2f}"
+
+    sentences = []
+    if effects:
+        (whole, delta), steps = effects[0], effects[1:]
+        sentences.append(
+            f"Here, P@{P_AT} over every query: {change(whole, delta)} over plain"
+            + (f" (alone: {', '.join(change(n, d) for n, d in steps)})." if steps else ".")
+        )
+    if alike:
+        sentences.append(
+            f"With fuse, {layer} searches exactly like {' and '.join(alike)}: "
+            "they read the same three layers."
+        )
+    return " ".join(sentences)
+
+
 def explained(text: str) -> str:
     """``text`` as HTML with every known term hoverable (one pass: a sentence shown on hover is
     never searched for terms itself)."""
@@ -136,8 +162,9 @@ def legend_html(has_class: bool, scores: str, hint: str) -> str:
     return f"<div class='cn-legend'>{'<br>'.join(line for line in lines if line)}</div>"
 
 
-def heatmap_html(grid: dict[str, dict[str, float]], chance: float, k: int) -> str:
-    """An accessible table: one row per model, one cell per curated layer, shaded by precision."""
+def heatmap_html(grid: dict[str, dict[str, float]], chance: float, k: int, alike: str = "") -> str:
+    """An accessible table: one row per model, one cell per curated layer, shaded by precision;
+    ``alike`` says which cells are equal by construction (a recipe that makes layers alike)."""
     if not grid:
         return "<p>No features are available yet for this dataset.</p>"
     header = "".join(f"<th scope='col'>L{i + 1}</th>" for i in range(8))
@@ -160,7 +187,7 @@ def heatmap_html(grid: dict[str, dict[str, float]], chance: float, k: int) -> st
         f"<div class='cn-scroll'><table class='cn-heatmap'><caption>precision@{k} averaged over "
         f"every query (chance = {chance:.2f}; grey cells are at or below chance). Columns run "
         f"from the first curated layer (L1) to the last (L8); hover a cell for the layer's "
-        f"name, click it to search with that model and layer.</caption>"
+        f"name, click it to search with that model and layer.{html.escape(alike)}</caption>"
         f"<thead><tr><th scope='col'>model</th>{header}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )

@@ -111,6 +111,23 @@ def file_url(path: Any) -> str:
     return f"gradio_api/file={served_path(path)}"
 
 
+def alike_cells(pg: Playground, grid: dict[str, dict[str, float]], recipe: str) -> str:
+    """The sentence under the overview when ``recipe`` makes each model's last layers search
+    alike (fuse reads the same three layers for them); "" otherwise."""
+    if not grid:
+        return ""
+    model = next(iter(grid))
+    layers = get_model_spec(model).layer_names
+    same = len(pg.searches_alike(model, layers[-1], recipe)) + 1
+    if same < 2:
+        return ""
+    first = len(layers) - same + 1
+    return (
+        f" With fuse, each model's last {same} layers (L{first}-L{len(layers)}) read the same "
+        f"layers, so their cells are equal: one search, not {same}."
+    )
+
+
 def build_panels(
     pg: Playground, view: View, change_view: ChangeHook
 ) -> tuple[list[Follower], gr.HTML, dict[str, gr.Accordion]]:
@@ -126,7 +143,7 @@ def build_panels(
         if not pg.spec(dataset).labelled:
             return f"<p>{UNLABELLED}</p>"
         grid = pg.quality(dataset, metric, P_AT, recipe=recipe)
-        return heatmap_html(grid, pg.chance(dataset), P_AT)
+        return heatmap_html(grid, pg.chance(dataset), P_AT, alike_cells(pg, grid, recipe))
 
     @friendly
     def map_view(

@@ -64,6 +64,23 @@ class Recipe:
         return " + ".join(name for name, used in names if used) or "plain"
 
 
+def single_steps(recipe: Recipe) -> tuple[str, ...]:
+    """The one-step recipes (``RECIPES``' gem, flip, fuse, dba, qe) that ``recipe`` combines, in
+    the order ``Recipe.steps`` names them: what each step is worth alone can be measured."""
+    used = [("gem", recipe.pooling == "gem"), ("flip", recipe.flip), ("fuse", recipe.fuse)]
+    used += [("dba", recipe.dba is not None), ("qe", recipe.qe is not None)]
+    return tuple(name for name, on in used if on)
+
+
+def layers_alike(recipe: Recipe, layers: Sequence[str], layer: str) -> tuple[str, ...]:
+    """The other curated layers whose searches equal ``layer``'s under ``recipe``: with fuse,
+    the last ``FUSED_LAYERS`` layers all read the same three."""
+    reads = layers_read(recipe, layers, layer)
+    return tuple(
+        other for other in layers if other != layer and layers_read(recipe, layers, other) == reads
+    )
+
+
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (a zero row stays zero)."""
     x = np.asarray(x, np.float32)
