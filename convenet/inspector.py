@@ -62,6 +62,7 @@ class DatasetFeatures(Protocol):
 Fraction = Callable[[float], None]
 MAX_FILTERS = 64
 MAX_MAPS = 32
+SPREAD_BINS = 16  # bars of a channel's activation histogram
 STRONGEST_AT_PIXEL = 5  # channels named for a clicked pixel of a layer's map
 TOP_IMAGES = 9
 TOP_CLASSES = 5
@@ -415,17 +416,33 @@ class ModelInspector:
         return feats, channel
 
     def top_images(
-        self, dataset: str, layer: str, channel: Any, k: int = TOP_IMAGES, progress: Any = None
+        self,
+        dataset: str,
+        layer: str,
+        channel: Any,
+        k: int = TOP_IMAGES,
+        progress: Any = None,
+        least: bool = False,
     ) -> list[TopImage]:
-        """The k dataset images with the highest pooled activation of the channel."""
+        """The k dataset images with the highest pooled activation of the channel (with
+        ``least``, the lowest: the images it ignores)."""
         feats, channel = self._stored_channel(dataset, layer, channel, progress)
         folder = self.playground.dataset(dataset)
         return [
             TopImage(
                 int(i), folder.paths[i], folder.classes[folder.labels[i]], float(feats[i, channel])
             )
-            for i in top_activating_images(feats, channel, k)
+            for i in top_activating_images(feats, channel, k, least)
         ]
+
+    def activation_spread(
+        self, dataset: str, layer: str, channel: Any, bins: int = SPREAD_BINS
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(counts, edges): a histogram of the channel's pooled activation over every image of
+        the dataset, from the stored features (no model run)."""
+        feats, channel = self._stored_channel(dataset, layer, channel, None)
+        counts, edges = np.histogram(np.asarray(feats[:, channel], np.float64), bins=bins)
+        return counts, edges
 
     def class_activation(self, layer: str, channel: Any) -> dict[str, dict[str, float]]:
         """{dataset: {class: mean pooled activation of the channel}} over the shipped datasets."""

@@ -221,7 +221,7 @@ def test_channel_grid_lists_the_shipped_pictures(client: Client) -> None:
 
 def test_channel_page_follows_the_stored_features(client: Client) -> None:
     layer, channel = "top_conv", 7
-    picture, vis_text, items, top_text, bars, link = client.predict(
+    picture, vis_text, items, top_text, bars, link, least, spread = client.predict(
         "efficientnet_lite0", layer, channel, DATASET, api_name="/channel_page"
     )
     assert len(items) == 9 and f"channel {channel}" in top_text
@@ -241,6 +241,14 @@ def test_channel_page_follows_the_stored_features(client: Client) -> None:
     shipped = channel in shipped_channels("efficientnet_lite0", layer)
     assert (picture is not None) == shipped
     assert ("precomputed" if shipped else "computing") in vis_text
+    assert "vivid and busy" in vis_text  # why such pictures look as they do
+    # What it is not: the images that fire it least, and its spread over the whole dataset.
+    lowest = [float(re.search(r"· (-?[\d.]+)$", item["caption"]).group(1)) for item in least]
+    np.testing.assert_allclose(lowest, np.sort(feats[:, channel])[:9], atol=0.006)
+    counts, edges = np.histogram(feats[:, channel].astype(np.float64), bins=16)
+    bars_in_page = re.findall(r"title='(\d+) images from", spread)
+    assert [int(n) for n in bars_in_page] == counts.tolist() and sum(counts) == len(feats)
+    assert f"{edges[0]:.2f}</span><span>{edges[-1]:.2f}" in spread
 
 
 def test_inversion_shows_the_original_and_what_the_layer_keeps(client: Client) -> None:

@@ -21,7 +21,8 @@ from ui.common import friendly, layer_choices, progress_callback
 
 EXPLORER_CSS = """
 /* The channel grid and the top images grow with their pictures: nothing behind a scroll bar. */
-#explorer-channel-grid .grid-wrap, #explorer-top-images .grid-wrap {
+#explorer-channel-grid .grid-wrap, #explorer-top-images .grid-wrap,
+#explorer-least-images .grid-wrap {
   height: auto !important; min-height: 0 !important; max-height: none !important;
   overflow: visible !important; }
 #explorer-channel-grid .grid-container {
@@ -29,8 +30,12 @@ EXPLORER_CSS = """
 @media (max-width: 720px) {  /* a phone: four channels a row, not two */
   #explorer-channel-grid .grid-container {
     grid-template-columns: repeat(auto-fill, minmax(80px, 1fr)) !important; } }
-#explorer-top-images .grid-container {
+#explorer-top-images .grid-container, #explorer-least-images .grid-container {
   grid-template-columns: repeat(3, minmax(0, 1fr)) !important; max-width: 480px; }
+.cn-spread-bars { display: flex; align-items: flex-end; gap: 2px; height: 64px; }
+.cn-spread-bar { flex: 1; background: #3b6fb6; border-radius: 2px 2px 0 0; }
+.cn-spread-axis { display: flex; justify-content: space-between; font-size: 0.75rem; }
+.cn-spread p { font-size: 0.85rem; margin: 4px 0 0; }
 /* Small pictures drawn as large as their box: filters and maps without smoothing. */
 #explorer-featurevis img, #explorer-filters img {
   width: 100% !important; height: 100% !important; object-fit: contain; }
@@ -98,8 +103,18 @@ def pick_channel(channels: list[int], evt: gr.SelectData) -> int:
     return channels[index]
 
 
-def _about(layer: str, channel: int) -> str:
-    return f"Channel {channel} of {layer}: a picture optimised to make this channel fire"
+VIVID = (
+    "Such pictures look vivid and busy because nothing holds them to a real photo: the "
+    "optimiser repeats what the channel wants everywhere, in the strongest colours."
+)
+
+
+def _about(layer: str, channel: int, how: str) -> str:
+    """The picture's caption: what it is, how it was made (``how``), why it looks as it does."""
+    return (
+        f"Channel {channel} of {layer}: a picture optimised to make this channel fire ({how}). "
+        + VIVID
+    )
 
 
 @friendly
@@ -115,10 +130,8 @@ def featurevis(
     picture, shipped = pg.inspect(model).feature_visualization(
         layer, channel, steps, lambda done: progress(done, desc="Optimising the picture")
     )
-    about = _about(layer, as_int(channel, "Channel"))
-    if shipped:
-        return picture, f"{about} (precomputed)."
-    return picture, f"{about} ({as_int(steps, 'Steps')} steps, {time.monotonic() - start:.0f} s)."
+    made = f"{as_int(steps, 'Steps')} steps, {time.monotonic() - start:.0f} s"
+    return picture, _about(layer, as_int(channel, "Channel"), "precomputed" if shipped else made)
 
 
 @friendly
@@ -159,6 +172,39 @@ def channel_top_images(
     return items, text
 
 
+def spread_html(counts: np.ndarray, edges: np.ndarray, dataset: str, channel: int) -> str:
+    """A channel's pooled activation over the dataset as a small histogram, with its range."""
+    peak = max(int(counts.max()), 1)
+    bars = "".join(
+        f"<span class='cn-spread-bar' style='height:{4 + 56 * int(c) / peak:.0f}px' "
+        f"title='{int(c)} images from {lo:.2f} to {hi:.2f}'></span>"
+        for c, lo, hi in zip(counts, edges[:-1], edges[1:], strict=True)
+    )
+    total = int(counts.sum())
+    label = f"how strongly channel {channel} fires on each of the {total} {dataset} images"
+    return (
+        f"<div class='cn-spread' role='img' aria-label='{html.escape(label)}'>"
+        f"<div class='cn-spread-bars'>{bars}</div>"
+        f"<div class='cn-spread-axis'><span>{edges[0]:.2f}</span><span>{edges[-1]:.2f}</span>"
+        f"</div><p>How strongly channel {channel} fires on each of the {total} {dataset} "
+        "images (its mean over the picture): most images leave it low; the few on the right "
+        "are what it looks for.</p></div>"
+    )
+
+
+def channel_least_images(
+    pg: Playground, dataset: str, model: str, layer: str, channel: Any
+) -> tuple[list[tuple[str, str]], str]:
+    """What the channel is not: the dataset images that fire it least, and its histogram."""
+    inspector = pg.inspect(model)
+    if layer not in inspector.spec.layer_names:
+        return [], ""
+    least = inspector.top_images(dataset, layer, channel, TOP_IMAGES, least=True)
+    items = [(str(t.path), f"{t.label} · {t.activation:.2f}") for t in least]
+    counts, edges = inspector.activation_spread(dataset, layer, channel)
+    return items, spread_html(counts, edges, dataset, as_int(channel, "Channel"))
+
+
 def class_bars_html(means: dict[str, dict[str, float]]) -> str:
     """Mean activation per class as small horizontal bars, one block per dataset."""
     peak = max((abs(v) for d in means.values() for v in d.values()), default=0.0) or 1.0
@@ -196,14 +242,15 @@ def channel_page(
     channel = inspector.check_channel(layer, channel)
     shipped = channel in inspector.shipped_channels(layer)
     picture = inspector.feature_visualization(layer, channel)[0] if shipped else None
-    vis_text = f"{_about(layer, channel)}{' (precomputed)' if shipped else ' (computing…)'}."
+    vis_text = _about(layer, channel, "precomputed" if shipped else "computing…")
     items, top_text = channel_top_images(pg, dataset, model, layer, channel, progress)
     bars = ""
     if layer in inspector.spec.layer_names:
         bars = class_bars_html(inspector.class_activation(layer, channel))
+    least, spread = channel_least_images(pg, dataset, model, layer, channel)
     link = channel_link(inspector.spec.key, layer, channel)
     link_md = f"Link to this channel: [{html.escape(link)}]({link})"
-    return picture, vis_text, items, top_text, bars, link_md
+    return picture, vis_text, items, top_text, bars, link_md, least, spread
 
 
 CHANNEL_URL_JS = """

@@ -118,7 +118,7 @@ def layer_info(pg: Playground, model: str, layer: str, channel: Any) -> tuple[An
         keep = 0
     n = about.channels
     number = gr.update(value=keep if 0 <= keep < n else 0, info=f"0 to {n - 1}")
-    return text, number, None, CHANNEL_HINT, [], "", "", ""
+    return text, number, None, CHANNEL_HINT, [], "", "", "", [], ""
 
 
 @friendly

@@ -67,6 +67,8 @@ class Channels:
     top_gallery: gr.Gallery
     top_md: gr.Markdown
     bars_html: gr.HTML
+    least_gallery: gr.Gallery  # what the channel is not
+    spread_html: gr.HTML  # its activation over the dataset, as a histogram
     restored_link: gr.Textbox  # model/layer/channel of a link opened on load
 
     @property
@@ -79,6 +81,8 @@ class Channels:
             self.top_md,
             self.bars_html,
             self.link_md,
+            self.least_gallery,
+            self.spread_html,
         ]
 
 
@@ -292,6 +296,18 @@ def channel_section() -> Channels:
                 )
                 top_md = gr.Markdown()
         bars_html = gr.HTML(elem_id="explorer-class-bars")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=280):
+                least_gallery = gr.Gallery(
+                    label=f"The {TOP_IMAGES} it ignores most (what it is not)",
+                    columns=3,
+                    height="auto",
+                    object_fit="cover",
+                    allow_preview=False,
+                    elem_id="explorer-least-images",
+                )
+            with gr.Column(scale=2, min_width=280):
+                spread_html = gr.HTML(elem_id="explorer-spread")
     restored_link = gr.Textbox(visible=False)
     return Channels(
         grid_md=grid_md,
@@ -306,6 +322,8 @@ def channel_section() -> Channels:
         top_gallery=top_gallery,
         top_md=top_md,
         bars_html=bars_html,
+        least_gallery=least_gallery,
+        spread_html=spread_html,
         restored_link=restored_link,
     )
 

@@ -71,11 +71,15 @@ def interesting_channels(per_dataset_class_means: Sequence[np.ndarray], n: int) 
     return [int(c) for c in np.argsort(-scores, kind="stable")[:n]]
 
 
-def top_activating_images(features: np.ndarray, channel: int, k: int = 9) -> np.ndarray:
-    """Indices of the k rows (dataset images) with the highest pooled activation for a channel."""
+def top_activating_images(
+    features: np.ndarray, channel: int, k: int = 9, least: bool = False
+) -> np.ndarray:
+    """Indices of the k rows (dataset images) with the highest pooled activation for a channel,
+    or with ``least`` the lowest (what the channel is not)."""
     features = np.asarray(features)
     if features.ndim != 2:
         raise ValueError(f"features must be (n_images, channels), got shape {features.shape}")
     if not 0 <= channel < features.shape[1]:
         raise ValueError(f"channel {channel} out of range for {features.shape[1]} channels")
-    return np.argsort(-features[:, channel], kind="stable")[: max(k, 0)]
+    values = features[:, channel] if least else -features[:, channel]
+    return np.argsort(values, kind="stable")[: max(k, 0)]
