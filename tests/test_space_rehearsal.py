@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from convenet.explain.featurevis_gallery import shipped_channels
-from tests.app_server import REPO, free_port, stop
+from tests.app_server import REPO, free_ports, stop
 from tests.test_browser import (
     CHROMIUM,
     WAIT_MS,
@@ -176,7 +176,7 @@ def space(
 ) -> Iterator[Rehearsal]:
     tree, _ = staged
     root = tmp_path_factory.mktemp("space-run")
-    app_port, proxy_port = free_port(), free_port()
+    app_port, proxy_port = free_ports(2)
     app_log = root / "app.log"
     with app_log.open("w") as log:
         app = subprocess.Popen(

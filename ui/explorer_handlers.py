@@ -233,6 +233,15 @@ def convolution(
     return convolution_html(image, inspector.convolution_step(image, channel, row, col), what)
 
 
+def pick_spot(evt: gr.SelectData) -> list[int]:
+    """The input pixel [y, x] a click on the mean-activation picture chose."""
+    where = getattr(evt, "index", None)
+    if not (isinstance(where, list | tuple) and len(where) == 2):
+        raise ValueError("Click a spot of the mean activation picture to choose a pixel")
+    x, y = (as_int(v, "Pixel") for v in where)
+    return [y, x]
+
+
 @friendly
 def look_at_pixel(
     pg: Playground,
@@ -241,17 +250,15 @@ def look_at_pixel(
     dataset: str,
     index: Any,
     upload: str | None,
-    evt: gr.SelectData,
-) -> tuple[np.ndarray, str]:
-    """A click on the mean-activation picture: the layer's pixel there, the input it sees
-    (outlined) and its strongest channels, each a link to its page."""
-    where = getattr(evt, "index", None)
-    if not (isinstance(where, list | tuple) and len(where) == 2):
-        raise ValueError("Click a spot of the mean activation picture to choose a pixel")
-    x, y = where
+    spot: list[int] | None,
+) -> tuple[Any, str]:
+    """The layer's pixel at ``spot`` (from ``pick_spot``), the input it sees (outlined) and
+    its strongest channels, each a link to its page."""
+    if not spot:
+        return gr.skip(), ""
     inspector = pg.inspect(model)
     image, what = inspector.image(dataset, index, upload and Path(upload))
-    look = inspector.look_at_pixel(layer, image, y, x)
+    look = inspector.look_at_pixel(layer, image, *spot)
     size = look.field.size
     top, left, bottom, right = look.box
     channels = ", ".join(

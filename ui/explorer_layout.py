@@ -111,6 +111,7 @@ class LayerViews:
     overlay_image: gr.Image
     maps_md: gr.Markdown
     pixel_md: gr.Markdown  # what a clicked pixel of the layer sees
+    spot: gr.State  # that pixel of the input, [y, x]
 
 
 @dataclass(frozen=True)
@@ -363,7 +364,8 @@ def filters_and_activations(state: AppState) -> tuple[LayerViews, ImagePick]:
         )
     maps_md = gr.Markdown()
     pixel_md = gr.Markdown(elem_id="explorer-pixel")
-    views = LayerViews(filter_image, filter_md, maps_image, overlay_image, maps_md, pixel_md)
+    spot = gr.State(None)
+    views = LayerViews(filter_image, filter_md, maps_image, overlay_image, maps_md, pixel_md, spot)
     return views, ImagePick(dataset, index, gallery, upload)
 
 

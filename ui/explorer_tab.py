@@ -163,9 +163,11 @@ def wire_filters_and_activations(ui: ExplorerLayout, pg: Playground) -> None:
         queue=False,
         **PRIVATE,
     )
-    views.overlay_image.select(
+    # The click only picks the spot; the view is drawn by an event that takes no click, so
+    # its image inputs are checked like every other view's (ui.guard).
+    views.overlay_image.select(h.pick_spot, None, views.spot, queue=False, **PRIVATE).then(
         bound(h.look_at_pixel, pg),
-        [model, layer, *ui.image.inputs],
+        [model, layer, *ui.image.inputs, views.spot],
         [views.overlay_image, views.pixel_md],
         **PRIVATE,
         **EXPLORER.events(),
