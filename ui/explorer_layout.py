@@ -297,7 +297,10 @@ def channel_section() -> Channels:
                 )
                 top_md = gr.Markdown()
         bars_html = gr.HTML(elem_id="explorer-class-bars")
-        with gr.Row(equal_height=False):
+        with (
+            gr.Accordion("What it is not: the images it ignores, and its spread", open=False),
+            gr.Row(equal_height=False),
+        ):
             with gr.Column(scale=3, min_width=280):
                 least_gallery = gr.Gallery(
                     label=f"The {TOP_IMAGES} it ignores most (what it is not)",
