@@ -296,7 +296,7 @@ class ModelInspector:
     def look_at_pixel(self, layer: str, image: np.ndarray, y: Any, x: Any) -> PixelLook:
         """What the pixel of ``layer`` nearest to input pixel (y, x) sees (its receptive field,
         outlined on the layer's mean-activation overlay) and which channels are strongest there."""
-        from convenet.explain.explorer import layer_activations, mean_activation_overlay
+        from convenet.explain.explorer import layer_activations, overlay_of_maps
 
         self.channel_count(layer)
         height, width = np.asarray(image).shape[:2]
@@ -305,7 +305,7 @@ class ModelInspector:
             raise ValueError(f"Pixel ({y}, {x}) is outside the {height}x{width} image.")
         (maps,) = layer_activations(self.model, [layer], image, self.preprocess)
         field = self.receptive_fields()[layer]
-        base = mean_activation_overlay(self.model, layer, image, self.preprocess)
+        base = overlay_of_maps(image, maps)  # one forward pass for the maps and the picture
         return look_at_pixel(maps, base, layer, field, y, x, STRONGEST_AT_PIXEL)
 
     @staticmethod

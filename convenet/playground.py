@@ -534,8 +534,9 @@ class Playground:
         since a trick can also hurt. Empty for plain, an unlabelled dataset, or one of more
         than ``CKA_MAX`` images (the search would wait for it)."""
         chosen = get_recipe(recipe)
-        data = self.dataset(dataset)
-        if chosen.name == "plain" or len(set(data.labels.tolist())) < 2 or len(data) > CKA_MAX:
+        if chosen.name == "plain" or not self.spec(dataset).labelled:
+            return []
+        if len(self.dataset(dataset)) > CKA_MAX:
             return []
         plain = self.precision_at(dataset, model, layer, metric, "plain", k)
         steps = single_steps(chosen)

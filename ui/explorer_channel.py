@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import gradio as gr
 import numpy as np
 
-from convenet.inspector import FEATUREVIS_STEPS, TOP_IMAGES, as_int
+from convenet.inspector import FEATUREVIS_STEPS, TOP_IMAGES, TopImage, as_int
 from convenet.models.registry import DEFAULT_MODEL, MODELS
 from convenet.playground import Playground
 from ui.common import friendly, layer_choices, progress_callback
@@ -147,6 +147,11 @@ def featurevis_if_missing(
 
 
 @friendly
+def gallery_items(images: list[TopImage]) -> list[tuple[str, str]]:
+    """A gallery's (picture, caption) items: each image's class and the channel's activation."""
+    return [(str(t.path), f"{t.label} · {t.activation:.2f}") for t in images]
+
+
 def channel_top_images(
     pg: Playground,
     dataset: str,
@@ -164,7 +169,7 @@ def channel_top_images(
     top = inspector.top_images(
         dataset, layer, channel, TOP_IMAGES, progress_callback(progress, "Extracting features")
     )
-    items = [(str(t.path), f"{t.label} · {t.activation:.2f}") for t in top]
+    items = gallery_items(top)
     text = (
         f"The {len(items)} {dataset} images with the highest average activation of channel "
         f"{as_int(channel, 'Channel')} in {layer} (number: that activation)."
@@ -200,7 +205,7 @@ def channel_least_images(
     if layer not in inspector.spec.layer_names:
         return [], ""
     least = inspector.top_images(dataset, layer, channel, TOP_IMAGES, least=True)
-    items = [(str(t.path), f"{t.label} · {t.activation:.2f}") for t in least]
+    items = gallery_items(least)
     counts, edges = inspector.activation_spread(dataset, layer, channel)
     return items, spread_html(counts, edges, dataset, as_int(channel, "Channel"))
 

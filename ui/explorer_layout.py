@@ -252,6 +252,18 @@ def model_pick(state: AppState) -> ModelPick:
     )
 
 
+def nine_images(label: str, elem_id: str) -> gr.Gallery:
+    """A channel page's three-by-three gallery of dataset images."""
+    return gr.Gallery(
+        label=label,
+        columns=3,
+        height="auto",
+        object_fit="cover",
+        allow_preview=False,
+        elem_id=elem_id,
+    )
+
+
 def channel_section() -> Channels:
     """The layer's channel grid, then one channel's page."""
     gr.Markdown("### Channels")
@@ -287,13 +299,8 @@ def channel_section() -> Channels:
                 vis_md = gr.Markdown()
                 link_md = gr.Markdown(elem_id="explorer-channel-link")
             with gr.Column(scale=3, min_width=280):
-                top_gallery = gr.Gallery(
-                    label=f"The {TOP_IMAGES} dataset images that excite it most",
-                    columns=3,
-                    height="auto",
-                    object_fit="cover",
-                    allow_preview=False,
-                    elem_id="explorer-top-images",
+                top_gallery = nine_images(
+                    f"The {TOP_IMAGES} dataset images that excite it most", "explorer-top-images"
                 )
                 top_md = gr.Markdown()
         bars_html = gr.HTML(elem_id="explorer-class-bars")
@@ -302,13 +309,8 @@ def channel_section() -> Channels:
             gr.Row(equal_height=False),
         ):
             with gr.Column(scale=3, min_width=280):
-                least_gallery = gr.Gallery(
-                    label=f"The {TOP_IMAGES} it ignores most (what it is not)",
-                    columns=3,
-                    height="auto",
-                    object_fit="cover",
-                    allow_preview=False,
-                    elem_id="explorer-least-images",
+                least_gallery = nine_images(
+                    f"The {TOP_IMAGES} it ignores most (what it is not)", "explorer-least-images"
                 )
             with gr.Column(scale=2, min_width=280):
                 spread_html = gr.HTML(elem_id="explorer-spread")

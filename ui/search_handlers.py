@@ -21,7 +21,6 @@ from convenet.search.recipes import RECIPES
 from ui.gradio_compat.files import upload_folder
 
 P_AT = 10  # the k of the overview heatmap and the comparison: the one number shared by all views
-STEP_RECIPES = ("gem", "flip", "fuse", "dba", "qe")  # the recipes of one step each
 
 WEIGHTED_MEANING = "matches near the top count more (rank 1 weighs 1, the last rank 1/k)"
 
@@ -108,7 +107,8 @@ def recipe_effects(effects: list[tuple[str, float]], alike: tuple[str, ...], lay
     (a trick can cost), and which layers the recipe makes search alike; "" when neither."""
 
     def change(name: str, delta: float) -> str:
-        label = RECIPES[name].steps if name in STEP_RECIPES else name
+        steps = RECIPES[name].steps  # a one-step recipe by its step's name ("GeM")
+        label = name if "+" in steps else steps
         if abs(delta) < 0.005:  # shown to two decimals: "adds 0.00" would say nothing
             return f"{label} changes less than 0.01"
         return f"{label} {'adds' if delta > 0 else 'costs'} {abs(delta):.2f}"

@@ -350,7 +350,11 @@ def mean_activation_overlay(
     alpha: float = 0.5,
 ) -> np.ndarray:
     """Channel-mean of a layer's maps over the image: where the layer as a whole responds."""
-    maps = _feature_maps(model, layer_name, image, preprocess)
+    return overlay_of_maps(image, _feature_maps(model, layer_name, image, preprocess), alpha)
+
+
+def overlay_of_maps(image: np.ndarray, maps: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """``mean_activation_overlay`` from (h, w, c) maps already computed for ``image``."""
     return _overlay(image, maps.mean(axis=-1), alpha)
 
 
