@@ -11,11 +11,13 @@ px. Screenshots go to ``artifacts/screenshots/rehearsal_*.png``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -125,7 +127,11 @@ def stage(out: Path) -> str:
 
 
 def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float) -> float:
-    start = time.monotonic()
+    """Seconds until ``url`` answers 200. On a timeout the server is made to dump every
+    thread's stack (PYTHONFAULTHANDLER, then SIGABRT), and the error shows the log's start,
+    its end with that dump, and how the last try failed: enough to tell a hang from a port
+    that went elsewhere, from CI's output alone."""
+    start, last = time.monotonic(), "no try"
     while time.monotonic() - start < timeout:
         if process.poll() is not None:
             raise RuntimeError(f"{url}: exited early:\n{log.read_text()[-3000:]}")
@@ -133,9 +139,19 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return time.monotonic() - start
-        except OSError:
+                last = f"HTTP {response.status}"
+        except OSError as error:
+            last = repr(error)
             time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer in {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+    if process.poll() is None:
+        process.send_signal(signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+    text = log.read_text(errors="replace")
+    raise RuntimeError(
+        f"{url} did not answer in {timeout:.0f} s (last try: {last});"
+        f" the log's start:\n{text[:2500]}\n[...] its end:\n{text[-6000:]}"
+    )
 
 
 def space_environment(root: Path, port: int) -> dict[str, str]:
@@ -161,6 +177,7 @@ def space_environment(root: Path, port: int) -> dict[str, str]:
         "GRADIO_TEMP_DIR": str(root / "gradio-tmp"),  # this app's uploads, apart from others'
         "CONVENET_OWN_DIR": str(root / "own"),
         "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",  # a hang found by wait_for_http shows its stacks
     }
 
 
