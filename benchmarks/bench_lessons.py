@@ -10,6 +10,10 @@
 (c) The other new views against the same plain search: how a convolution computes at one pixel
     (Inspector.convolution_step, Lite0, the model loaded once before), the receptive fields of
     every layer, and the lessons with the figure each claim is checked against (/lessons).
+(d) A channel page's strongest images, cropped where the channel peaks (Inspector.strongest_spots,
+    any channel of any curated layer, the shipped peaks read once before), against the same plain
+    search; and the one pass that finds every channel's peaks where none ship (an own dataset's
+    first channel page), for the 200 images of clipart200.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from benchmarks.common import LAYER, METRIC, MODEL, K, parser, report  # noqa: E402
 from convenet.data.images import load_image  # noqa: E402
 from convenet.explain.maps import PROJECTIONS  # noqa: E402
+from convenet.explain.peaks import dataset_peaks  # noqa: E402
 from convenet.lessons import lesson_records  # noqa: E402
 from convenet.paths import PRECOMPUTED_DIR  # noqa: E402
 from convenet.playground import Playground  # noqa: E402
@@ -80,6 +85,20 @@ def main() -> None:
         run.add("lessons", "lesson_records: the lessons and their checked figures", lessons)
         for key in ("convolution", "fields", "lessons"):
             run.ratio(f"{key}_vs_search", f"{key} / one plain search", "search", key, True)
+
+        print(f"\n(d) a channel page's strongest images, cropped where it peaks ({MODEL})")
+        layers = list(inspector.spec.layer_names)
+        inspector.strongest_spots(DATASET, layers[0], 0)  # the shipped peaks read once
+        spots = [
+            seconds(inspector.strongest_spots, DATASET, layers[i % len(layers)], i % 16)
+            for i in range(n)
+        ]
+        paths = pg.dataset(DATASET).paths
+        passes = [seconds(dataset_peaks, MODEL, paths, layers) for _ in range(drawn_n)]
+        run.add("spots", "Inspector.strongest_spots: nine patches, shipped peaks", spots)
+        run.add("peaks_pass", f"dataset_peaks: one pass over {len(paths)} images", passes)
+        run.ratio("spots_vs_search", "spots / one plain search", "search", "spots", True)
+        run.ratio("pass_vs_search", "peaks pass / one plain search", "search", "peaks_pass", True)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ from convenet.explain.featurevis_gallery import (
     shipped_channels,
     top_activating_images,
 )
+from convenet.explain.peaks import MIN_PATCH as MIN_PATCH  # the UI says when a frame shows
+from convenet.explain.peaks import LayerPeaks, patch
 from convenet.lru import BuildOnceLRU
 from convenet.models.imagenet import class_names
 from convenet.models.loading import load_model, preprocess_for
@@ -53,6 +55,10 @@ class DatasetFeatures(Protocol):
     def dataset(self, name: str) -> ImageFolder: ...
 
     def check_index(self, name: str, index: int, what: str = "query_index") -> int: ...
+
+    def channel_peaks(
+        self, dataset: str, model: str, progress: Any = None
+    ) -> dict[str, LayerPeaks]: ...
 
     def features(
         self, dataset: str, model: str, layer: str, progress: Any = None, view: Any = ...
@@ -100,6 +106,16 @@ class TopImage:
     path: Path
     label: str
     activation: float
+
+
+@dataclass(frozen=True)
+class Spot:
+    """Where a channel fires most on one image: its peak value, the input it sees there
+    (``box``: top, left, bottom, right at the model's input size) and that patch."""
+
+    image: TopImage  # ``activation``: the channel's maximum on it, not its mean
+    box: tuple[int, int, int, int]
+    patch: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -434,6 +450,33 @@ class ModelInspector:
             )
             for i in top_activating_images(feats, channel, k, least)
         ]
+
+    def strongest_spots(
+        self, dataset: str, layer: str, channel: Any, progress: Any = None
+    ) -> list[Spot]:
+        """The images where the channel fires most strongly (its maximum, as Microscope ranks
+        dataset examples), each cropped around that spot: instant from the shipped peaks,
+        else after one pass of the model over the dataset."""
+        self.check_curated(layer, "The images that excite a channel")
+        channel = self.check_channel(layer, channel)
+        peaks = self.playground.channel_peaks(dataset, self.spec.key, progress)[layer]
+        folder = self.playground.dataset(dataset)
+        field = self.receptive_fields()[layer]
+        size = self.spec.input_size
+        spots = []
+        for index, value, (row, col) in zip(
+            peaks.images[channel].tolist(),
+            peaks.values[channel].tolist(),
+            peaks.cells[channel].tolist(),
+            strict=True,
+        ):
+            path = folder.paths[index]
+            found = TopImage(index, path, folder.classes[folder.labels[index]], value)
+            image = load_image(path, size)
+            spots.append(
+                Spot(found, field.box(row, col, size, size), patch(image, field, (row, col)))
+            )
+        return spots
 
     def activation_spread(
         self, dataset: str, layer: str, channel: Any, bins: int = SPREAD_BINS

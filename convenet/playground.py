@@ -37,6 +37,7 @@ from convenet.explain.maps import (
     read_maps,
     umap_available,
 )
+from convenet.explain.peaks import PEAKS_FILE, LayerPeaks, dataset_peaks, read_peaks
 from convenet.explain.plots import BAR_COLOURS, TileCache, class_colour, result_tile
 from convenet.explain.why_match import PairExplanation, explain_pair
 from convenet.features.extract import PLAIN, View, extract_arrays
@@ -100,6 +101,7 @@ log = logging.getLogger("convenet")
 Progress = Callable[[int, int], None]
 SPACES_KEPT = 24  # recipe databases kept in memory, most recently used first
 QUALITY_MAX = 5000  # images in the overview at most: leave-one-out over all pairs is O(n^2)
+PEAKS_KEPT_VIEWS = 12  # datasets x models whose channel peaks stay in memory (~0.5 MB each)
 MAP_MAX = 5000  # images on the map at most (a seeded sample beyond): t-SNE is O(n log n) slow
 CKA_MAX = 1000  # images compared by layer similarity at most (n x n Gram matrices, 24 of them)
 BROWSE_MAX = 1000  # dataset images a browsing gallery lists at most: a page cannot show 1e6
@@ -210,6 +212,7 @@ class Playground:
         self._similarities: BuildOnceLRU[LayerSimilarity] = BuildOnceLRU(4)
         self._precisions: BuildOnceLRU[float] = BuildOnceLRU(2048)  # a float per view
         self._maps: dict[str, dict[str, tuple[str, np.ndarray]]] = {}
+        self._peaks: BuildOnceLRU[dict[str, LayerPeaks]] = BuildOnceLRU(PEAKS_KEPT_VIEWS)
         self.source: FeatureSource | None = None  # set by from_feature_source
 
     @classmethod
@@ -637,6 +640,29 @@ class Playground:
         if shipped is not None and shipped[0] == digest:
             return shipped[1]
         return projection_of(key, feats, method)
+
+    def channel_peaks(
+        self, dataset: str, model: str, progress: Progress | None = None
+    ) -> dict[str, LayerPeaks]:
+        """Per curated layer, each channel's strongest images and where on them it fires: the
+        peaks shipped beside a shipped dataset's features when they match them, else one pass
+        of the model over the dataset (once per dataset, model and content)."""
+        spec = get_model_spec(model)
+        digest = self.peaks_digest(dataset, spec.key)
+
+        def build() -> dict[str, LayerPeaks]:
+            shipped = read_peaks(self.root / dataset / PEAKS_FILE, spec.key, digest)
+            if shipped:
+                return shipped
+            paths = self.dataset(dataset).paths
+            return dataset_peaks(spec.key, paths, spec.layer_names, progress=progress)
+
+        return self._peaks.get((dataset, spec.key, digest), build)
+
+    def peaks_digest(self, dataset: str, model: str) -> str:
+        """What a dataset's peaks for ``model`` are checked by: a digest of its first curated
+        layer's features (new images or weights change it)."""
+        return feature_digest(self.features(dataset, model, get_model_spec(model).layer_names[0]))
 
     def _shipped_maps(self, dataset: str) -> dict[str, tuple[str, np.ndarray]]:
         """The maps shipped beside a dataset's features (``scripts/build_maps.py``), by

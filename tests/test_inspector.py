@@ -105,3 +105,37 @@ def test_inversion_is_cached(lite0: ModelInspector) -> None:
     assert first.image.shape == (224, 224, 3) and first.steps >= 1
     again = lite0.invert("stem_conv", image)
     assert again.image is first.image and again.seconds == first.seconds  # kept, not redone
+
+
+def test_strongest_spots_are_cropped_where_the_channel_peaks(lite0: ModelInspector) -> None:
+    """Each of the nine images where a channel fires most, strongest first, with the input its
+    peak sees (the layer's receptive field there) as the patch; a stem channel's 3-pixel field
+    is shown inside a wider patch."""
+    from convenet.data.images import load_image
+    from convenet.inspector import MIN_PATCH
+
+    layer = "block4c_expand_conv"
+    spots = lite0.strongest_spots(DATASET, layer, 11)
+    assert len(spots) == 9
+    peaks = [s.image.activation for s in spots]
+    assert peaks == sorted(peaks, reverse=True)
+    means = lite0.top_images(DATASET, layer, 11)
+    assert peaks[0] >= max(t.activation for t in means)  # a maximum, not a mean
+    field = lite0.receptive_fields()[layer]
+    for spot in spots:
+        top, left, bottom, right = spot.box
+        assert spot.patch.shape == (field.size, field.size, 3)  # 115 px, larger than MIN_PATCH
+        image = load_image(spot.image.path, 224)
+        rows = [r for r in range(224 - field.size + 1) if r <= top and bottom < r + field.size]
+        cols = [c for c in range(224 - field.size + 1) if c <= left and right < c + field.size]
+        assert any(
+            np.array_equal(spot.patch, image[r : r + field.size, c : c + field.size])
+            for r in rows
+            for c in cols
+        )  # the patch is the image around the field's box, untouched
+    small = lite0.strongest_spots(DATASET, "stem_conv", 3)
+    assert {s.patch.shape for s in small} == {(MIN_PATCH, MIN_PATCH, 3)}
+    with pytest.raises(ValueError, match="needs a curated layer"):
+        lite0.strongest_spots(DATASET, "block1a_dwconv", 0)
+    with pytest.raises(ValueError, match="out of range"):
+        lite0.strongest_spots(DATASET, layer, 480)

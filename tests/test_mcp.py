@@ -97,3 +97,17 @@ def test_internal_events_are_off_the_api_page_but_still_callable(app_url: str) -
     )
     out = client.predict("efficientnet_lite0", "stem_conv", api_name="/filters")
     assert out[0]
+
+
+def test_an_agent_learns_where_a_channel_fires(app_url: str) -> None:
+    """show_channel names the nine images a channel fires on most strongly, with the input
+    box each peak sees (from the shipped peaks: no model pass)."""
+    args = {"model": "efficientnet_lite0", "layer": "block3b_project_conv", "channel": 4}
+    out = answer(mcp(app_url, lambda s: s.call_tool("show_channel", args)))
+    spots = out["strongest"]
+    assert len(spots) == 9
+    assert [s["peak"] for s in spots] == sorted((s["peak"] for s in spots), reverse=True)
+    for spot in spots:
+        top, left, bottom, right = spot["box"]
+        assert 0 <= top <= bottom < 224 and 0 <= left <= right < 224
+        assert (REPO / "precomputed" / "stamps200" / "images" / spot["image"]).is_file()

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from gradio_client import Client, handle_file
+from PIL import Image
 
 from tests.app_server import AppProcess, app_process
 from tests.data.test_own_images import make_zip, noise_png, stamps
@@ -129,6 +130,23 @@ def test_a_labelled_zip_becomes_this_sessions_dataset(client: Client, zips: dict
         dataset=name, query=handle_file(str(stamps_file(zips))), k=5, api_name="/search"
     )
     assert len(up["results"]) == 5 and up["p_at_k"] is None  # an uploaded query works too
+
+
+def test_an_own_datasets_channel_page_finds_where_each_channel_fires(
+    client: Client, zips: dict
+) -> None:
+    """No peaks ship for an upload: the first channel page finds them in one pass of the model
+    over its images; the page then shows nine of them, cropped, and the spread over all 60."""
+    name, _ = make_own(client, zips["labelled"])
+    out = client.predict(
+        "efficientnet_lite0", "block2b_project_conv", 2, name, api_name="/channel_page"
+    )
+    items, top_text, spread = out[2], out[3], out[7]
+    assert len(items) == 9 and "fires most strongly, each cropped around that spot" in top_text
+    assert {item["caption"].split(" · ")[0] for item in items} <= {"birds", "coins", "flowers"}
+    with Image.open(items[0]["image"]) as patch:
+        assert patch.size == (64, 64)  # a 19-pixel field inside a 64-pixel patch
+    assert "each of the 60" in spread
 
 
 def stamps_file(zips: dict) -> Path:

@@ -10,7 +10,7 @@ import pytest
 
 from convenet.data.datasets import DatasetSpec
 from convenet.data.store import feature_path
-from convenet.models.registry import MODELS
+from convenet.models.registry import MODELS, get_model_spec
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
 
@@ -289,3 +289,22 @@ def test_a_stale_or_damaged_map_file_is_drawn_instead(tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.safetensors"
     damaged.write_bytes(stale.read_bytes()[:50])
     assert read_maps(damaged) == {}
+
+
+def test_a_datasets_channel_peaks_are_computed_once_where_none_ship(tmp_path: Path) -> None:
+    """A dataset without shipped peaks (a folder, an upload) gets them from one pass of the
+    model, reported as progress and kept; a shipped dataset reads its file and runs nothing."""
+    root = _small_root(tmp_path)
+    pg = Playground(root, tmp_path / "cache", tiny(root))
+    calls: list[tuple[int, int]] = []
+    peaks = pg.channel_peaks("tiny", "efficientnet_lite0", lambda d, t: calls.append((d, t)))
+    assert calls[-1] == (9, 9)
+    assert set(peaks) == set(get_model_spec("efficientnet_lite0").layer_names)
+    top = peaks["top_conv"]
+    assert top.images.shape == (1280, 9) and top.grid == (7, 7) and top.sane()
+    assert sorted(top.images[0].tolist()) == list(range(9))  # all nine images, ranked
+    assert pg.channel_peaks("tiny", "efficientnet_lite0", lambda d, t: calls.append(0)) is peaks
+    shipped = Playground(PRECOMPUTED_DIR, tmp_path / "cache2")
+    seen: list[int] = []
+    assert shipped.channel_peaks("stamps200", "efficientnet_lite0", lambda d, t: seen.append(d))
+    assert seen == []

@@ -71,9 +71,13 @@ class PredictionAnswer(TypedDict):
 TopImage = TypedDict("TopImage", {"image": str, "class": str, "activation": float})
 
 
+Spot = TypedDict("Spot", {"image": str, "class": str, "peak": float, "box": list[int]})
+
+
 class ChannelAnswer(TypedDict):
     feature_visualization: gr.FileData
     top_images: list[TopImage]
+    strongest: list[Spot]
 
 
 class MatchChannel(TypedDict):

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import gradio as gr
 import numpy as np
 
-from convenet.inspector import FEATUREVIS_STEPS, TOP_IMAGES, TopImage, as_int
+from convenet.inspector import FEATUREVIS_STEPS, MIN_PATCH, TOP_IMAGES, TopImage, as_int
 from convenet.models.registry import DEFAULT_MODEL, MODELS
 from convenet.playground import Playground
 from ui.common import friendly, layer_choices, progress_callback
@@ -159,20 +159,27 @@ def channel_top_images(
     layer: str,
     channel: Any,
     progress: gr.Progress = gr.Progress(),
-) -> tuple[list[tuple[str, str]], str]:
+) -> tuple[list[tuple[np.ndarray, str]], str]:
+    """Where the channel fires most: the strongest images, each cropped around its peak."""
     inspector = pg.inspect(model)
     if layer not in inspector.spec.layer_names:
         try:
             inspector.check_curated(layer, "The images that excite a channel")
         except ValueError as e:
             return [], str(e)
-    top = inspector.top_images(
-        dataset, layer, channel, TOP_IMAGES, progress_callback(progress, "Extracting features")
+    spots = inspector.strongest_spots(
+        dataset, layer, channel, progress_callback(progress, "Finding where each channel fires")
     )
-    items = gallery_items(top)
+    items = [(s.patch, f"{s.image.label} · {s.image.activation:.2f}") for s in spots]
+    size = inspector.receptive_fields()[layer].size
+    frame = (
+        f"the yellow frame is what one position of {layer} sees ({size} px), the rest is context"
+        if size < MIN_PATCH
+        else f"each patch is what that position of {layer} sees ({size} px of the input)"
+    )
     text = (
-        f"The {len(items)} {dataset} images with the highest average activation of channel "
-        f"{as_int(channel, 'Channel')} in {layer} (number: that activation)."
+        f"The {len(items)} {dataset} images where channel {as_int(channel, 'Channel')} fires "
+        f"most strongly, each cropped around that spot (number: its peak activation); {frame}."
     )
     return items, text
 

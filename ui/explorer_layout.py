@@ -300,7 +300,8 @@ def channel_section() -> Channels:
                 link_md = gr.Markdown(elem_id="explorer-channel-link")
             with gr.Column(scale=3, min_width=280):
                 top_gallery = nine_images(
-                    f"The {TOP_IMAGES} dataset images that excite it most", "explorer-top-images"
+                    f"Where it fires most: {TOP_IMAGES} dataset images, cropped around the spot",
+                    "explorer-top-images",
                 )
                 top_md = gr.Markdown()
         bars_html = gr.HTML(elem_id="explorer-class-bars")

@@ -139,7 +139,9 @@ def register_tools(state: AppState) -> None:
             `feature_visualization`: a PNG (shipped with the app where one exists, else
             computed, which takes several seconds); `top_images`: the nine images with the
             highest average activation of the channel, each with `image`, `class` and
-            `activation`.
+            `activation`; `strongest`: the nine images where it fires most strongly (its
+            peak), each with `image`, `class`, `peak` and `box` (top, left, bottom, right: the
+            input pixels that spot sees, in the image resized to the model's input size).
         """
         inspector = pg.inspect(model)
         top = inspector.top_images(dataset, layer, channel, TOP_IMAGES)
@@ -156,6 +158,15 @@ def register_tools(state: AppState) -> None:
                     "activation": round(t.activation, 4),
                 }
                 for t in top
+            ],
+            "strongest": [
+                {
+                    "image": s.image.path.relative_to(images_dir).as_posix(),
+                    "class": s.image.label,
+                    "peak": round(s.image.activation, 4),
+                    "box": list(s.box),
+                }
+                for s in inspector.strongest_spots(dataset, layer, channel)
             ],
         }
 
