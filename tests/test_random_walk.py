@@ -8,7 +8,7 @@ pairs of them less than 300 ms apart. A failure names the seed and the last acti
 ``CONVENET_WALK_SEED=<seed> pytest tests/test_random_walk.py`` replays it.
 
 CI walks ``CONVENET_WALK_STEPS`` (default 100) actions at each of two widths, stopping early
-once ``CONVENET_WALK_BUDGET_S`` (default 300) seconds have passed at a width (each action
+once ``CONVENET_WALK_BUDGET_S`` (default 150) seconds have passed at a width (each action
 waits for the page to settle, so a loaded machine walks fewer); a developer walks longer with,
 for example, ``CONVENET_WALK_STEPS=1000 CONVENET_WALK_BUDGET_S=7200``.
 """
@@ -40,7 +40,7 @@ from playwright.sync_api import Browser, Page  # noqa: E402
 
 SEED = int(os.environ.get("CONVENET_WALK_SEED", "26"))
 STEPS = int(os.environ.get("CONVENET_WALK_STEPS", "100"))
-BUDGET_S = float(os.environ.get("CONVENET_WALK_BUDGET_S", "300"))
+BUDGET_S = float(os.environ.get("CONVENET_WALK_BUDGET_S", "150"))
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cat.jpg"
 SETTLE_S = 60.0  # a search on a busy 2-core machine, or a model's first features
 QUIET_S = 0.6  # the page counts as settled once nothing changed for this long
