@@ -54,7 +54,7 @@ class ClassSource:
 
 
 @dataclass(frozen=True)
-class Recipe:
+class DatasetBuild:
     dataset: str
     package: str
     base: Path
@@ -64,7 +64,7 @@ class Recipe:
     exclude: frozenset[str]  # paths relative to base
 
 
-STAMPS = Recipe(
+STAMPS = DatasetBuild(
     dataset="stamps200",
     package="tuxpaint-stamps-default",
     base=Path("/usr/share/tuxpaint/stamps"),
@@ -173,7 +173,7 @@ SOURCES.txt maps every image to the file it was made from.
     ),
 )
 
-CLIPART = Recipe(
+CLIPART = DatasetBuild(
     dataset="clipart200",
     package="openclipart-png",
     base=Path("/usr/share/openclipart/png"),
@@ -368,7 +368,7 @@ scaled into 192x192 squares and saved as JPEG by scripts/build_datasets.py.
     ),
 )
 
-RECIPES = {recipe.dataset: recipe for recipe in (STAMPS, CLIPART)}
+BUILDS = {plan.dataset: plan for plan in (STAMPS, CLIPART)}
 
 
 def package_version(package: str) -> str:
@@ -406,10 +406,10 @@ def usable_image(source: Path) -> Image.Image | str:
     return image if max(image.size) >= MIN_SIDE else "too small"
 
 
-def build(recipe: Recipe) -> list[tuple[str, Path]]:
+def build(plan: DatasetBuild) -> list[tuple[str, Path]]:
     """Write one dataset; returns (class, thumbnail path) pairs in order."""
-    version = package_version(recipe.package)
-    root = DATASETS[recipe.dataset].root
+    version = package_version(plan.package)
+    root = DATASETS[plan.dataset].root
     out_dir = root.parent
     if out_dir.parent != PRECOMPUTED_DIR:
         sys.exit(f"refusing to clear {out_dir}: not a folder directly under {PRECOMPUTED_DIR}")
@@ -421,20 +421,20 @@ def build(recipe: Recipe) -> list[tuple[str, Path]]:
     skipped: Counter[str] = Counter()
     written: list[tuple[str, Path]] = []
     sources: list[str] = []
-    for spec in recipe.classes:
-        order = candidates(recipe.base, spec.globs, f"{SEED}/{spec.name}")
+    for spec in plan.classes:
+        order = candidates(plan.base, spec.globs, f"{SEED}/{spec.name}")
         order += [
             p
-            for p in candidates(recipe.base, spec.fallback, f"{SEED}/{spec.name}/fallback")
+            for p in candidates(plan.base, spec.fallback, f"{SEED}/{spec.name}/fallback")
             if p not in order
         ]
         taken = 0
         for rel in order:
             if taken == N_PER_CLASS:
                 break
-            source = recipe.base / rel
+            source = plan.base / rel
             digest = hashlib.sha256(source.read_bytes()).hexdigest()
-            if str(rel) in recipe.exclude:
+            if str(rel) in plan.exclude:
                 image = "excluded"
             elif is_variant(rel):
                 image = "variant"
@@ -453,17 +453,17 @@ def build(recipe: Recipe) -> list[tuple[str, Path]]:
             taken += 1
         if taken < N_PER_CLASS:
             sys.exit(
-                f"{recipe.dataset}/{spec.name}: only {taken} usable images of {len(order)} "
+                f"{plan.dataset}/{spec.name}: only {taken} usable images of {len(order)} "
                 f"candidates (skipped so far: {dict(skipped)}); add sources or relax excludes"
             )
 
     (out_dir / "SOURCES.txt").write_text("\n".join(sources) + "\n", encoding="utf-8")
-    (out_dir / "NOTICE.txt").write_text(recipe.notice.format(version=version), encoding="utf-8")
-    shutil.copyfile(recipe.licence_text, out_dir / "LICENSE.txt")
+    (out_dir / "NOTICE.txt").write_text(plan.notice.format(version=version), encoding="utf-8")
+    shutil.copyfile(plan.licence_text, out_dir / "LICENSE.txt")
     size_kb = sum(path.stat().st_size for _, path in written) / 1024
     print(
-        f"{recipe.dataset}: wrote {len(written)} images in {len(recipe.classes)} classes to "
-        f"{root} ({size_kb:.0f} KiB) from {recipe.package} {version}; "
+        f"{plan.dataset}: wrote {len(written)} images in {len(plan.classes)} classes to "
+        f"{root} ({size_kb:.0f} KiB) from {plan.package} {version}; "
         f"skipped {dict(sorted(skipped.items()))}; wrote SOURCES.txt, NOTICE.txt, LICENSE.txt"
     )
     return written
@@ -493,13 +493,13 @@ def contact_sheet(name: str, written: list[tuple[str, Path]], out: Path) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("names", nargs="*", default=list(RECIPES), help="datasets to build")
+    parser.add_argument("names", nargs="*", default=list(BUILDS), help="datasets to build")
     parser.add_argument("--sheets", type=Path, help="also write contact_<name>.png here")
     args = parser.parse_args()
     for name in args.names:
-        if name not in RECIPES:
-            sys.exit(f"unknown dataset {name!r}; buildable: {', '.join(RECIPES)}")
-        written = build(RECIPES[name])
+        if name not in BUILDS:
+            sys.exit(f"unknown dataset {name!r}; buildable: {', '.join(BUILDS)}")
+        written = build(BUILDS[name])
         if args.sheets:
             contact_sheet(name, written, args.sheets / f"contact_{name}.png")
 
