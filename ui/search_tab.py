@@ -17,26 +17,16 @@ from typing import Any
 import gradio as gr
 
 from convenet.lessons import LESSONS
-from convenet.search.recipes import RECIPES
 from ui import search_events
 from ui.common import (
-    DEFAULT_METRIC,
     DEFAULT_MODEL,
-    EXAMPLES_DIR,
     AppState,
-    dataset_dropdown,
     default_layer,
-    image_upload,
-    layer_choices,
-    layer_info,
-    metric_choices,
-    model_info,
 )
 from ui.groups import FOLLOW, SEARCH
 from ui.lessons_html import PANELS, lessons_html
-from ui.own_images import OwnImagesBox, build_own_images_box
+from ui.own_images import OwnImagesBox
 from ui.search_events import (
-    ALL_CLASSES,
     CONTROLS,
     RESULTS,
     bound,
@@ -52,21 +42,10 @@ from ui.search_events import (
     show_dataset,
     upload_refused,
 )
+from ui.search_layout import search_layout
 from ui.search_panels import Follower, View, build_panels
 from ui.side_by_side import build_side_by_side
-from ui.view_state import K_RANGE, LINK_PARTS, LiveView, ViewState
-from ui.why_panel import WhyPanel
-
-TOP_K = 50
-
-EXPLAINER = """
-**How it works.** A CNN turns an image into feature maps, layer after layer. We average each
-chosen layer's maps into one vector per image, and rank the dataset by how close each vector is
-to the query's. **Early layers** respond to colours, edges and textures, so they find images that
-*look* alike; **late layers** respond to object parts and whole objects, so they find images that
-*mean* the same. The **metric** decides what "close" means. Try the first and the last layer of a
-model on the same query and watch the score change.
-"""
+from ui.view_state import LINK_PARTS, LiveView, ViewState
 
 
 @dataclass
@@ -103,83 +82,30 @@ def build_search_tab(
     pg = state.playground
     live = gr.State(LiveView(ViewState(state.default_dataset)))
     lessons_box, lessons_html_box = lessons
-    with gr.Row(elem_id="cn-search-row"):
-        with gr.Column(scale=1, min_width=280, elem_id="cn-side"):
-            with gr.Column(elem_id="cn-controls"):
-                dataset = dataset_dropdown(state, label="Dataset")
-                own = build_own_images_box()
-                model = gr.Dropdown(
-                    state.model_choices(),
-                    value=DEFAULT_MODEL,
-                    label="Model",
-                    info=model_info(DEFAULT_MODEL),
-                )
-                first_layer = default_layer(DEFAULT_MODEL)
-                layer = gr.Dropdown(
-                    layer_choices(DEFAULT_MODEL),
-                    value=first_layer,
-                    label="Layer",
-                    info=layer_info(DEFAULT_MODEL, first_layer),
-                )
-                with gr.Row():  # side by side: on a phone the results stay near the top
-                    metric = gr.Dropdown(
-                        metric_choices(),
-                        value=DEFAULT_METRIC,
-                        label="Distance metric",
-                        min_width=120,
-                    )
-                    recipe = gr.Dropdown(
-                        list(RECIPES), value="plain", label="Search recipe", min_width=120
-                    )
-                notice = gr.Markdown(elem_id="search-notice")
-            with gr.Column(elem_id="cn-query"):  # on a phone: side by side, above the results
-                query_picture = gr.Image(
-                    label="Query", type="filepath", interactive=False, height=220
-                )
-                upload = image_upload("Or search with your own image", height=220)
-            upload_notice = gr.Markdown(elem_id="upload-notice")
-            with gr.Column(elem_id="cn-more"):
-                example_files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
-                examples = (
-                    gr.Examples(example_files, inputs=upload, label="Example images")
-                    if example_files
-                    else None
-                )
-                gr.Markdown(EXPLAINER)
-            query_index = gr.Number(value=0, precision=0, visible=False, label="query index")
-            link = gr.Textbox(visible=False, label="link")  # the view's URL query string
-            refusal = gr.Textbox(visible=False, label="refusal")  # an upload's, read in the page
-        with gr.Column(scale=3, elem_id="cn-results"):
-            summary = gr.Markdown(elem_id="search-summary")
-            results = gr.Gallery(
-                label=f"Top {TOP_K} most similar",
-                height=560,
-                allow_preview=False,
-                elem_id="results-gallery",
-                object_fit="contain",
-            )
-            legend = gr.HTML(elem_id="search-legend")
-            with gr.Row(elem_id="cn-results-tools"):
-                k = gr.Slider(
-                    *K_RANGE,
-                    value=TOP_K,
-                    step=5,
-                    label="Results shown (k)",
-                    min_width=220,
-                    elem_id="results-k",
-                )
-                with gr.Column(min_width=160, scale=0):
-                    csv_button = gr.DownloadButton("Results as CSV", size="sm")
-                    json_button = gr.DownloadButton("Results as JSON", size="sm")
-            why = WhyPanel()
-            with gr.Accordion("Dataset: click an image to make it the query", open=True):
-                category = gr.Dropdown([ALL_CLASSES], value=ALL_CLASSES, label="Show class")
-                dataset_images = gr.Gallery(
-                    label="Dataset images",
-                    height=300,
-                    allow_preview=False,
-                    elem_id="dataset-gallery",
-                )
+    laid = search_layout(state)
+    dataset = laid.dataset
+    own = laid.own
+    model = laid.model
+    layer = laid.layer
+    metric = laid.metric
+    recipe = laid.recipe
+    notice = laid.notice
+    query_picture = laid.query_picture
+    upload = laid.upload
+    upload_notice = laid.upload_notice
+    examples = laid.examples
+    query_index = laid.query_index
+    link = laid.link
+    refusal = laid.refusal
+    summary = laid.summary
+    results = laid.results
+    legend = laid.legend
+    k = laid.k
+    csv_button = laid.csv_button
+    json_button = laid.json_button
+    why = laid.why
+    category = laid.category
+    dataset_images = laid.dataset_images
     hits = gr.State([])
     visible = gr.State([])
     current_model = gr.State(DEFAULT_MODEL)
