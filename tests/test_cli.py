@@ -147,6 +147,36 @@ def test_precompute_recipes_writes_every_view_once(small_folder: Path, tmp_path:
 
 
 @pytest.mark.slow
+def test_one_store_layout_from_precompute_to_evaluate_and_the_app(
+    small_folder: Path, tmp_path: Path
+) -> None:
+    """What ``precompute --images DIR --name NAME --root ROOT`` writes is what ``evaluate
+    --root ROOT --name NAME`` and a Playground on ROOT serving that folder read: no image goes
+    through the network again; a changed folder is not served the stale features."""
+    from convenet.data.catalog import folder_spec
+    from convenet.playground import Playground
+
+    store = tmp_path / "store"
+    pre = ["precompute", "--images", str(small_folder), "--name", "tiny", "--root", str(store)]
+    done = run(*pre, "--model", "efficientnet_lite0", "--recipes")
+    assert done.returncode == 0, done.stderr
+    args = ["--images", str(small_folder), "--model", "efficientnet_lite0", "--root", str(store)]
+    out = run("evaluate", *args, "--name", "tiny", "--recipe", "all", "--json")
+    assert out.returncode == 0, out.stderr
+    assert "img/s" not in out.stderr  # read from the store, not extracted
+    assert len(json.loads(out.stdout)) == 8 * len(RECIPES)
+    pg = Playground(store, tmp_path / "cache", [folder_spec(small_folder, "tiny")])
+    calls: list[int] = []
+    feats = pg.features("tiny", "efficientnet_lite0", "top_conv", lambda d, t: calls.append(d))
+    assert feats.shape[0] == 15 and calls == []  # the stored file, as the app serves it
+    first = sorted(small_folder.iterdir())[0]
+    shutil.copy(sorted(first.glob("*.jpg"))[0], first / "new.jpg")
+    changed = Playground(store, tmp_path / "cache", [folder_spec(small_folder, "tiny")])
+    again = changed.features("tiny", "efficientnet_lite0", "top_conv", lambda d, t: calls.append(d))
+    assert again.shape[0] == 16 and calls[-1] == 16  # a changed folder: computed afresh
+
+
+@pytest.mark.slow
 def test_evaluate_a_shipped_dataset_reads_its_stored_views() -> None:
     images = PRECOMPUTED_DIR / "clipart200" / "images"
     args = ["--images", str(images), "--model", "efficientnet_lite2", "--layer", "all"]
