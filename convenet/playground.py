@@ -323,6 +323,7 @@ class Playground:
         self._spaces.discard(lambda key: key[0] == name)
         self._indexes.discard(lambda key: key[0] == name)
         self._scale_samples.discard(lambda key: key[0] == name)
+        self._peaks.discard(lambda key: key[0] == name)
         self._similarities.discard(lambda key: key[0] == name)
         self._precisions.discard(lambda key: key[0] == name)
 
@@ -648,21 +649,23 @@ class Playground:
         peaks shipped beside a shipped dataset's features when they match them, else one pass
         of the model over the dataset (once per dataset, model and content)."""
         spec = get_model_spec(model)
-        digest = self.peaks_digest(dataset, spec.key)
+        digest = self.peaks_digest(dataset, spec.key, progress)
 
         def build() -> dict[str, LayerPeaks]:
             shipped = read_peaks(self.root / dataset / PEAKS_FILE, spec.key, digest)
-            if shipped:
+            if set(spec.layer_names) <= set(shipped):  # every curated layer, else computed
                 return shipped
             paths = self.dataset(dataset).paths
             return dataset_peaks(spec.key, paths, spec.layer_names, progress=progress)
 
         return self._peaks.get((dataset, spec.key, digest), build)
 
-    def peaks_digest(self, dataset: str, model: str) -> str:
+    def peaks_digest(self, dataset: str, model: str, progress: Progress | None = None) -> str:
         """What a dataset's peaks for ``model`` are checked by: a digest of its first curated
-        layer's features (new images or weights change it)."""
-        return feature_digest(self.features(dataset, model, get_model_spec(model).layer_names[0]))
+        layer's features (new images or weights change it; ``progress`` while they are
+        extracted, on a dataset's first visit)."""
+        first = get_model_spec(model).layer_names[0]
+        return feature_digest(self.features(dataset, model, first, progress))
 
     def _shipped_maps(self, dataset: str) -> dict[str, tuple[str, np.ndarray]]:
         """The maps shipped beside a dataset's features (``scripts/build_maps.py``), by

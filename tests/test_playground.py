@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from convenet.data.datasets import DatasetSpec
+from convenet.data.images import load_image
 from convenet.data.store import feature_path
+from convenet.features.extract import extract_arrays
 from convenet.models.registry import MODELS, get_model_spec
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
@@ -302,9 +304,32 @@ def test_a_datasets_channel_peaks_are_computed_once_where_none_ship(tmp_path: Pa
     assert set(peaks) == set(get_model_spec("efficientnet_lite0").layer_names)
     top = peaks["top_conv"]
     assert top.images.shape == (1280, 9) and top.grid == (7, 7) and top.sane()
-    assert sorted(top.images[0].tolist()) == list(range(9))  # all nine images, ranked
+    paths = pg.dataset("tiny").paths
+    batch = np.stack([load_image(path, 224) for path in paths]).astype(np.float32)
+    maps = extract_arrays("efficientnet_lite0", batch, ["top_conv"], "map")["top_conv"]
+    maxima = maps[..., 5].reshape(9, -1).max(axis=1)  # channel 5's peak on each image
+    assert top.images[5].tolist() == np.argsort(-maxima, kind="stable").tolist()
+    np.testing.assert_allclose(top.values[5], np.sort(maxima)[::-1], rtol=1e-5)
     assert pg.channel_peaks("tiny", "efficientnet_lite0", lambda d, t: calls.append(0)) is peaks
     shipped = Playground(PRECOMPUTED_DIR, tmp_path / "cache2")
     seen: list[int] = []
     assert shipped.channel_peaks("stamps200", "efficientnet_lite0", lambda d, t: seen.append(d))
     assert seen == []
+
+
+def test_a_shipped_peaks_file_missing_a_layer_is_computed_in_full(tmp_path: Path) -> None:
+    """A file with the right digest but not every curated layer (one written before a layer
+    was added) is not trusted: the pass runs, and every layer has its peaks."""
+    from convenet.explain.peaks import PEAKS_FILE, save_peaks
+
+    root = _small_root(tmp_path)
+    first = Playground(root, tmp_path / "cache", tiny(root))
+    whole = first.channel_peaks("tiny", "efficientnet_lite0")
+    digest = first.peaks_digest("tiny", "efficientnet_lite0")
+    partial = {"efficientnet_lite0": {"stem_conv": whole["stem_conv"]}}
+    (root / "tiny" / PEAKS_FILE).write_bytes(save_peaks(partial, {"efficientnet_lite0": digest}))
+    calls: list[int] = []
+    again = Playground(root, tmp_path / "cache", tiny(root)).channel_peaks(
+        "tiny", "efficientnet_lite0", lambda d, t: calls.append(d)
+    )
+    assert calls and set(again) == set(whole)

@@ -141,7 +141,8 @@ def register_tools(state: AppState) -> None:
             highest average activation of the channel, each with `image`, `class` and
             `activation`; `strongest`: the nine images where it fires most strongly (its
             peak), each with `image`, `class`, `peak` and `box` (top, left, bottom, right: the
-            input pixels that spot sees, in the image resized to the model's input size).
+            input pixels that spot sees, in the image's centre square resized to the model's
+            input size, as the model sees it).
         """
         inspector = pg.inspect(model)
         top = inspector.top_images(dataset, layer, channel, TOP_IMAGES)

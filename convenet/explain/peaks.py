@@ -5,7 +5,7 @@ One pass over a dataset per model (every curated layer's maps at once) keeps, fo
 channel, its ``k`` strongest images by their maximum activation and the map cell of that
 maximum; a patch is the input that cell sees (its receptive field), widened to a minimum so a
 3-pixel field still shows its surroundings. Shipped datasets ship their peaks
-(``scripts/build_maps.py --peaks``), checked against the features they came from; other
+(``scripts/build_peaks.py``), checked against the features they came from; other
 datasets compute them once, on a channel page's first opening.
 """
 
@@ -59,16 +59,23 @@ class LayerPeaks:
         return {f"{prefix}/{part}": np.ascontiguousarray(a) for part, a in parts.items()}
 
 
-def strongest(values: np.ndarray, cells: np.ndarray, grid: tuple[int, int], k: int) -> LayerPeaks:
-    """From every image's (n, channels) maxima and their flat map cells: each channel's ``k``
-    strongest images (ties: the earlier image first)."""
-    order = np.argsort(-values, axis=0, kind="stable")[:k].T  # (channels, k)
-    columns = np.arange(values.shape[1])[:, None]
-    flat = cells[order, columns]
+Kept = tuple[np.ndarray, np.ndarray, np.ndarray]  # values, image indices, flat cells: (k, c)
+
+
+def strongest(values: np.ndarray, images: np.ndarray, cells: np.ndarray, k: int) -> Kept:
+    """Of (n, channels) maxima, their images and flat map cells: each channel's ``k`` largest,
+    strongest first (ties: the row that came first, so the earlier image)."""
+    order = np.argsort(-values, axis=0, kind="stable")[:k]
+    return tuple(np.take_along_axis(a, order, axis=0) for a in (values, images, cells))
+
+
+def layer_peaks(kept: Kept, grid: tuple[int, int]) -> LayerPeaks:
+    """The kept rows as a layer's peaks: per channel, with (row, col) cells."""
+    values, images, cells = kept
     return LayerPeaks(
-        order.astype(np.int32),
-        values[order, columns].astype(np.float32),
-        np.stack(np.divmod(flat, grid[1]), axis=-1).astype(np.int32),
+        np.ascontiguousarray(images.T, np.int32),
+        np.ascontiguousarray(values.T, np.float32),
+        np.stack(np.divmod(cells.T, grid[1]), axis=-1).astype(np.int32),
         grid,
     )
 
@@ -81,10 +88,10 @@ def dataset_peaks(
     progress: Progress | None = None,
 ) -> dict[str, LayerPeaks]:
     """Every curated layer's peaks over ``sources`` in one pass of the model (its unpooled
-    maps, a batch at a time: only each image's per-channel maximum is kept)."""
+    maps, a batch at a time). Only the ``k`` strongest images per channel so far are kept, so
+    memory stays that of one batch, however large the dataset."""
     spec = get_model_spec(model)
-    values: dict[str, list[np.ndarray]] = {name: [] for name in layers}
-    cells: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    kept: dict[str, Kept] = {}
     grids: dict[str, tuple[int, int]] = {}
     done = 0
     for batch in decoded_batches(sources, spec.input_size, BATCH_SIZE):
@@ -92,17 +99,17 @@ def dataset_peaks(
             n, height, width, channels = maps.shape
             flat = maps.reshape(n, height * width, channels)
             where = flat.argmax(axis=1)  # (n, channels)
-            values[name].append(np.take_along_axis(flat, where[:, None, :], axis=1)[:, 0])
-            cells[name].append(where)
+            values = np.take_along_axis(flat, where[:, None, :], axis=1)[:, 0]
+            images = np.broadcast_to(np.arange(done, done + n)[:, None], values.shape)
+            new = (values, images, where)
+            if name in kept:  # the kept rows first: a tie keeps the earlier image
+                new = tuple(np.concatenate(pair) for pair in zip(kept[name], new, strict=True))
+            kept[name] = strongest(*new, k)
             grids[name] = (height, width)
         done += len(batch)
         if progress is not None:
             progress(done, len(sources))
-    return {
-        name: strongest(np.concatenate(values[name]), np.concatenate(cells[name]), grids[name], k)
-        for name in layers
-        if values[name]
-    }
+    return {name: layer_peaks(rows, grids[name]) for name, rows in kept.items()}
 
 
 def save_peaks(per_model: dict[str, dict[str, LayerPeaks]], digests: dict[str, str]) -> bytes:

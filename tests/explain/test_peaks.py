@@ -15,6 +15,7 @@ from convenet.explain.peaks import (
     MIN_PATCH,
     PEAKS_FILE,
     LayerPeaks,
+    layer_peaks,
     patch,
     read_peaks,
     save_peaks,
@@ -30,12 +31,29 @@ pytestmark = pytest.mark.quick
 def test_each_channel_keeps_its_strongest_images_and_their_cells() -> None:
     values = np.array([[1.0, 9.0], [5.0, 2.0], [3.0, 9.0], [5.0, 0.0]], np.float32)
     cells = np.array([[0, 5], [7, 1], [2, 3], [4, 8]])  # flat cells of a 3 x 3 map
-    peaks = strongest(values, cells, (3, 3), k=3)
+    images = np.broadcast_to(np.arange(4)[:, None], values.shape)
+    peaks = layer_peaks(strongest(values, images, cells, 3), (3, 3))
     assert peaks.images.tolist() == [[1, 3, 2], [0, 2, 1]]  # a tie: the earlier image first
     assert peaks.values.tolist() == [[5, 5, 3], [9, 9, 2]]
     assert peaks.cells[0].tolist() == [[2, 1], [1, 1], [0, 2]]  # 7 -> (2, 1), 4 -> (1, 1)
     assert peaks.cells[1].tolist() == [[1, 2], [1, 0], [0, 1]]
     assert peaks.sane()
+
+
+def test_kept_batch_by_batch_is_the_same_as_all_at_once() -> None:
+    """The pass keeps only k rows between batches (its memory is one batch's): merging the
+    kept rows with each new batch gives what ranking every image at once gives, ties too."""
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 6, (50, 7)).astype(np.float32)  # many ties
+    cells = rng.integers(0, 49, (50, 7))
+    images = np.broadcast_to(np.arange(50)[:, None], values.shape)
+    whole = strongest(values, images, cells, 9)
+    kept = strongest(values[:8], images[:8], cells[:8], 9)
+    for start in range(8, 50, 8):
+        rows = (values[start : start + 8], images[start : start + 8], cells[start : start + 8])
+        kept = strongest(*(np.concatenate(p) for p in zip(kept, rows, strict=True)), 9)
+    for a, b in zip(whole, kept, strict=True):
+        assert np.array_equal(a, b)
 
 
 def test_a_small_field_shows_its_surroundings_with_the_field_framed() -> None:
@@ -60,7 +78,8 @@ def test_a_large_field_is_the_patch_itself_clipped_at_the_border() -> None:
 def _peaks(n: int = 4) -> LayerPeaks:
     rng = np.random.default_rng(0)
     values = rng.random((n, 6)).astype(np.float32)
-    return strongest(values, rng.integers(0, 49, (n, 6)), (7, 7), k=3)
+    images = np.broadcast_to(np.arange(n)[:, None], values.shape)
+    return layer_peaks(strongest(values, images, rng.integers(0, 49, (n, 6)), 3), (7, 7))
 
 
 def test_shipped_peaks_are_read_only_for_the_features_they_came_from(tmp_path: Path) -> None:
