@@ -2,15 +2,16 @@
 
     python benchmarks/bench_soak.py [--minutes M] [--learners N] [--quick]
 
-First issue 27's flood: another address's 16-step feature visualization, idle, while one
-address keeps 16 of them queued, and after that address queued 16 long ones and hung up.
-Then the classroom: ``--minutes 5`` (the default) is the classroom run, ``--minutes 60`` the
-soak at Space scale (a command, not a test: run it by hand). It measures a dataset search
-alone (idle), then for M minutes N learners (default 30) at ONE address (127.0.0.4, as behind
-a school's NAT) do normal work with think times of 1-4 s: dataset searches, searches by an
-uploaded photo, Explorer views and now and then a short feature visualization; meanwhile one
-greedy visitor at 127.0.0.2 keeps long feature visualizations queued. Every minute it samples
-the app's memory (RSS), its cache and temporary folders on disk, and that minute's search p95.
+The app runs its start-up warm-up first, as on a Space. Then issue 27's flood: another
+address's 16-step feature visualization, idle, while one address keeps 16 of them queued,
+and after that address queued 16 long ones and hung up. Then the classroom: ``--minutes 5``
+(the default) is the classroom run, ``--minutes 60`` the soak at Space scale (a command, not
+a test: run it by hand). It measures a dataset search alone (idle), then for M minutes N
+learners (default 30) at ONE address (127.0.0.4, as behind a school's NAT) do normal work
+with think times of 1-4 s: dataset searches, searches by an uploaded photo, Explorer views
+and now and then a short feature visualization; meanwhile one greedy visitor at 127.0.0.2
+keeps long feature visualizations queued. Every minute it samples the app's memory (RSS),
+its cache and temporary folders on disk, and that minute's search p95.
 
 Printed: refused calls of the learners (target 0), search p95 under the class over the idle
 median (target <= 3x, issue 27), and memory and disk at the end over their value after the
@@ -30,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 
+from benchmarks.bench_cold_start import wait_for_log  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     DATASET,
     LAYER,
@@ -43,6 +45,7 @@ from benchmarks.common import (  # noqa: E402
     rss_mib,
     upload_images,
 )
+from convenet.warmup import DONE  # noqa: E402
 
 CLASSROOM, GREEDY, OTHER = "127.0.0.4", "127.0.0.2", "127.0.0.3"
 FLOOD_STEPS = 16  # a preset (issue 27 measured 20 steps, before the presets)
@@ -178,7 +181,13 @@ def main() -> None:
     from tests.app_server import app_process
     from tests.http_calls import call
 
-    with report("bench_soak", opts) as run, app_cache() as cache, app_process(cache) as app:
+    warm = {"CONVENET_WARMUP": "1"}  # as on a Space: first uses are built before visitors come
+    with (
+        report("bench_soak", opts) as run,
+        app_cache() as cache,
+        app_process(cache, extra_env=warm) as app,
+    ):
+        wait_for_log(cache / "app.log", DONE)
         photos = upload_images(cache)
         flood_phase(app.url, run)
         for _ in range(3):  # warm: the model, the dataset, an upload, the Explorer

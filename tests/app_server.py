@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,6 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+SERVING = re.compile(r"Running on local URL:\s+https?://[^\s/]+:(\d+)")
+
+
+def serving_url(log: Path, asked: int) -> str:
+    """Where the app serves: the port its log names, else the one it was asked for. Gradio
+    takes the next port when the asked one is busy at that instant (seen twice in CI, in the
+    Space rehearsal: asked 36957, served 36958), and only its log says so."""
+    found = SERVING.search(log.read_text(errors="replace")) if log.exists() else None
+    return f"http://127.0.0.1:{found.group(1) if found else asked}/"
 
 
 def free_port() -> int:
@@ -150,12 +162,12 @@ def app_process(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"app exited early:\n{(cache / 'app.log').read_text()[-3000:]}")
+            url = serving_url(cache / "app.log", port)
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:

@@ -63,6 +63,7 @@ INTERNAL_NAMES = {
     "StateHolder",
     "config_for_block",
     "get_events",
+    "process_events",
     "push",
     "event_queue_per_concurrency_id",
     "active_jobs",
@@ -565,10 +566,23 @@ def test_the_queue_has_what_the_hooks_read(queued: tuple[gr.Blocks, Any]) -> Non
 def test_the_chosen_event_is_the_one_gradio_runs_next(queued: tuple[gr.Blocks, Any]) -> None:
     demo, _ = queued
     picked: list[queue.Waiting] = []
-    queue.before_picking(demo, lambda events: len(events) - 1, picked.append)
-    events_, _, group = demo._queue.get_events()
+    ran: list[tuple[str | None, float]] = []
+    queue.before_picking(
+        demo,
+        lambda events: len(events) - 1,
+        picked.append,
+        lambda waiting, seconds: ran.append((waiting.session_hash, seconds)),
+    )
+    events_, batch, group = demo._queue.get_events()
     assert (events_[0].session_hash, group) == ("b", "g")
     assert [w.session_hash for w in picked] == ["b"]
+    # Gradio's own processing runs the event (its client is gone: nothing to send) and the
+    # hook hears how long it took
+    assert parameters(Queue.process_events) == ["self", "events", "batch", "begin_time", "fn"]
+    events_[0].alive = False
+    demo._queue.set_server_app(App.create_app(demo))
+    asyncio.run(demo._queue.process_events(events_, batch, 0.0, events_[0].fn))
+    assert [name for name, _ in ran] == ["b"] and 0 <= ran[0][1] < 5
 
 
 def test_a_check_runs_before_gradio_queues_an_event(queued: tuple[gr.Blocks, Any]) -> None:

@@ -18,13 +18,12 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,7 +32,7 @@ import pytest
 import yaml
 
 from convenet.explain.featurevis_gallery import shipped_channels
-from tests.app_server import REPO, free_ports, stop
+from tests.app_server import REPO, free_ports, serving_url, stop
 from tests.test_browser import (
     CHROMIUM,
     WAIT_MS,
@@ -126,19 +125,23 @@ def stage(out: Path) -> str:
     return done.stdout
 
 
-def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float) -> float:
-    """Seconds until ``url`` answers 200. On a timeout the server is made to dump every
+def wait_for_http(
+    where: Callable[[], str], process: subprocess.Popen, log: Path, timeout: float
+) -> str:
+    """The URL that answered 200, asking ``where`` each time (the app's log may name another
+    port than the one asked for). On a timeout the server is made to dump every
     thread's stack (PYTHONFAULTHANDLER, then SIGABRT), and the error shows the log's start,
     its end with that dump, and how the last try failed: enough to tell a hang from a port
     that went elsewhere, from CI's output alone."""
-    start, last = time.monotonic(), "no try"
+    start, last, url = time.monotonic(), "no try", where()
     while time.monotonic() - start < timeout:
         if process.poll() is not None:
             raise RuntimeError(f"{url}: exited early:\n{log.read_text()[-3000:]}")
+        url = where()
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
-                    return time.monotonic() - start
+                    return url
                 last = f"HTTP {response.status}"
         except OSError as error:
             last = repr(error)
@@ -154,11 +157,10 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
     )
 
 
-def space_environment(root: Path, port: int) -> dict[str, str]:
-    """As a Space runs the app: its variables, empty caches, a Hub nobody answers for."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        unreachable = f"http://127.0.0.1:{sock.getsockname()[1]}"
+def space_environment(root: Path, port: int, hub_port: int) -> dict[str, str]:
+    """As a Space runs the app: its variables, empty caches, a Hub nobody answers for (on
+    ``hub_port``, apart from the app's)."""
+    unreachable = f"http://127.0.0.1:{hub_port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVENET_", "HF_", "GRADIO_"))}
     for name in ("home", "hf-home", "cache", "keras", "gradio-tmp", "own"):
         (root / name).mkdir()
@@ -193,40 +195,44 @@ def space(
 ) -> Iterator[Rehearsal]:
     tree, _ = staged
     root = tmp_path_factory.mktemp("space-run")
-    app_port, proxy_port = free_ports(2)
+    app_port, proxy_port, hub_port = free_ports(3)
     app_log = root / "app.log"
     with app_log.open("w") as log:
         app = subprocess.Popen(
             [sys.executable, "app.py"],
             cwd=tree,
-            env=space_environment(root, app_port),
+            env=space_environment(root, app_port, hub_port),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    conf = root / "nginx.conf"
-    user = pwd.getpwuid(os.getuid()).pw_name
-    conf.write_text(NGINX_CONF.format(user=user, root=root, port=proxy_port, app_port=app_port))
-    nginx = subprocess.Popen(
-        [str(NGINX), "-p", str(root), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    proxy = f"http://127.0.0.1:{proxy_port}/"
-    blog_dir = root / "blog"
-    blog_dir.mkdir()
-    (blog_dir / "index.html").write_text(BLOG.format(src=proxy))
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(blog_dir))
-    blog = ThreadingHTTPServer(("127.0.0.2", 0), handler)
-    threading.Thread(target=blog.serve_forever, daemon=True).start()
-    try:
-        wait_for_http(f"http://127.0.0.1:{app_port}/", app, app_log, START_S)
-        wait_for_http(proxy, nginx, root / "error.log", 30)
+    with contextlib.ExitStack() as started:  # each server stops, whatever happened
+        started.callback(stop, app)
+        # the app first: only its log says which port it took; the others bind after it
+        served = wait_for_http(lambda: serving_url(app_log, app_port), app, app_log, START_S)
+        conf = root / "nginx.conf"
+        user = pwd.getpwuid(os.getuid()).pw_name
+        served_port = int(served.rstrip("/").rsplit(":", 1)[1])
+        conf.write_text(
+            NGINX_CONF.format(user=user, root=root, port=proxy_port, app_port=served_port)
+        )
+        nginx = subprocess.Popen(
+            [str(NGINX), "-p", str(root), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        started.callback(stop, nginx)
+        proxy = wait_for_http(
+            lambda: f"http://127.0.0.1:{proxy_port}/", nginx, root / "error.log", 30
+        )
+        blog_dir = root / "blog"
+        blog_dir.mkdir()
+        (blog_dir / "index.html").write_text(BLOG.format(src=proxy))
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(blog_dir))
+        blog = ThreadingHTTPServer(("127.0.0.2", 0), handler)
+        started.callback(blog.server_close)
+        threading.Thread(target=blog.serve_forever, daemon=True).start()
+        started.callback(blog.shutdown)
         yield Rehearsal(tree, proxy, f"http://127.0.0.2:{blog.server_address[1]}/", root)
-    finally:
-        blog.shutdown()
-        blog.server_close()
-        stop(nginx)
-        stop(app)
 
 
 def is_binary(path: Path) -> bool:

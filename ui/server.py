@@ -214,45 +214,63 @@ def cap_requests_per_client(demo: gr.Blocks, settings: Settings = SETTINGS) -> N
 
 
 class FairQueue:
-    """Round robin between visitors within each concurrency group, in place of first come,
-    first served: the next event is the least recently served address's, among its sessions
-    the least recently served one's, and within a session the oldest. So a backlog of one
-    visitor (or of many sessions from one address) delays another visitor's single job by
-    about one job, not by the whole backlog. (Gradio itself drops the queued events of a
-    client whose page or stream closes.)
+    """Fair shares of each concurrency group's time, in place of first come, first served:
+    the next event is that of the address that has had the least of the group's time, among
+    its sessions the one that has had least, and within a session the oldest (start-time
+    fair queuing: an account starts at the group's clock, the least served account's level,
+    so time unused while away is not saved up). A backlog of one visitor, or of many sessions
+    from one address, delays another visitor's single job by about one job; and a class that
+    asks for short pictures beside one visitor's long ones gets its half of the time, not
+    one turn per long picture. (Gradio itself drops the queued events of a client whose page
+    or stream closes.)
     """
 
-    REMEMBERED = 4096  # visitors' last turns kept; the longest-forgotten go first
+    REMEMBERED = 4096  # visitors' accounts kept; the longest-forgotten go first
+    TURN_S = 1e-3  # charged as a job starts, so equal visitors alternate while jobs run
 
     def __init__(self, settings: Settings = SETTINGS) -> None:
         self.trust_proxy = settings.trust_proxy
-        self._turns: OrderedDict[tuple[str, ...], int] = OrderedDict()
-        self._tick = 0
+        self._spent: OrderedDict[tuple[str, ...], float] = OrderedDict()  # seconds, virtual
+        self._clock: dict[str, float] = {}  # per group: the level of the last job started
 
     def _keys(self, event: Waiting) -> tuple[tuple[str, ...], tuple[str, ...]]:
         address = client_address(event.request, self.trust_proxy)
         return (event.group, address), (event.group, address, str(event.session_hash))
 
+    def _level(self, key: tuple[str, ...], group: str) -> float:
+        return max(self._clock.get(group, 0.0), self._spent.get(key, 0.0))
+
     def next_index(self, events: list[Waiting]) -> int:
         """Which of a group's waiting events is the fair one to run next."""
 
-        def turn(item: tuple[int, Waiting]) -> tuple[int, int, int]:
-            address, session = self._keys(item[1])
-            return self._turns.get(address, -1), self._turns.get(session, -1), item[0]
+        def level(item: tuple[int, Waiting]) -> tuple[float, float, int]:
+            event = item[1]
+            address, session = self._keys(event)
+            return self._level(address, event.group), self._level(session, event.group), item[0]
 
-        return min(enumerate(events), key=turn)[0]
+        return min(enumerate(events), key=level)[0]
+
+    def _charge(self, event: Waiting, seconds: float, start: bool) -> None:
+        for key in self._keys(event):
+            level = self._level(key, event.group) if start else self._spent.get(key, 0.0)
+            self._spent[key] = level + seconds
+            self._spent.move_to_end(key)
+        while len(self._spent) > self.REMEMBERED:
+            self._spent.popitem(last=False)
 
     def served(self, event: Waiting) -> None:
-        self._tick += 1
-        for key in self._keys(event):
-            self._turns[key] = self._tick
-            self._turns.move_to_end(key)
-        while len(self._turns) > self.REMEMBERED:
-            self._turns.popitem(last=False)
+        """An event starts: the group's clock moves to its address's level."""
+        address, _ = self._keys(event)
+        self._clock[event.group] = self._level(address, event.group)
+        self._charge(event, self.TURN_S, start=True)
+
+    def finished(self, event: Waiting, seconds: float) -> None:
+        """An event has run ``seconds``: its address and session are charged for them."""
+        self._charge(event, seconds, start=False)
 
     def install(self, demo: gr.Blocks) -> None:
         """Gradio's queue runs the event this picks next in each group."""
-        before_picking(demo, self.next_index, self.served)
+        before_picking(demo, self.next_index, self.served, self.finished)
 
 
 KEEP_FOLDERS = ("deep_links",)  # shared links' saved views: small, and meant to last

@@ -7,6 +7,7 @@ served), and no way for a running handler to learn that its client has gone.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,12 +75,14 @@ def before_picking(
     demo: gr.Blocks,
     choose: Callable[[list[Waiting]], int],
     picked: Callable[[Waiting], None],
+    finished: Callable[[Waiting, float], None],
 ) -> None:
     """Gradio runs the first event of a group's list next (picked under its queue lock):
-    ``choose`` says which of a group's waiting events that is, and ``picked`` hears of each
-    event as it starts."""
+    ``choose`` says which of a group's waiting events that is, ``picked`` hears of each
+    event as it starts and ``finished`` when it has ended, with the seconds it ran."""
     queue = demo._queue
     pick = queue.get_events
+    process = queue.process_events
 
     def chosen_first() -> Any:
         for event_queue in list(queue.event_queue_per_concurrency_id.values()):
@@ -91,7 +94,15 @@ def before_picking(
             picked(_waiting(started[0][0]))
         return started
 
+    async def timed(events: list[Any], *rest: Any) -> None:
+        began = time.monotonic()
+        try:
+            await process(events, *rest)
+        finally:
+            finished(_waiting(events[0]), time.monotonic() - began)
+
     queue.get_events = chosen_first
+    queue.process_events = timed
 
 
 def client_waiting(demo: gr.Blocks) -> Callable[[], bool]:
