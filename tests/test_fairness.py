@@ -6,6 +6,7 @@ a backlog, and work nobody waits for any more stops.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import random
 import re
@@ -18,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from convenet.explain.featurevis import picture_store
 from tests.app_server import AppProcess, app_process
 from tests.data.test_own_images import make_zip, stamps
 from tests.http_calls import call, config, request, submit, upload
@@ -234,3 +237,34 @@ def test_a_class_behind_one_address_is_served_and_one_greedy_session_is_held(
     for thread in threads:
         thread.join()
     assert not refusals, refusals[:3]
+
+
+# -- a damaged cached picture, through the endpoint ----------------------------------------------
+
+
+def test_a_damaged_cached_picture_heals_on_the_next_request(
+    app: AppProcess, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A visitor asks for a picture; its cached copy is then damaged on disk (a full disk, a
+    bad sector); the next visitor to ask gets the picture made again, in one plain answer,
+    and the app logs one warning line without a path."""
+    monkeypatch.setenv("CONVENET_CACHE", str(cache))  # the app's own store, shared safely
+    store = picture_store()
+    assert store is not None
+    before = set(store.iterkeys())
+    status, first = call(app.url, "featurevis", [MODEL, LAYER, 700, STEPS], OTHER)
+    assert status == "complete", first
+    (key,) = set(store.iterkeys()) - before
+    store.set(key, b"\x89PNG\r\n\x1a\n damaged on disk")
+    log = cache / "app.log"
+    logged_before = log.stat().st_size
+    status, healed = call(app.url, "featurevis", [MODEL, LAYER, 700, STEPS], FLOODER)
+    assert status == "complete", healed
+    assert healed[1] == first[1]  # the same caption: the picture was made again, not refused
+    with Image.open(io.BytesIO(store.get(key))) as picture:  # and the store holds it whole
+        picture.load()
+    with log.open() as text:
+        text.seek(logged_before)
+        logged = text.read()
+    assert "making it again" in logged and str(cache) not in logged, logged[-1000:]
+    assert "Traceback" not in logged

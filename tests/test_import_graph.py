@@ -27,6 +27,7 @@ STAGES = (
 )  # the order data flows through the packages
 SHARED = {  # helpers every stage may use; they import only each other
     "convenet",
+    "convenet.disk_cap",  # one size cap over the cache's rebuildable files
     "convenet.errors",
     "convenet.lru",
     "convenet.memory",

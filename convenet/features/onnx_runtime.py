@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from convenet.disk_cap import make_room, mark_used
 from convenet.errors import WeightsUnavailableError
 from convenet.lru import BuildOnceLRU
 from convenet.models.loading import converted_weights_digest, keras_weights_path
@@ -132,6 +133,10 @@ def graph_file(spec: ModelSpec, pooling: str = "avg") -> Path | None:
         path = graph_path(spec, weights, pooling) if weights is not None else None
         if path is None or not path.is_file():
             path = export_in_subprocess(spec, pooling)
+            if path is not None:
+                make_room(path)
+        elif path is not None:
+            mark_used(path)
         return path
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from convenet.data.catalog import Catalog
 from convenet.data.datasets import DatasetSpec, ImageFolder
 from convenet.data.store import feature_path, read_feature_file, verify_file
+from convenet.disk_cap import make_room, mark_used
 from convenet.features.extract import View
 from convenet.features.precompute import compute_folder, store_features
 from convenet.models.registry import ModelSpec
@@ -108,6 +109,7 @@ class FeatureShelf:
             log.warning("Feature file %s failed its checksum; not using it.", path)
             return None
         stored = read_feature_file(path, mapped=True)
+        mark_used(path)
         if data.fingerprint and stored.meta.get("fingerprint") != data.fingerprint:
             log.info("The folder %s changed since its features were stored: computing.", dataset)
             return None
@@ -146,7 +148,9 @@ class FeatureShelf:
         )
         target = self.roots(data)[1]
         try:
-            store_features(target, data.store_name, model.key, features, meta, view.variant)
+            make_room(
+                store_features(target, data.store_name, model.key, features, meta, view.variant)
+            )
         except OSError as exc:
             log.warning(
                 "Cannot store features of %s x %s in %s (%s); keeping them in memory only.",
