@@ -55,7 +55,7 @@ class Settings:
     own_per_address: int = 3  # of those, sessions from one client address
     own_idle_s: int = 600  # a session's own images are deleted after this long unused
     featurevis_cache_mb: int = 256  # on-demand feature pictures on disk (least recent go)
-    cache_mb: int = 4096  # ONNX graphs, converted weights, computed features (least recent go)
+    cache_mb: int = 4096  # ONNX graphs and computed features on disk (least recent go)
     lean_sessions: bool = True  # a session computes a block's config when read (0: Gradio's)
 
 

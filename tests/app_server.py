@@ -22,12 +22,13 @@ REPO = Path(__file__).resolve().parent.parent
 SERVING = re.compile(r"Running on local URL:\s+https?://[^\s/]+:(\d+)")
 
 
-def serving_url(log: Path, asked: int) -> str:
-    """Where the app serves: the port its log names, else the one it was asked for. Gradio
-    takes the next port when the asked one is busy at that instant (seen twice in CI, in the
-    Space rehearsal: asked 36957, served 36958), and only its log says so."""
+def serving_url(log: Path) -> str | None:
+    """Where the app serves, once its log says so (None before). Gradio takes the next port
+    when the asked one is busy at that instant (seen twice in CI, in the Space rehearsal:
+    asked 36957, served 36958), and only its log says so; asking the asked port before that
+    could reach whatever else holds it."""
     found = SERVING.search(log.read_text(errors="replace")) if log.exists() else None
-    return f"http://127.0.0.1:{found.group(1) if found else asked}/"
+    return f"http://127.0.0.1:{found.group(1)}/" if found else None
 
 
 def free_port() -> int:
@@ -167,11 +168,12 @@ def app_process(
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"app exited early:\n{(cache / 'app.log').read_text()[-3000:]}")
-            url = serving_url(cache / "app.log", port)
+            url = serving_url(cache / "app.log")
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
+                if url is not None:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        if response.status == 200:
+                            break
             except OSError:
                 pass
             if time.monotonic() > deadline:

@@ -40,11 +40,13 @@ def cached(cache: Path, name: str, size: int, age_s: float) -> Path:
 
 def test_the_least_recently_used_go_until_the_rest_fits(cache: Path) -> None:
     oldest = cached(cache, "onnx/a-avg-1.onnx", MB, age_s=300)
-    old = cached(cache, "weights/b.weights.h5", MB, age_s=200)
+    old = cached(cache, "features/e/m.safetensors", MB, age_s=200)
     recent = cached(cache, "features/d/m.safetensors", MB, age_s=100)
     kept = [
         cached(cache, "features/manifest.json", MB, age_s=900),
         cached(cache, "onnx/partial-99-c-avg-2.onnx", MB, age_s=900),  # still being written
+        # converted weights: every graph's name is their digest, and there are three
+        cached(cache, "weights/b.weights.h5", MB, age_s=900),
     ]
     new = cached(cache, "onnx/c-avg-2.onnx", MB, age_s=0)
     assert disk_cap.make_room(new, cap_mb=2) == [oldest, old]
@@ -56,16 +58,38 @@ def test_a_file_read_lately_outlives_one_written_lately(cache: Path) -> None:
     read = cached(cache, "onnx/a-avg-1.onnx", MB, age_s=300)
     written = cached(cache, "features/d/m.safetensors", MB, age_s=100)
     disk_cap.mark_used(read)
-    new = cached(cache, "weights/b.weights.h5", MB, age_s=0)
+    new = cached(cache, "onnx/b-map-2.onnx", MB, age_s=0)
     assert disk_cap.make_room(new, cap_mb=2) == [written]
     assert read.exists()
 
 
-def test_what_was_just_written_stays_even_alone_over_the_cap(cache: Path) -> None:
+def test_what_was_just_written_stays_even_alone_over_the_cap(
+    cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     other = cached(cache, "onnx/a-avg-1.onnx", MB, age_s=10)
     big = cached(cache, "onnx/b-avg-1.onnx", 3 * MB, age_s=0)
     assert disk_cap.make_room(big, cap_mb=2) == [other]
-    assert big.exists()
+    assert big.exists() and "raise CONVENET_CACHE_MB" in caplog.text
+
+
+def test_a_file_it_may_not_remove_is_left_and_the_rest_still_fits(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shared cache: a file of another owner cannot be removed (the system refuses, as it
+    does to anyone but root); the next one goes instead, and nothing reaches the caller."""
+    locked = cached(cache, "onnx/a-avg-1.onnx", MB, age_s=300)
+    old = cached(cache, "onnx/b-avg-1.onnx", MB, age_s=200)
+    new = cached(cache, "onnx/c-avg-1.onnx", MB, age_s=0)
+    unlink = Path.unlink
+
+    def refused(path: Path, missing_ok: bool = False) -> None:
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refused)
+    assert disk_cap.make_room(new, cap_mb=2) == [old]
+    assert locked.exists()
 
 
 def test_the_feature_store_makes_room_when_it_writes(

@@ -126,18 +126,22 @@ def stage(out: Path) -> str:
 
 
 def wait_for_http(
-    where: Callable[[], str], process: subprocess.Popen, log: Path, timeout: float
+    where: Callable[[], str | None], process: subprocess.Popen, log: Path, timeout: float
 ) -> str:
-    """The URL that answered 200, asking ``where`` each time (the app's log may name another
-    port than the one asked for). On a timeout the server is made to dump every
+    """The URL that answered 200, asking ``where`` each time (the app's log names its port
+    once it serves; None before). On a timeout the server is made to dump every
     thread's stack (PYTHONFAULTHANDLER, then SIGABRT), and the error shows the log's start,
     its end with that dump, and how the last try failed: enough to tell a hang from a port
     that went elsewhere, from CI's output alone."""
-    start, last, url = time.monotonic(), "no try", where()
+    start, last, url = time.monotonic(), "no try", None
     while time.monotonic() - start < timeout:
         if process.poll() is not None:
             raise RuntimeError(f"{url}: exited early:\n{log.read_text()[-3000:]}")
         url = where()
+        if url is None:
+            last = "the log names no address yet"
+            time.sleep(0.5)
+            continue
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -208,7 +212,7 @@ def space(
     with contextlib.ExitStack() as started:  # each server stops, whatever happened
         started.callback(stop, app)
         # the app first: only its log says which port it took; the others bind after it
-        served = wait_for_http(lambda: serving_url(app_log, app_port), app, app_log, START_S)
+        served = wait_for_http(lambda: serving_url(app_log), app, app_log, START_S)
         conf = root / "nginx.conf"
         user = pwd.getpwuid(os.getuid()).pw_name
         served_port = int(served.rstrip("/").rsplit(":", 1)[1])

@@ -231,42 +231,53 @@ class FairQueue:
     def __init__(self, settings: Settings = SETTINGS) -> None:
         self.trust_proxy = settings.trust_proxy
         self._spent: OrderedDict[tuple[str, ...], float] = OrderedDict()  # seconds, virtual
-        self._clock: dict[str, float] = {}  # per group: the level of the last job started
+        # the level of the last job started: per group for addresses, per group and address
+        # for the sessions behind it
+        self._clock: dict[tuple[str, ...], float] = {}
+        self._running: dict[tuple[str, ...], list[float]] = {}  # start times of running jobs
 
     def _keys(self, event: Waiting) -> tuple[tuple[str, ...], tuple[str, ...]]:
         address = client_address(event.request, self.trust_proxy)
         return (event.group, address), (event.group, address, str(event.session_hash))
 
-    def _level(self, key: tuple[str, ...], group: str) -> float:
-        return max(self._clock.get(group, 0.0), self._spent.get(key, 0.0))
+    def _level(self, key: tuple[str, ...]) -> float:
+        """An account: what it was charged, at least its clock, plus what its running jobs
+        have run so far (Gradio frees a worker before it reports the job's end)."""
+        now = time.monotonic()
+        running = sum(now - start for start in self._running.get(key, ()))
+        return max(self._clock.get(key[:-1], 0.0), self._spent.get(key, 0.0)) + running
 
     def next_index(self, events: list[Waiting]) -> int:
         """Which of a group's waiting events is the fair one to run next."""
 
         def level(item: tuple[int, Waiting]) -> tuple[float, float, int]:
-            event = item[1]
-            address, session = self._keys(event)
-            return self._level(address, event.group), self._level(session, event.group), item[0]
+            address, session = self._keys(item[1])
+            return self._level(address), self._level(session), item[0]
 
         return min(enumerate(events), key=level)[0]
 
-    def _charge(self, event: Waiting, seconds: float, start: bool) -> None:
-        for key in self._keys(event):
-            level = self._level(key, event.group) if start else self._spent.get(key, 0.0)
-            self._spent[key] = level + seconds
-            self._spent.move_to_end(key)
-        while len(self._spent) > self.REMEMBERED:
-            self._spent.popitem(last=False)
-
     def served(self, event: Waiting) -> None:
-        """An event starts: the group's clock moves to its address's level."""
-        address, _ = self._keys(event)
-        self._clock[event.group] = self._level(address, event.group)
-        self._charge(event, self.TURN_S, start=True)
+        """An event starts: the clocks move to its address's and its session's levels."""
+        now = time.monotonic()
+        for key in self._keys(event):
+            level = max(self._clock.get(key[:-1], 0.0), self._spent.get(key, 0.0))
+            self._clock[key[:-1]] = level
+            self._spent[key] = level + self.TURN_S
+            self._spent.move_to_end(key)
+            self._running.setdefault(key, []).append(now)
+        while len(self._spent) > self.REMEMBERED:
+            forgotten, _ = self._spent.popitem(last=False)
+            self._running.pop(forgotten, None)
 
     def finished(self, event: Waiting, seconds: float) -> None:
         """An event has run ``seconds``: its address and session are charged for them."""
-        self._charge(event, seconds, start=False)
+        for key in self._keys(event):
+            starts = self._running.get(key)
+            if starts:
+                starts.pop(0)
+                if not starts:
+                    del self._running[key]
+            self._spent[key] = self._spent.get(key, 0.0) + seconds
 
     def install(self, demo: gr.Blocks) -> None:
         """Gradio's queue runs the event this picks next in each group."""

@@ -105,11 +105,14 @@ class FeatureShelf:
         path = feature_path(root, data.store_name, model.key, view.variant)
         if not path.is_file():
             return None
-        if not verify_file(root, path.relative_to(root).as_posix()):
-            log.warning("Feature file %s failed its checksum; not using it.", path)
+        mark_used(path)  # first: the file the cap would evict next is never the one being read
+        try:
+            if not verify_file(root, path.relative_to(root).as_posix()):
+                log.warning("Feature file %s failed its checksum; not using it.", path)
+                return None
+            stored = read_feature_file(path, mapped=True)
+        except FileNotFoundError:  # evicted or removed meanwhile: computed again
             return None
-        stored = read_feature_file(path, mapped=True)
-        mark_used(path)
         if data.fingerprint and stored.meta.get("fingerprint") != data.fingerprint:
             log.info("The folder %s changed since its features were stored: computing.", dataset)
             return None

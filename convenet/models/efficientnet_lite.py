@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
-from convenet.disk_cap import make_room, mark_used
 from convenet.models.loading import DIGEST_ATTR, Weights, converted_weights_path, package_weights
 from convenet.models.registry import ModelSpec
 from convenet.models.torch_reader import read_legacy_torch_state_dict
@@ -320,16 +319,12 @@ def load_efficientnet_lite(spec: ModelSpec) -> keras.Model:
     """EfficientNet-Lite with ImageNet weights: from the Keras cache, else converted and cached."""
     path = converted_weights_path(spec)
     model = _load_cache(path, spec)
-    if model is not None:
-        mark_used(path)
-        return model
-    model, blocks = _convert(spec)
-    try:
-        _save_cache(model, path, blocks)
-    except OSError as exc:  # read-only or full cache: convert again next time, still serve
-        log.warning("Cannot cache converted weights at %s (%s).", path, exc)
-    else:
-        make_room(path)
+    if model is None:
+        model, blocks = _convert(spec)
+        try:
+            _save_cache(model, path, blocks)
+        except OSError as exc:  # read-only or full cache: convert again next time, still serve
+            log.warning("Cannot cache converted weights at %s (%s).", path, exc)
     return model
 
 

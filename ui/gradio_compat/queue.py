@@ -7,6 +7,7 @@ served), and no way for a running handler to learn that its client has gone.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from typing import Any
 import gradio as gr
 from gradio import queueing
 from gradio.context import LocalContext
+
+log = logging.getLogger("convenet")
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,10 @@ def before_picking(
         try:
             await process(events, *rest)
         finally:
-            finished(_waiting(events[0]), time.monotonic() - began)
+            try:
+                finished(_waiting(events[0]), time.monotonic() - began)
+            except Exception:  # a policy's fault must not replace the event's own outcome
+                log.exception("The queue's policy failed after an event")
 
     queue.get_events = chosen_first
     queue.process_events = timed
