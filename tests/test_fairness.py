@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from convenet.explain.featurevis import picture_store
+from convenet.explain.featurevis import picture_key, picture_store
+from convenet.inspector import FEATUREVIS_SIZE
 from tests.app_server import AppProcess, app_process
 from tests.data.test_own_images import make_zip, stamps
 from tests.http_calls import call, config, request, submit, upload
@@ -251,10 +252,10 @@ def test_a_damaged_cached_picture_heals_on_the_next_request(
     monkeypatch.setenv("CONVENET_CACHE", str(cache))  # the app's own store, shared safely
     store = picture_store()
     assert store is not None
-    before = set(store.iterkeys())
+    key = picture_key(MODEL, LAYER, 700, FEATUREVIS_SIZE, STEPS)  # as the inspector keys it
     status, first = call(app.url, "featurevis", [MODEL, LAYER, 700, STEPS], OTHER)
     assert status == "complete", first
-    (key,) = set(store.iterkeys()) - before
+    assert key in store
     store.set(key, b"\x89PNG\r\n\x1a\n damaged on disk")
     log = cache / "app.log"
     logged_before = log.stat().st_size

@@ -240,12 +240,15 @@ class FairQueue:
         address = client_address(event.request, self.trust_proxy)
         return (event.group, address), (event.group, address, str(event.session_hash))
 
+    def _charged(self, key: tuple[str, ...]) -> float:
+        """What an account was charged, at least its clock (time away is not saved up)."""
+        return max(self._clock.get(key[:-1], 0.0), self._spent.get(key, 0.0))
+
     def _level(self, key: tuple[str, ...]) -> float:
-        """An account: what it was charged, at least its clock, plus what its running jobs
-        have run so far (Gradio frees a worker before it reports the job's end)."""
+        """An account's level: what it was charged plus what its running jobs have run so far
+        (Gradio frees a worker before it reports the job's end)."""
         now = time.monotonic()
-        running = sum(now - start for start in self._running.get(key, ()))
-        return max(self._clock.get(key[:-1], 0.0), self._spent.get(key, 0.0)) + running
+        return self._charged(key) + sum(now - start for start in self._running.get(key, ()))
 
     def next_index(self, events: list[Waiting]) -> int:
         """Which of a group's waiting events is the fair one to run next."""
@@ -260,7 +263,7 @@ class FairQueue:
         """An event starts: the clocks move to its address's and its session's levels."""
         now = time.monotonic()
         for key in self._keys(event):
-            level = max(self._clock.get(key[:-1], 0.0), self._spent.get(key, 0.0))
+            level = self._charged(key)
             self._clock[key[:-1]] = level
             self._spent[key] = level + self.TURN_S
             self._spent.move_to_end(key)
