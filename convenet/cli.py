@@ -122,12 +122,13 @@ def _computed_views(
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from convenet.data.datasets import scan_image_folder
     from convenet.models.loading import get_model_spec
-    from convenet.search.recipes import RECIPES, evaluate_recipe, layers_read
+    from convenet.search.recipes import RECIPES, evaluate_recipe, layers_read, recipe_at
 
     spec = get_model_spec(args.model)
     layers = _choices(args.layer, spec.layer_names, "layer", f" for model {spec.title}")
     metrics = _choices(args.metric, METRICS, "metric")
-    recipes = [RECIPES[name] for name in _choices(args.recipe, list(RECIPES), "recipe")]
+    names = _choices(args.recipe, list(RECIPES), "recipe")
+    recipes = [recipe_at(name, spec.layer_names, layer) for layer in layers for name in names]
     images_dir = Path(args.images)
     folder = scan_image_folder(images_dir)
     views = _stored_views(images_dir, spec.key, Path(args.root), args.name)
@@ -140,7 +141,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         wanted = [name for name in spec.layer_names if name in needed]
         views = _computed_views(spec, folder.paths, recipes, wanted)
     rows = []
-    for layer, recipe, metric in itertools.product(layers, recipes, metrics):
+    for layer, name, metric in itertools.product(layers, names, metrics):
+        recipe = recipe_at(name, spec.layer_names, layer)
         scores = evaluate_recipe(
             recipe, views, spec.layer_names, layer, folder.labels, metric, args.k, folder.classes
         )
@@ -172,16 +174,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     from convenet.search.recipes import (
         base_vectors,
         database_vectors,
-        get_recipe,
         layers_read,
         query_vectors,
+        recipe_at,
     )
 
     spec = get_model_spec(args.model)
     spec.layer(args.layer)
     if args.metric not in METRICS:  # checked here, not by argparse: the one wording for names
         raise UnknownNameError("metric", args.metric, METRICS)
-    recipe = get_recipe(args.recipe)
+    recipe = recipe_at(args.recipe, spec.layer_names, args.layer)
     if args.pooling != "avg":
         if recipe.name != "plain":
             raise ValueError("--pooling goes with the plain recipe; the others choose their own")

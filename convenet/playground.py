@@ -67,6 +67,7 @@ from convenet.search.recipes import (
     layers_read,
     leave_one_out,
     query_vectors,
+    recipe_at,
     single_steps,
 )
 from convenet.search.vector_index import (
@@ -429,9 +430,9 @@ class Playground:
         """
         if metric not in METRICS:
             raise UnknownNameError("metric", metric, METRICS)
-        chosen = get_recipe(recipe)
         spec = get_model_spec(model)
         spec.layer(layer)
+        chosen = recipe_at(recipe, spec.layer_names, layer)
         folder = self.dataset(dataset)
         if not 1 <= k <= len(folder.paths):
             raise ValueError(f"k must be between 1 and {len(folder.paths)}, got {k}")
@@ -537,7 +538,9 @@ class Playground:
         view (leave-one-out over every image): ``[(recipe, change), (step, change), ...]``,
         since a trick can also hurt. Empty for plain, an unlabelled dataset, or one of more
         than ``CKA_MAX`` images (the search would wait for it)."""
-        chosen = get_recipe(recipe)
+        spec = get_model_spec(model)
+        spec.layer(layer)
+        chosen = recipe_at(recipe, spec.layer_names, layer)
         if chosen.name == "plain" or not self.spec(dataset).labelled:
             return []
         if len(self.dataset(dataset)) > CKA_MAX:
@@ -556,14 +559,15 @@ class Playground:
         ``recipe`` (with fuse, the last three read the same layers)."""
         spec = get_model_spec(model)
         spec.layer(layer)
-        return layers_alike(get_recipe(recipe), spec.layer_names, layer)
+        return layers_alike(recipe, spec.layer_names, layer)
 
     def precision_at(
         self, dataset: str, model: str, layer: str, metric: str, recipe: str, k: int = 10
     ) -> float:
         """Leave-one-out precision@k of one view, as the quality overview scores it (cached)."""
-        chosen, spec = get_recipe(recipe), get_model_spec(model)
+        spec = get_model_spec(model)
         spec.layer(layer)
+        chosen = recipe_at(recipe, spec.layer_names, layer)
 
         def build() -> float:
             views = self.views(dataset, spec.key)

@@ -163,3 +163,19 @@ def test_the_configuration_table_lists_exactly_the_settings_the_app_reads() -> N
     table = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     rows = set(re.findall(r"^\| `(CONVENET_[A-Z0-9_]+)` \|", table, re.M))
     assert sorted(read - rows) == [] and sorted(rows - read) == []
+
+
+def test_the_recipe_tables_are_what_the_measured_results_make() -> None:
+    """docs/retrieval.md's recipe tables come from benchmarks/results/recipes.json, which
+    scripts/choose_recipe.py wrote with the choice in convenet/data/recipes.json."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("choose_recipe", REPO / "scripts/choose_recipe.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    results = json.loads(script.RESULTS.read_text(encoding="utf-8"))
+    page = (REPO / "docs" / "retrieval.md").read_text(encoding="utf-8")
+    assert f"{script.START}\n{script.render(results)}\n{script.END}" in page
+    choice = json.loads((REPO / "convenet/data/recipes.json").read_text(encoding="utf-8"))
+    assert results["choice"] == choice

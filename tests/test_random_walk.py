@@ -30,7 +30,7 @@ from gradio_client import Client
 
 from convenet.models.registry import MODELS
 from convenet.search.metrics import METRIC_DESCRIPTIONS, METRIC_LABELS
-from convenet.search.recipes import RECIPES
+from convenet.search.recipes import recipe_at
 from tests.test_browser import WAIT_MS, open_app, thumbnails
 from ui.search_events import recipe_named
 
@@ -173,7 +173,8 @@ def agree(walk: Walk, shown: dict[str, Any]) -> list[str]:
             problems.append(f"the {part} box shows {value!r}, the URL {view[part]!r}")
     footer = (
         f"{model.title} · {view['layer']} · {METRIC_DESCRIPTIONS[view['metric']]} · "
-        f"recipe {recipe_named(view['recipe'])}: {RECIPES[view['recipe']].description}"
+        f"recipe {recipe_named(view['recipe'], model.key, view['layer'])}: "
+        f"{recipe_at(view['recipe'], model.layer_names, view['layer']).description}"
     )
     # After it, a recipe other than plain says what it changes here (tests/test_recipe_effects.py).
     said_more = (f"{footer} Here, P@10", f"{footer} With fuse")

@@ -21,7 +21,7 @@ from PIL import Image
 from convenet.models.registry import get_model_spec
 from convenet.playground import Playground, browse_label, spread
 from convenet.search.metrics import METRIC_DESCRIPTIONS
-from convenet.search.recipes import RECIPES
+from convenet.search.recipes import recipe_at
 from ui.common import (
     AppState,
     corresponding_layer,
@@ -277,7 +277,8 @@ def search_outputs(state: AppState, view: ViewState, progress: gr.Progress) -> t
     hint = (
         f"{get_model_spec(view.model).title} · {view.layer} · "
         f"{METRIC_DESCRIPTIONS[view.metric]} · "
-        f"recipe {recipe_named(view.recipe)}: {RECIPES[view.recipe].description} "
+        f"recipe {recipe_named(view.recipe, view.model, view.layer)}: "
+        f"{recipe_at(view.recipe, get_model_spec(view.model).layer_names, view.layer).description} "
         + recipe_effects(
             pg.step_effects(view.dataset, view.model, view.layer, view.metric, view.recipe, P_AT),
             pg.searches_alike(view.model, view.layer, view.recipe),
@@ -298,9 +299,10 @@ def search_outputs(state: AppState, view: ViewState, progress: gr.Progress) -> t
     )
 
 
-def recipe_named(name: str) -> str:
-    """A recipe by its name and, where they differ, its steps: "best (GeM + flip + DBA)"."""
-    steps = RECIPES[name].steps
+def recipe_named(name: str, model: str, layer: str) -> str:
+    """A recipe by its name and, where they differ, its steps at this layer: "best (GeM + flip +
+    DBA)"."""
+    steps = recipe_at(name, get_model_spec(model).layer_names, layer).steps
     return name if steps.lower() == name else f"{name} ({steps})"
 
 

@@ -17,7 +17,7 @@ import gradio as gr
 
 from convenet.models.registry import MODELS
 from convenet.playground import BAR_COLOURS, SIMILARITY_MEANING, SearchResult
-from convenet.search.recipes import RECIPES
+from convenet.search.recipes import RECIPES, STEP_NAMES
 from ui.gradio_compat.files import upload_folder
 
 P_AT = 10  # the k of the overview heatmap and the comparison: the one number shared by all views
@@ -107,8 +107,7 @@ def recipe_effects(effects: list[tuple[str, float]], alike: tuple[str, ...], lay
     (a trick can cost), and which layers the recipe makes search alike; "" when neither."""
 
     def change(name: str, delta: float) -> str:
-        steps = RECIPES[name].steps  # a one-step recipe by its step's name ("GeM")
-        label = name if "+" in steps else steps
+        label = STEP_NAMES.get(name, name)  # a one-step recipe by its step's name ("GeM")
         if abs(delta) < 0.005:  # shown to two decimals: "adds 0.00" would say nothing
             return f"{label} changes less than 0.01"
         return f"{label} {'adds' if delta > 0 else 'costs'} {abs(delta):.2f}"

@@ -18,10 +18,13 @@ import numpy as np
 from convenet.data.images import ImageLoadError, ImageSource, load_batch, load_image
 from convenet.errors import UnknownNameError
 from convenet.features.onnx_runtime import onnx_extractor
+from convenet.features.regional import rmac
 from convenet.lru import BuildOnceLRU
 from convenet.models.loading import Weights, get_model_spec, load_model, resolve
 
-POOLINGS = ("avg", "max", "gem", "flat", "map")  # "map": the (h, w, c) feature map itself
+POOLINGS = ("avg", "max", "gem", "rmac", "flat", "map")  # "map": the (h, w, c) feature map
+# Poolings made in NumPy from the unpooled maps rather than inside the graph.
+FROM_MAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"rmac": rmac}
 FLAT_MAX_DIM = 16_384  # a flat vector only for layers small enough to keep whole
 GEM_P = 3.0
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -151,6 +154,10 @@ def extract_arrays(
     """
     if pooling not in POOLINGS:
         raise UnknownNameError("pooling", pooling, POOLINGS)
+    if pooling in FROM_MAPS:
+        maps = extract_arrays(model_key, images, layers, "map", weights, threads)
+        pool = FROM_MAPS[pooling]
+        return {name: pool(m) if m.ndim == 4 else m for name, m in maps.items()}
     spec = get_model_spec(model_key)
     names = _check_layers(model_key, layers)
     batch = resolve(spec.preprocess)(np.array(images, dtype=np.float32, copy=True))
@@ -235,7 +242,8 @@ def extract_features(
     total = len(sources)
     # ONNX Runtime: runs side by side, the cores shared out between them; Keras: one at a time.
     threads = max(1, CORES // streams)
-    side_by_side = streams > 1 and onnx_extractor(spec.key, pooling, weights, threads) is not None
+    graph = "map" if pooling in FROM_MAPS else pooling
+    side_by_side = streams > 1 and onnx_extractor(spec.key, graph, weights, threads) is not None
     workers, threads = (streams, threads) if side_by_side else (1, 0)
     running: deque[Future[dict[str, np.ndarray]]] = deque()
     stored = 0

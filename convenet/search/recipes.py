@@ -28,6 +28,14 @@ CHOICE_FILE = DATA_DIR / "recipes.json"
 FUSED_LAYERS = 3  # the chosen layer and the two curated layers after it
 
 Views = Callable[[View, str], np.ndarray]  # (view, layer) -> (n, d) features
+STEP_NAMES = {
+    "gem": "GeM",
+    "rmac": "R-MAC",
+    "flip": "flip",
+    "fuse": "fuse",
+    "dba": "DBA",
+    "qe": "QE",
+}
 
 
 @dataclass(frozen=True)
@@ -59,26 +67,30 @@ class Recipe:
     @property
     def steps(self) -> str:
         """The steps in words, e.g. "GeM + flip + DBA"."""
-        names = [("GeM", self.pooling == "gem"), ("flip", self.flip), ("fuse", self.fuse)]
-        names += [("DBA", self.dba is not None), ("QE", self.qe is not None)]
-        return " + ".join(name for name, used in names if used) or "plain"
+        return " + ".join(STEP_NAMES[step] for step in single_steps(self)) or "plain"
 
 
 def single_steps(recipe: Recipe) -> tuple[str, ...]:
-    """The one-step recipes (``RECIPES``' gem, flip, fuse, dba, qe) that ``recipe`` combines, in
-    the order ``Recipe.steps`` names them: what each step is worth alone can be measured."""
-    used = [("gem", recipe.pooling == "gem"), ("flip", recipe.flip), ("fuse", recipe.fuse)]
+    """The one-step recipes (``RECIPES``' gem, rmac, flip, fuse, dba, qe) that ``recipe``
+    combines, in the order ``Recipe.steps`` names them: what each step is worth alone can be
+    measured."""
+    used = [(recipe.pooling, recipe.pooling != "avg"), ("flip", recipe.flip), ("fuse", recipe.fuse)]
     used += [("dba", recipe.dba is not None), ("qe", recipe.qe is not None)]
     return tuple(name for name, on in used if on)
 
 
-def layers_alike(recipe: Recipe, layers: Sequence[str], layer: str) -> tuple[str, ...]:
-    """The other curated layers whose searches equal ``layer``'s under ``recipe``: with fuse,
-    the last ``FUSED_LAYERS`` layers all read the same three."""
-    reads = layers_read(recipe, layers, layer)
-    return tuple(
-        other for other in layers if other != layer and layers_read(recipe, layers, other) == reads
-    )
+def layers_alike(name: str, layers: Sequence[str], layer: str) -> tuple[str, ...]:
+    """The other curated layers whose searches equal ``layer``'s under the recipe ``name``: with
+    fuse, the last ``FUSED_LAYERS`` layers all read the same three (alike only where the
+    recipe at each of them is the same too)."""
+
+    def search(at: str) -> tuple[object, ...]:
+        recipe = recipe_at(name, layers, at)
+        steps = (recipe.pooling, recipe.flip, recipe.fuse, recipe.dba, recipe.qe)
+        return *steps, layers_read(recipe, layers, at)
+
+    this = search(layer)
+    return tuple(other for other in layers if other != layer and search(other) == this)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -207,6 +219,12 @@ def build_recipes(choice: dict) -> dict[str, Recipe]:
     single = (
         Recipe("plain", "Global average pooling of one layer: what the playground always did."),
         Recipe("gem", "Generalised-mean pooling (p = 3), between average and max.", "gem"),
+        Recipe(
+            "rmac",
+            "R-MAC: the maxima of the whole map and of 2x2 and 3x3 overlapping regions, each "
+            "L2-normalised, added up, so a small object gets regions of its own.",
+            "rmac",
+        ),
         Recipe("flip", "The mean of the image's and its mirror image's vectors.", flip=True),
         Recipe(
             "fuse",
@@ -226,30 +244,67 @@ def build_recipes(choice: dict) -> dict[str, Recipe]:
             qe=qe,
         ),
     )
-    best = choice["best"]
-    combined = Recipe(
-        "best",
-        "",
-        best["pooling"],
-        best["flip"],
-        best["fuse"],
-        dba if best["dba"] else None,
-        qe if best["qe"] else None,
-    )
-    combined = replace(
-        combined,
-        description=f"The combination that searched best on {choice['chosen_on']}: "
-        f"{combined.steps}.",
+    combined = _combination(
+        choice["best"], dba, qe, f"The combination that searched best on {choice['chosen_on']}"
     )
     return {recipe.name: recipe for recipe in (*single, combined)}
 
 
+def _combination(combo: dict, dba: Expansion, qe: Expansion, said: str) -> Recipe:
+    """The ``best`` recipe of a combination in recipes.json, described as ``said: steps``."""
+    recipe = Recipe(
+        "best",
+        "",
+        combo["pooling"],
+        combo["flip"],
+        combo["fuse"],
+        dba if combo["dba"] else None,
+        qe if combo["qe"] else None,
+    )
+    return replace(recipe, description=f"{said}: {recipe.steps}.")
+
+
+def build_best_by_depth(choice: dict) -> tuple[Recipe, ...]:
+    """``best`` at each depth: position i of the curated layers (first to last) has its own
+    measured combination, since the tricks that help the early layers are not those that help
+    the last ones. Empty where the choice names none (``best`` then holds at every layer)."""
+    dba, qe = Expansion(**choice["dba"]), Expansion(**choice["qe"])
+    combos = choice.get("best_by_depth", [])
+    return tuple(
+        _combination(
+            combo,
+            dba,
+            qe,
+            f"The combination that searched best at curated layer {i + 1} of {len(combos)} "
+            f"on {choice['chosen_on']}",
+        )
+        for i, combo in enumerate(combos)
+    )
+
+
+def depth_index(layers: Sequence[str], layer: str, positions: int) -> int:
+    """``layer``'s place among ``layers`` scaled to ``positions`` places (first 0, last
+    positions - 1), so a model with more or fewer curated layers maps onto the measured ones."""
+    index, count = list(layers).index(layer), len(layers)
+    return 0 if count == 1 else round(index * (positions - 1) / (count - 1))
+
+
 RECIPES: dict[str, Recipe] = build_recipes(load_choice())
+BEST_BY_DEPTH: tuple[Recipe, ...] = build_best_by_depth(load_choice())
 RECIPE_VIEWS: tuple[View, ...] = tuple(
-    dict.fromkeys(view for recipe in RECIPES.values() for view in recipe.views)
+    dict.fromkeys(view for recipe in (*RECIPES.values(), *BEST_BY_DEPTH) for view in recipe.views)
 )
 
 
 def get_recipe(name: str) -> Recipe:
     """The recipe called ``name``; a clear error lists the valid ones."""
     return choose("recipe", name, RECIPES)
+
+
+def recipe_at(name: str, layers: Sequence[str], layer: str) -> Recipe:
+    """The recipe called ``name`` as it searches ``layer`` (one of the model's ``layers``):
+    ``best`` is the combination measured best at that depth."""
+    recipe = get_recipe(name)
+    if recipe.name != "best" or not BEST_BY_DEPTH:
+        return recipe
+    return BEST_BY_DEPTH[depth_index(layers, layer, len(BEST_BY_DEPTH))]

@@ -8,8 +8,11 @@ import pytest
 from convenet.features.extract import View
 from convenet.search.evaluation import evaluate_retrieval
 from convenet.search.recipes import (
+    BEST_BY_DEPTH,
     RECIPE_VIEWS,
     RECIPES,
+    build_best_by_depth,
+    depth_index,
     Expansion,
     Recipe,
     base_vectors,
@@ -18,9 +21,11 @@ from convenet.search.recipes import (
     expand,
     fused_layers,
     get_recipe,
+    layers_alike,
     leave_one_out,
     load_choice,
     query_vectors,
+    recipe_at,
 )
 
 pytestmark = pytest.mark.quick
@@ -117,7 +122,7 @@ def test_evaluate_plain_matches_evaluate_retrieval() -> None:
 
 
 def test_registry_names_describes_and_reads_the_measured_choice() -> None:
-    assert list(RECIPES) == ["plain", "gem", "flip", "fuse", "dba", "qe", "best"]
+    assert list(RECIPES) == ["plain", "gem", "rmac", "flip", "fuse", "dba", "qe", "best"]
     assert all(recipe.description.endswith(".") for recipe in RECIPES.values())
     choice = load_choice()
     best = RECIPES["best"]
@@ -125,5 +130,64 @@ def test_registry_names_describes_and_reads_the_measured_choice() -> None:
     assert (best.dba is not None) == choice["best"]["dba"]
     assert RECIPES["dba"].dba == Expansion(**choice["dba"])
     assert set(RECIPE_VIEWS) >= {view for recipe in RECIPES.values() for view in recipe.views}
+    assert set(RECIPE_VIEWS) >= {view for recipe in BEST_BY_DEPTH for view in recipe.views}
     with pytest.raises(ValueError, match="Unknown recipe 'magic'; choose one of: plain, gem"):
         get_recipe("magic")
+
+
+def test_rmac_reads_the_rmac_view_and_is_named_so() -> None:
+    views = views_of({(View(), "a"): [[1.0, 1.0]], (View("rmac"), "a"): [[7.0, 2.0]]})
+    np.testing.assert_array_equal(base_vectors(RECIPES["rmac"], views, LAYERS, "a"), [[7, 2]])
+    assert RECIPES["rmac"].steps == "R-MAC"
+    assert Recipe("t", "", "rmac", flip=True, dba=Expansion(1, 1.0)).steps == "R-MAC + flip + DBA"
+
+
+def test_depth_index_places_any_number_of_layers_onto_the_measured_depths() -> None:
+    assert [depth_index(LAYERS, layer, 4) for layer in LAYERS] == [0, 1, 2, 3]
+    assert [depth_index(LAYERS, layer, 8) for layer in LAYERS] == [0, 2, 5, 7]
+    assert [depth_index(LAYERS, layer, 2) for layer in LAYERS] == [0, 0, 1, 1]
+    assert depth_index(("only",), "only", 8) == 0
+
+
+CHOICE = {
+    "chosen_on": "somewhere",
+    "dba": {"neighbors": 2, "alpha": 1.0},
+    "qe": {"neighbors": 1, "alpha": 1.0},
+    "best": {"pooling": "gem", "flip": False, "fuse": False, "dba": True, "qe": False},
+    "best_by_depth": [
+        {"pooling": "rmac", "flip": True, "fuse": False, "dba": False, "qe": False},
+        {"pooling": "avg", "flip": False, "fuse": True, "dba": True, "qe": False},
+    ],
+}
+
+
+def test_best_is_the_combination_measured_at_each_depth() -> None:
+    first, last = build_best_by_depth(CHOICE)
+    assert (first.name, first.steps, last.steps) == ("best", "R-MAC + flip", "fuse + DBA")
+    assert "curated layer 1 of 2 on somewhere: R-MAC + flip." in first.description
+    assert build_best_by_depth({**CHOICE, "best_by_depth": []}) == ()
+
+
+def test_best_as_searched_follows_the_layer_and_the_other_recipes_do_not() -> None:
+    layers = ("a", "b", "c", "d", "e", "f", "g", "h")
+    assert len(BEST_BY_DEPTH) == len(load_choice()["best_by_depth"]) == 8
+    for i, layer in enumerate(layers):
+        assert recipe_at("best", layers, layer) is BEST_BY_DEPTH[i]
+        assert recipe_at("gem", layers, layer) is RECIPES["gem"]
+    with pytest.raises(ValueError, match="Unknown recipe"):
+        recipe_at("magic", layers, "a")
+
+
+def test_layers_search_alike_only_with_the_same_steps_and_the_same_layers_read() -> None:
+    layers = ("a", "b", "c", "d", "e", "f", "g", "h")
+    assert layers_alike("fuse", layers, "h") == ("f", "g")
+    assert layers_alike("plain", layers, "h") == ()
+    fused_at = [i for i, recipe in enumerate(BEST_BY_DEPTH) if recipe.fuse]
+    alike = layers_alike("best", layers, "h")
+    # The last three read f, g and h; each counts only where best takes the same steps there.
+    same = [
+        layers[i]
+        for i in (5, 6)
+        if i in fused_at and BEST_BY_DEPTH[i].steps == BEST_BY_DEPTH[7].steps
+    ]
+    assert alike == (tuple(same) if 7 in fused_at else ())
