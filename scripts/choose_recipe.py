@@ -9,7 +9,7 @@ every layer is kept for layers the choice cannot place. Written to ``convenet/da
 
 A choice measured where it was made flatters itself, so the same choice is also made on each
 dataset alone and measured on the other one, which it never saw. Every figure goes to
-``benchmarks/results/recipes.json`` and the tables of docs/retrieval.md are rewritten from it.
+``convenet/data/recipe_scores.json`` and the tables of docs/retrieval.md are rewritten from it.
 
     python scripts/choose_recipe.py            # choose, write the choice, results and docs
     python scripts/choose_recipe.py --dry-run  # print the tables, write nothing
@@ -29,7 +29,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import RESULTS_DIR  # noqa: E402
 from convenet.models.registry import MODELS  # noqa: E402
 from convenet.paths import PRECOMPUTED_DIR, REPO_DIR  # noqa: E402
 from convenet.playground import Playground  # noqa: E402
@@ -48,7 +47,7 @@ NEIGHBORS = (1, 2, 3, 5, 7, 10, 15)
 ALPHAS = (1.0, 3.0)
 K = 10
 METRIC = "cosine"
-RESULTS = RESULTS_DIR / "recipes.json"
+RESULTS = CHOICE_FILE.with_name("recipe_scores.json")
 PAGE = REPO_DIR / "docs" / "retrieval.md"
 START = "<!-- recipe tables: written by scripts/choose_recipe.py -->"
 END = "<!-- end of recipe tables -->"
@@ -70,8 +69,9 @@ class Scores:
             views = self.pg.views(dataset, model)
             self.cache[key] = np.array(
                 [
-                    evaluate_recipe(recipe, views, spec.layer_names, layer, labels, METRIC, K)
-                    .p_at_k
+                    evaluate_recipe(
+                        recipe, views, spec.layer_names, layer, labels, METRIC, K
+                    ).p_at_k
                     for layer in spec.layer_names
                 ]
             )
@@ -176,7 +176,8 @@ def render(results: dict) -> str:
         "`best` at each depth (the curated layers of Lite0, Lite1 and Lite2 in order) and its "
         "gain over `plain` at that layer:",
         "",
-        "| depth | Lite0 layer | `best` there | " + " | ".join(f"{d} {_title(m)}" for d, m in columns)
+        "| depth | Lite0 layer | `best` there | "
+        + " | ".join(f"{d} {_title(m)}" for d, m in columns)
         + " |",
         "| --- | --- | --- |" + " --- |" * len(columns),
     ]

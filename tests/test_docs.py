@@ -166,12 +166,14 @@ def test_the_configuration_table_lists_exactly_the_settings_the_app_reads() -> N
 
 
 def test_the_recipe_tables_are_what_the_measured_results_make() -> None:
-    """docs/retrieval.md's recipe tables come from benchmarks/results/recipes.json, which
+    """docs/retrieval.md's recipe tables come from convenet/data/recipe_scores.json, which
     scripts/choose_recipe.py wrote with the choice in convenet/data/recipes.json."""
     import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("choose_recipe", REPO / "scripts/choose_recipe.py")
+    spec = importlib.util.spec_from_file_location(
+        "choose_recipe", REPO / "scripts/choose_recipe.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     results = json.loads(script.RESULTS.read_text(encoding="utf-8"))

@@ -10,7 +10,7 @@ from convenet.models.loading import get_model_spec
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
 from convenet.search.ranking import rank_all
-from convenet.search.recipes import RECIPE_VIEWS, RECIPES, leave_one_out
+from convenet.search.recipes import RECIPE_VIEWS, RECIPES, leave_one_out, recipe_at
 
 pytestmark = pytest.mark.slow
 MODEL = "efficientnet_lite0"
@@ -32,7 +32,9 @@ def test_every_view_a_recipe_needs_is_shipped(dataset: str) -> None:
 def test_search_ranks_like_the_leave_one_out_evaluation(pg: Playground, recipe: str) -> None:
     layers = get_model_spec(MODEL).layer_names
     views = pg.views("clipart200", MODEL)
-    database, queries = leave_one_out(RECIPES[recipe], views, layers, "top_conv")
+    database, queries = leave_one_out(
+        recipe_at(recipe, layers, "top_conv"), views, layers, "top_conv"
+    )
     expected, _ = rank_all(database, "cosine", 10, queries)
     for index in (0, 57, 199):
         result = pg.search(
@@ -44,7 +46,8 @@ def test_search_ranks_like_the_leave_one_out_evaluation(pg: Playground, recipe: 
 def test_upload_is_expanded_but_never_added(pg: Playground) -> None:
     folder = pg.dataset("stamps200")
     for recipe in ("dba", "qe", "best"):
-        before = pg.space("stamps200", MODEL, "top_conv", RECIPES[recipe])[1].copy()
+        searched = recipe_at(recipe, get_model_spec(MODEL).layer_names, "top_conv")
+        before = pg.space("stamps200", MODEL, "top_conv", searched)[1].copy()
         result = pg.search(
             "stamps200",
             MODEL,
@@ -57,7 +60,7 @@ def test_upload_is_expanded_but_never_added(pg: Playground) -> None:
         indices = {hit.index for hit in result.hits}
         assert len(indices) == 199 and indices <= set(range(200))  # only dataset images
         assert result.hits[0].index == 9  # the same picture, already in the dataset
-        after = pg.space("stamps200", MODEL, "top_conv", RECIPES[recipe])[1]
+        after = pg.space("stamps200", MODEL, "top_conv", searched)[1]
         np.testing.assert_array_equal(before, after)
 
 

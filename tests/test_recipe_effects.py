@@ -10,7 +10,7 @@ import pytest
 from convenet.models.loading import get_model_spec
 from convenet.paths import PRECOMPUTED_DIR
 from convenet.playground import Playground
-from convenet.search.recipes import RECIPES, evaluate_recipe, single_steps
+from convenet.search.recipes import RECIPES, evaluate_recipe, recipe_at, single_steps
 from ui.search_handlers import recipe_effects
 
 pytestmark = pytest.mark.quick
@@ -27,7 +27,8 @@ def direct(pg: Playground, recipe: str, layer: str) -> float:
     """P@10 by the evaluation module's own path (not the Playground's cache)."""
     labels = pg.dataset(DATASET).labels
     views = pg.views(DATASET, MODEL)
-    return evaluate_recipe(RECIPES[recipe], views, LAYERS, layer, labels, "cosine", 10).p_at_k
+    chosen = recipe_at(recipe, LAYERS, layer)
+    return evaluate_recipe(chosen, views, LAYERS, layer, labels, "cosine", 10).p_at_k
 
 
 @pytest.mark.parametrize(
@@ -35,7 +36,7 @@ def direct(pg: Playground, recipe: str, layer: str) -> float:
 )
 def test_each_change_is_the_leave_one_out_difference(pg: Playground, recipe: str, layer: str):
     effects = pg.step_effects(DATASET, MODEL, layer, "cosine", recipe, 10)
-    steps = single_steps(RECIPES[recipe])
+    steps = single_steps(recipe_at(recipe, LAYERS, layer))
     names = [recipe, *steps] if steps != (recipe,) else list(steps)
     assert [name for name, _ in effects] == names
     plain = direct(pg, "plain", layer)
