@@ -271,12 +271,10 @@ def build_best_by_depth(choice: dict) -> tuple[Recipe, ...]:
     dba, qe = Expansion(**choice["dba"]), Expansion(**choice["qe"])
     combos = choice.get("best_by_depth", [])
     return tuple(
-        _combination(
-            combo,
-            dba,
-            qe,
-            f"The combination that searched best at curated layer {i + 1} of {len(combos)} "
-            f"on {choice['chosen_on']}",
+        replace(
+            _combination(combo, dba, qe, ""),
+            description=f"The steps that searched best at this depth (curated layer {i + 1} of "
+            f"{len(combos)}) on {choice['chosen_on']}.",
         )
         for i, combo in enumerate(combos)
     )

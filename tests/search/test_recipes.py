@@ -164,7 +164,9 @@ CHOICE = {
 def test_best_is_the_combination_measured_at_each_depth() -> None:
     first, last = build_best_by_depth(CHOICE)
     assert (first.name, first.steps, last.steps) == ("best", "R-MAC + flip", "fuse + DBA")
-    assert "curated layer 1 of 2 on somewhere: R-MAC + flip." in first.description
+    assert first.description == (
+        "The steps that searched best at this depth (curated layer 1 of 2) on somewhere."
+    )
     assert build_best_by_depth({**CHOICE, "best_by_depth": []}) == ()
 
 
