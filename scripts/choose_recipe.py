@@ -2,9 +2,9 @@
 
 The choice is made on the shipped datasets only: the DBA and QE parameters that maximise their
 own recipe, then, at each curated layer's depth, the combination of steps (pooling avg / GeM /
-R-MAC x flip x fuse x DBA x QE, 48 candidates) with the highest leave-one-out precision@10
-(cosine) at that layer, averaged over both datasets and the offline models; ``best`` is then
-the best known recipe at the layer a learner searches. A combination that is best averaged over
+R-MAC / multi-scale GeM x flip x fuse x DBA x QE, 64 candidates) with the highest leave-one-out
+precision@10 (cosine) at that layer, averaged over both datasets and the offline models;
+``best`` is then the best known recipe at the layer a learner searches. A combination that is best averaged over
 every layer is kept for layers the choice cannot place. Written to ``convenet/data/recipes.json``.
 
 A choice measured where it was made flatters itself, so the same choice is also made on each
@@ -42,7 +42,7 @@ from convenet.search.recipes import (  # noqa: E402
 )
 
 DATASETS = ("stamps200", "clipart200")
-POOLINGS = ("avg", "gem", "rmac")
+POOLINGS = ("avg", "gem", "rmac", "ms")
 NEIGHBORS = (1, 2, 3, 5, 7, 10, 15)
 ALPHAS = (1.0, 3.0)
 K = 10

@@ -17,12 +17,13 @@ import numpy as np
 
 from convenet.data.images import ImageLoadError, ImageSource, load_batch, load_image
 from convenet.errors import UnknownNameError
-from convenet.features.onnx_runtime import onnx_extractor
+from convenet.features.multiscale import combine_scales, rescale, scaled_sizes
+from convenet.features.onnx_runtime import ANY_SIZE, onnx_extractor
 from convenet.features.regional import rmac
 from convenet.lru import BuildOnceLRU
 from convenet.models.loading import Weights, get_model_spec, load_model, resolve
 
-POOLINGS = ("avg", "max", "gem", "rmac", "flat", "map")  # "map": the (h, w, c) feature map
+POOLINGS = ("avg", "max", "gem", "rmac", "ms", "flat", "map")  # "map": the (h, w, c) maps
 # Poolings made in NumPy from the unpooled maps rather than inside the graph.
 FROM_MAPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"rmac": rmac}
 FLAT_MAX_DIM = 16_384  # a flat vector only for layers small enough to keep whole
@@ -109,10 +110,24 @@ def _pool_tensor(tensor: Any, pooling: str, layer: str) -> Any:
 
 
 def _extractor(model_key: str, weights: Weights, layers: tuple[str, ...], pooling: str) -> Any:
-    """One Keras model from the input to the pooled outputs of every requested layer."""
+    """One Keras model from the input to the pooled outputs of every requested layer.
+
+    ``ANY_SIZE``: the layers up to the curated ones, copied onto an input of any height and
+    width (the top, which needs the trained size, is left out), GeM-pooled. A graph that
+    resizes inside itself instead exports wrongly to ONNX (tf2onnx, Keras 3: every layer after
+    the resize off by 40-120 %), so the resizing stays outside, in PIL.
+    """
     import keras
 
     model = load_model(model_key, weights)
+    if pooling == ANY_SIZE:
+        trunk = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
+        free = keras.models.clone_model(trunk, input_tensors=[keras.Input((None, None, 3))])
+        free.set_weights(trunk.get_weights())
+        pooled = [
+            _pool_tensor(out, "gem", name) for out, name in zip(free.outputs, layers, strict=True)
+        ]
+        return keras.Model(free.inputs, pooled, name=f"{model.name}_features_any_size")
     outputs = [_pool_tensor(model.get_layer(name).output, pooling, name) for name in layers]
     return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
 
@@ -152,8 +167,10 @@ def extract_arrays(
     ONNX Runtime computes the app's features (ImageNet weights, average pooling); Keras the rest.
     ``threads=1``: ONNX Runtime runs in the calling thread only (see ``extract_features``).
     """
-    if pooling not in POOLINGS:
+    if pooling not in (*POOLINGS, ANY_SIZE):
         raise UnknownNameError("pooling", pooling, POOLINGS)
+    if pooling == "ms":
+        return _multi_scale(model_key, images, layers, weights, threads)
     if pooling in FROM_MAPS:
         maps = extract_arrays(model_key, images, layers, "map", weights, threads)
         pool = FROM_MAPS[pooling]
@@ -171,6 +188,24 @@ def extract_arrays(
     return {
         name: np.asarray(out, dtype=np.float32) for name, out in zip(names, outputs, strict=True)
     }
+
+
+def _multi_scale(
+    model_key: str,
+    images: np.ndarray,
+    layers: Sequence[str] | None,
+    weights: Weights,
+    threads: int,
+) -> dict[str, np.ndarray]:
+    """Multi-scale GeM (``convenet.features.multiscale``): the model's own graph at full size,
+    the any-size graph at the smaller scales, combined per layer."""
+    _, *smaller = scaled_sizes(get_model_spec(model_key).input_size)
+    scales = [extract_arrays(model_key, images, layers, "gem", weights, threads)]
+    scales += [
+        extract_arrays(model_key, rescale(images, size), layers, ANY_SIZE, weights, threads)
+        for size in smaller
+    ]
+    return {name: combine_scales([scale[name] for scale in scales], GEM_P) for name in scales[0]}
 
 
 def decoded_batches(
@@ -242,7 +277,7 @@ def extract_features(
     total = len(sources)
     # ONNX Runtime: runs side by side, the cores shared out between them; Keras: one at a time.
     threads = max(1, CORES // streams)
-    graph = "map" if pooling in FROM_MAPS else pooling
+    graph = "map" if pooling in FROM_MAPS else "gem" if pooling == "ms" else pooling
     side_by_side = streams > 1 and onnx_extractor(spec.key, graph, weights, threads) is not None
     workers, threads = (streams, threads) if side_by_side else (1, 0)
     running: deque[Future[dict[str, np.ndarray]]] = deque()

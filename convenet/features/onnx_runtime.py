@@ -40,8 +40,10 @@ log = logging.getLogger("convenet")
 
 EXPORT_VERSION = 1  # bump when the export changes, so older cached graphs are not used
 # The poolings the app uses: average and GeM (stored features), "map" (unpooled feature maps,
-# for why two images match); max and flat run through Keras.
-POOLINGS = ("avg", "gem", "map")
+# for why two images match and R-MAC), GeM at any input size (the smaller scales of
+# multi-scale GeM); max and flat run through Keras.
+ANY_SIZE = "gem-any-size"
+POOLINGS = ("avg", "gem", "map", ANY_SIZE)
 EXPORT_TIMEOUT_S = 900
 WEIGHTS_UNAVAILABLE_EXIT = 3  # the export process's answer when the weights cannot be had
 

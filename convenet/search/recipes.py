@@ -31,6 +31,7 @@ Views = Callable[[View, str], np.ndarray]  # (view, layer) -> (n, d) features
 STEP_NAMES = {
     "gem": "GeM",
     "rmac": "R-MAC",
+    "ms": "multi-scale",
     "flip": "flip",
     "fuse": "fuse",
     "dba": "DBA",
@@ -224,6 +225,12 @@ def build_recipes(choice: dict) -> dict[str, Recipe]:
             "R-MAC: the maxima of the whole map and of 2x2 and 3x3 overlapping regions, each "
             "L2-normalised, added up, so a small object gets regions of its own.",
             "rmac",
+        ),
+        Recipe(
+            "ms",
+            "Multi-scale GeM: the image at 1, 1/√2 and 1/2 of the input size, GeM-pooled at each "
+            "size, the three combined by their power mean (p = 3).",
+            "ms",
         ),
         Recipe("flip", "The mean of the image's and its mirror image's vectors.", flip=True),
         Recipe(

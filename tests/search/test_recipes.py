@@ -122,7 +122,7 @@ def test_evaluate_plain_matches_evaluate_retrieval() -> None:
 
 
 def test_registry_names_describes_and_reads_the_measured_choice() -> None:
-    assert list(RECIPES) == ["plain", "gem", "rmac", "flip", "fuse", "dba", "qe", "best"]
+    assert list(RECIPES) == ["plain", "gem", "rmac", "ms", "flip", "fuse", "dba", "qe", "best"]
     assert all(recipe.description.endswith(".") for recipe in RECIPES.values())
     choice = load_choice()
     best = RECIPES["best"]
