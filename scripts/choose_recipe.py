@@ -4,8 +4,9 @@ The choice is made on the shipped datasets only: the DBA and QE parameters that 
 own recipe, then, at each curated layer's depth, the combination of steps (pooling avg / GeM /
 R-MAC / multi-scale GeM x flip x fuse x DBA x QE, 64 candidates) with the highest leave-one-out
 precision@10 (cosine) at that layer, averaged over both datasets and the offline models;
-``best`` is then the best known recipe at the layer a learner searches. A combination that is best averaged over
-every layer is kept for layers the choice cannot place. Written to ``convenet/data/recipes.json``.
+``best`` is then the best known recipe at the layer a learner searches. A combination that is
+best averaged over every layer is kept for layers the choice cannot place. Written to
+``convenet/data/recipes.json``.
 
 A choice measured where it was made flatters itself, so the same choice is also made on each
 dataset alone and measured on the other one, which it never saw. Every figure goes to

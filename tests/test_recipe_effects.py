@@ -77,15 +77,24 @@ def test_the_sentence_says_what_adds_and_what_costs() -> None:
 
 def test_the_overview_says_when_fuse_makes_cells_equal(pg: Playground) -> None:
     from ui.search_handlers import heatmap_html
-    from ui.search_panels import alike_cells
+    from ui.search_panels import alike_cells, alike_groups
 
     fused = pg.quality(DATASET, "cosine", 10, recipe="fuse")
     values = list(fused[MODEL].values())
     assert values[-1] == values[-2] == values[-3]  # what the sentence claims
     said = alike_cells(pg, fused, "fuse")
     assert said == (
-        " With fuse, each model's last 3 layers (L6-L8) read the same layers, so their cells "
-        "are equal: one search, not 3."
+        " With fuse, each model's last 3 layers (L6-L8) read the same layers with the same "
+        "steps, so they are one cell: one search, not 3."
     )
-    assert html.escape(said.strip()) in heatmap_html(fused, 0.1, 10, said)
+    merged = alike_groups(pg, fused, "fuse")
+    assert merged[MODEL] == LAYERS[-3:]
+    page = heatmap_html(fused, 0.1, 10, said, merged)
+    assert html.escape(said.strip()) in page
+    row = page.split("<tbody>")[1].split("</tr>")[0]  # Lite0's row
+    assert row.count("<td") == len(LAYERS) - 2  # L6-L8 are one cell
+    assert "colspan='3'" in row and f"data-layer='{LAYERS[-1]}'" in row
+    assert f"data-layer='{LAYERS[-2]}'" not in row
+    plain = heatmap_html(pg.quality(DATASET, "cosine", 10, recipe="plain"), 0.1, 10)
+    assert plain.split("<tbody>")[1].split("</tr>")[0].count("<td") == len(LAYERS)
     assert alike_cells(pg, pg.quality(DATASET, "cosine", 10, recipe="plain"), "plain") == ""

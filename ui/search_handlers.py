@@ -161,23 +161,42 @@ def legend_html(has_class: bool, scores: str, hint: str) -> str:
     return f"<div class='cn-legend'>{'<br>'.join(line for line in lines if line)}</div>"
 
 
-def heatmap_html(grid: dict[str, dict[str, float]], chance: float, k: int, alike: str = "") -> str:
+def heatmap_html(
+    grid: dict[str, dict[str, float]],
+    chance: float,
+    k: int,
+    alike: str = "",
+    merged: dict[str, tuple[str, ...]] | None = None,
+) -> str:
     """An accessible table: one row per model, one cell per curated layer, shaded by precision;
-    ``alike`` says which cells are equal by construction (a recipe that makes layers alike)."""
+    ``merged`` names, per model, the neighbouring layers a recipe makes search alike: they are
+    one cell (a click searches the deepest), and ``alike`` says why."""
     if not grid:
         return "<p>No features are available yet for this dataset.</p>"
     header = "".join(f"<th scope='col'>L{i + 1}</th>" for i in range(8))
     rows = []
     for key, layers in grid.items():
         spec = MODELS[key]
+        group = (merged or {}).get(key, ())
+        names = list(layers)
         cells = []
         for name, value in layers.items():
+            if name in group[:-1]:
+                continue  # shown by the group's last cell
             strength = max(0.0, (value - chance) / max(1e-9, 1 - chance))
             colour = f"rgba(34, 139, 34, {0.1 + 0.8 * strength:.2f})" if value > chance else "#eee"
             below = " (at or below chance)" if value <= chance else ""
             title = f"{name}{below}: mean P@{k} = {value:.2f}. Click to search with it."
+            span = ""
+            if group and name == group[-1]:
+                first, last = names.index(group[0]) + 1, names.index(name) + 1
+                span = f" colspan='{len(group)}'"
+                title = (
+                    f"L{first}-L{last} ({', '.join(group)}) search alike with this recipe{below}: "
+                    f"mean P@{k} = {value:.2f}. Click to search with {name}."
+                )
             cells.append(
-                f"<td style='background:{colour}'><button class='cn-cell' "
+                f"<td{span} style='background:{colour}'><button class='cn-cell' "
                 f"data-model='{key}' data-layer='{html.escape(name)}' "
                 f"title='{html.escape(title)}'>{value:.2f}</button></td>"
             )

@@ -111,20 +111,29 @@ def file_url(path: Any) -> str:
     return f"gradio_api/file={served_path(path)}"
 
 
+def alike_groups(pg: Playground, grid: dict[str, dict[str, float]], recipe: str) -> dict:
+    """Per model, the last layers that ``recipe`` makes search alike, in order (none: absent)."""
+    groups = {}
+    for model in grid:
+        last = get_model_spec(model).layer_names[-1]
+        alike = pg.searches_alike(model, last, recipe)
+        if alike:
+            groups[model] = (*alike, last)
+    return groups
+
+
 def alike_cells(pg: Playground, grid: dict[str, dict[str, float]], recipe: str) -> str:
     """The sentence under the overview when ``recipe`` makes each model's last layers search
     alike (fuse reads the same three layers for them); "" otherwise."""
-    if not grid:
+    groups = alike_groups(pg, grid, recipe)
+    if not groups:
         return ""
-    model = next(iter(grid))
-    layers = get_model_spec(model).layer_names
-    same = len(pg.searches_alike(model, layers[-1], recipe)) + 1
-    if same < 2:
-        return ""
+    same = len(next(iter(groups.values())))
+    layers = get_model_spec(next(iter(groups))).layer_names
     first = len(layers) - same + 1
     return (
         f" With fuse, each model's last {same} layers (L{first}-L{len(layers)}) read the same "
-        f"layers, so their cells are equal: one search, not {same}."
+        f"layers with the same steps, so they are one cell: one search, not {same}."
     )
 
 
@@ -143,7 +152,8 @@ def build_panels(
         if not pg.spec(dataset).labelled:
             return f"<p>{UNLABELLED}</p>"
         grid = pg.quality(dataset, metric, P_AT, recipe=recipe)
-        return heatmap_html(grid, pg.chance(dataset), P_AT, alike_cells(pg, grid, recipe))
+        said, merged = alike_cells(pg, grid, recipe), alike_groups(pg, grid, recipe)
+        return heatmap_html(grid, pg.chance(dataset), P_AT, said, merged)
 
     @friendly
     def map_view(

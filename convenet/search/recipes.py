@@ -177,8 +177,10 @@ def query_vectors(
     For dataset image i pass ``exclude=[i]``: it is then exactly its own database row before QE.
     """
     q = np.asarray(query_base, np.float32)
-    if recipe.dba is not None:
-        q = expand(q, base, recipe.dba, exclude)
+    if recipe.dba is not None and exclude is not None:
+        q = database[exclude]  # what expanding it again would give, without a pass over base
+    elif recipe.dba is not None:
+        q = expand(q, base, recipe.dba)
     if recipe.qe is not None:
         q = expand(q, database, recipe.qe, exclude)
     return q
