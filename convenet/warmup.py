@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convenet.errors import UnknownNameError
-from convenet.features.onnx_runtime import graph_file, onnx_extractor
+from convenet.features.onnx_runtime import ANY_SIZE, graph_file, onnx_extractor
 from convenet.models.loading import weights_status
 from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_model_spec
 from convenet.playground import Playground
@@ -107,6 +107,9 @@ STEPS = (
     Step("uploads (ONNX session)", _session("avg"), background=False),
     Step("explanations (ONNX graph and session)", _session("map")),
     Step("the Model Explorer (TensorFlow, the Keras model, its views)", _explorer),
+    # Last: an upload searched with a recipe (GeM; the smaller sizes of multi-scale GeM).
+    Step("recipes' uploads (ONNX graph, GeM)", _graph("gem")),
+    Step("recipes' uploads (ONNX graph, GeM at any size)", _graph(ANY_SIZE)),
 )
 
 

@@ -98,3 +98,15 @@ def test_the_overview_says_when_fuse_makes_cells_equal(pg: Playground) -> None:
     plain = heatmap_html(pg.quality(DATASET, "cosine", 10, recipe="plain"), 0.1, 10)
     assert plain.split("<tbody>")[1].split("</tr>")[0].count("<td") == len(LAYERS)
     assert alike_cells(pg, pg.quality(DATASET, "cosine", 10, recipe="plain"), "plain") == ""
+
+
+def test_layers_that_search_alike_are_one_choice_of_the_layer_box() -> None:
+    from ui.common import layer_choices
+
+    assert [value for _, value in layer_choices(MODEL)] == list(LAYERS)
+    fused = layer_choices(MODEL, "fuse")
+    assert [value for _, value in fused] == [*LAYERS[:5], LAYERS[-1]]
+    assert fused[-1][0] == f"{LAYERS[-1]} · 6-8 of 8, one search with fuse"
+    chosen = layer_choices(MODEL, "fuse", LAYERS[-3])  # the view's layer stays the box's value
+    assert [value for _, value in chosen] == list(LAYERS[:6])
+    assert chosen[-1][0] == f"{LAYERS[-3]} · 6-8 of 8, one search with fuse"

@@ -17,6 +17,7 @@ from convenet.errors import ImageLoadError, UnknownNameError, WeightsUnavailable
 from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_model_spec
 from convenet.playground import Playground
 from convenet.search.metrics import METRIC_LABELS, METRICS
+from convenet.search.recipes import layers_alike
 from ui.gradio_compat.files import upload_folder
 from ui.server import MISTAKES
 
@@ -141,11 +142,25 @@ def corresponding_layer(old_model: str, old_layer: str, new_model: str) -> str:
     return new.layer_names[round(position * (len(new.layer_names) - 1))]
 
 
-def layer_choices(model: str) -> list[tuple[str, str]]:
-    """Name and position only, so no label is cut off; the description goes in the info line."""
-    spec = get_model_spec(model)
-    n = len(spec.layers)
-    return [(f"{layer.name} · {i + 1} of {n}", layer.name) for i, layer in enumerate(spec.layers)]
+def layer_choices(
+    model: str, recipe: str = "plain", layer: str | None = None
+) -> list[tuple[str, str]]:
+    """Name and position only, so no label is cut off; the description goes in the info line.
+
+    Layers that ``recipe`` makes search exactly alike (fuse reads the same three for the last
+    ones) are one choice: ``layer`` where it is one of them, else the deepest."""
+    names = get_model_spec(model).layer_names
+    n, choices = len(names), []
+    for i, name in enumerate(names):
+        group = sorted({name, *layers_alike(recipe, names, name)}, key=names.index)
+        if len(group) == 1:
+            choices.append((f"{name} · {i + 1} of {n}", name))
+            continue
+        if name != (layer if layer in group else group[-1]):
+            continue
+        first, last = names.index(group[0]) + 1, names.index(group[-1]) + 1
+        choices.append((f"{name} · {first}-{last} of {n}, one search with {recipe}", name))
+    return choices
 
 
 def layer_info(model: str, layer: str) -> str:

@@ -67,9 +67,11 @@ def bound(fn: Callable[..., Any], state: Any) -> Callable[..., Any]:
     return handler
 
 
-def layer_update(model: str, layer: str) -> Any:
-    """The layer box for ``model`` with ``layer`` chosen and its description as the hint."""
-    return gr.update(choices=layer_choices(model), value=layer, info=layer_info(model, layer))
+def layer_update(model: str, layer: str, recipe: str = "plain") -> Any:
+    """The layer box for ``model`` with ``layer`` chosen and its description as the hint; the
+    layers ``recipe`` makes search alike are one choice."""
+    choices = layer_choices(model, recipe, layer)
+    return gr.update(choices=choices, value=layer, info=layer_info(model, layer))
 
 
 def dataset_gallery(state: AppState, dataset: str, category: str) -> tuple[Any, list[int]]:
@@ -114,7 +116,7 @@ def controls(
     parts = {
         "dataset": view.dataset,
         "model": model_update(view.model),
-        "layer": layer_update(view.model, view.layer),
+        "layer": layer_update(view.model, view.layer, view.recipe),
         "metric": view.metric,
         "recipe": view.recipe,
         "k": view.k,
@@ -124,6 +126,9 @@ def controls(
     shown = [v if only is None or part in only else gr.skip() for part, v in parts.items()]
     if only is not None and "model" not in only:  # the box keeps its value; its line follows
         shown[list(parts).index("model")] = gr.update(info=model_info(view.model))
+    if only is not None and "layer" not in only:  # its choices follow the recipe
+        choices = layer_choices(view.model, view.recipe, view.layer)
+        shown[list(parts).index("layer")] = gr.update(choices=choices)
     return (*shown, notice, upload_notice, view.model, view.layer)
 
 
