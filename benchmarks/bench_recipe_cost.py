@@ -73,7 +73,7 @@ def main() -> None:
             f"{opts.recipe} / plain, dataset query",
             "dataset_plain",
             "dataset_recipe",
-            False,
+            True,
         )
         print("(c) uploaded photo as query, warm")
         with tempfile.TemporaryDirectory() as folder:
