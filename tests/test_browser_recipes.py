@@ -37,6 +37,8 @@ def test_recipe_changes_the_ranking_and_travels_in_the_link(page: Page, app_url:
     assert best != plain
     assert [c.rsplit(" ", 1)[-1] for c in best] == classes
     expect(page.locator("#search-legend")).to_contain_text("recipe best")
+    layer_box = page.get_by_label("Layer", exact=True)
+    expect(layer_box).to_have_value(re.compile(r"^top_conv · 6-8 of 8, one search with best$"))
     shoot(page, "recipe_best")
 
     page.goto(page.url)  # the link reopens the same recipe
@@ -61,5 +63,7 @@ def test_overview_moves_with_its_recipe(page: Page, app_url: str):
     page.get_by_role("option", name="best").click()
     expect(heatmap.locator("td").first).not_to_have_text(f"{plain[0]:.2f}", timeout=WAIT_MS)
     best = cell_values(page)
-    assert len(best) == len(plain) >= 24  # every model x layer with features
+    spans = heatmap.locator("td").evaluate_all("els => els.map(e => e.colSpan)")
+    assert sum(spans) == len(plain) >= 24  # every model x layer with features
+    assert len(best) < len(plain)  # best fuses the last layers: one cell each, one search
     assert sum(best) / len(best) > sum(plain) / len(plain)  # the tricks lift the grid on average
