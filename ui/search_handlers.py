@@ -201,11 +201,13 @@ def heatmap_html(
                 f"title='{html.escape(title)}'>{value:.2f}</button></td>"
             )
         rows.append(f"<tr><th scope='row'>{html.escape(spec.title)}</th>{''.join(cells)}</tr>")
-    return (
-        f"<div class='cn-scroll'><table class='cn-heatmap'><caption>precision@{k} averaged over "
-        f"every query (chance = {chance:.2f}; grey cells are at or below chance). Columns run "
-        f"from the first curated layer (L1) to the last (L8); hover a cell for the layer's "
-        f"name, click it to search with that model and layer.{html.escape(alike)}</caption>"
+    return (  # the sentence stays outside the scrolled table, so a phone shows all of it
+        f"<p>precision@{k} averaged over every query (chance = {chance:.2f}; grey cells are at "
+        f"or below chance). Columns run from the first curated layer (L1) to the last (L8); "
+        f"hover a cell for the layer's name, click it to search with that model and layer."
+        f"{html.escape(alike)}</p>"
+        f"<div class='cn-scroll'><table class='cn-heatmap'><caption class='cn-sr'>precision@{k} "
+        f"of every model and layer</caption>"
         f"<thead><tr><th scope='col'>model</th>{header}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
