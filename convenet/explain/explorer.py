@@ -97,6 +97,22 @@ def _output_tensor(model: keras.Model) -> keras.KerasTensor:
     return model.outputs[0]
 
 
+def _compiled(model: keras.Model, sub: keras.Model, key: Hashable) -> Callable[[Any], Any]:
+    """``sub``'s forward pass as one TensorFlow graph, traced once (cached with ``model``).
+
+    Eager Keras runs every layer's ``__call__`` in Python and holds the interpreter lock all
+    along: in a class of 30 learners (bench_soak.py) the Explorer's activations held it 38 % of
+    the time the app's threads held it, and every search waited behind them. A graph runs its
+    kernels without the lock.
+    """
+    signature = [tf.TensorSpec((None, *_input_tensor(model).shape[1:]), tf.float32)]
+    return cached_for_model(
+        model,
+        ("graph", key),
+        lambda: tf.function(lambda x: sub(x, training=False), input_signature=signature),
+    )
+
+
 def _shape_text(layer: keras.layers.Layer) -> str:
     """'112x112x32' without the batch axis; several outputs are comma-separated."""
     shapes = [t.shape[1:] for t in keras.tree.flatten(layer.output)]
@@ -289,7 +305,9 @@ def layer_activations(
     model: keras.Model, layer_names: Sequence[str], image: np.ndarray, preprocess: Preprocess
 ) -> list[np.ndarray]:
     """Outputs of the named layers for one image, each with its batch axis of 1 removed."""
-    out = activation_model(model, layer_names)(_to_batch(model, image, preprocess), training=False)
+    names = tuple(layer_names)
+    forward = _compiled(model, activation_model(model, names), ("activations", names))
+    out = forward(_to_batch(model, image, preprocess))
     return [keras.ops.convert_to_numpy(t)[0] for t in keras.tree.flatten(out)]
 
 
@@ -379,20 +397,40 @@ def gradcam_map(
     Returns (h, w) float map, not normalised, and the class explained.
     """
     layer_name = layer_name or _last_conv(model)
-    x = tf.constant(_to_batch(model, image, preprocess))
-    with tf.GradientTape() as tape:
-        tape.watch(x)  # record even when the model's weights are frozen
-        maps, scores = _prediction_model(model, layer_name)(x, training=False)
-        if maps.shape.rank != 4 or scores.shape.rank != 2:
-            raise ValueError(
-                f"Grad-CAM needs HxWxC maps at '{layer_name}' and (batch, classes) output; "
-                f"got {tuple(maps.shape)} and {tuple(scores.shape)}"
-            )
-        index = _class_index(class_index, scores.numpy()[0])
-        score = scores[:, index]
-    weights = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2))
-    cam = tf.nn.relu(tf.reduce_sum(maps * weights[:, None, None, :], axis=-1))
-    return cam.numpy()[0], index
+    sub = _prediction_model(model, layer_name)
+    maps_out, scores_out = sub.outputs
+    if len(maps_out.shape) != 4 or len(scores_out.shape) != 2:
+        raise ValueError(
+            f"Grad-CAM needs HxWxC maps at '{layer_name}' and (batch, classes) output; "
+            f"got {tuple(maps_out.shape)} and {tuple(scores_out.shape)}"
+        )
+    wanted = -1 if class_index is None else _class_index(class_index, np.zeros(scores_out.shape[1]))
+    cam, index = _gradcam_graph(model, sub, layer_name)(
+        _to_batch(model, image, preprocess), tf.constant(wanted, tf.int32)
+    )
+    return cam.numpy()[0], int(index)
+
+
+def _gradcam_graph(model: keras.Model, sub: keras.Model, layer_name: str) -> Callable:
+    """Grad-CAM as one graph (see ``_compiled``): the class wanted, or the top one for -1."""
+    signature = [
+        tf.TensorSpec((None, *_input_tensor(model).shape[1:]), tf.float32),
+        tf.TensorSpec((), tf.int32),
+    ]
+
+    def run(x: tf.Tensor, wanted: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(x)  # record even when the model's weights are frozen
+            maps, scores = sub(x, training=False)
+            top = tf.argmax(scores[0], output_type=tf.int32)
+            index = tf.where(wanted >= 0, wanted, top)
+            score = tf.gather(scores, index, axis=1)
+        weights = tf.reduce_mean(tape.gradient(score, maps), axis=(1, 2))
+        return tf.nn.relu(tf.reduce_sum(maps * weights[:, None, None, :], axis=-1)), index
+
+    return cached_for_model(
+        model, ("gradcam", layer_name), lambda: tf.function(run, input_signature=signature)
+    )
 
 
 def gradcam(
@@ -421,7 +459,8 @@ def predict_top_k(
     k: int = 5,
 ) -> list[tuple[str, float]]:
     """Top-k (class name, probability); logits are softmaxed so the UI shows probabilities."""
-    scores = _prediction_model(model, None)(_to_batch(model, image, preprocess), training=False)
+    forward = _compiled(model, _prediction_model(model, None), ("prediction", None))
+    scores = forward(_to_batch(model, image, preprocess))
     scores = keras.ops.convert_to_numpy(scores).astype(np.float64)
     if scores.ndim != 2:
         raise ValueError(f"Model output has shape {scores.shape}; expected (batch, classes)")
