@@ -301,3 +301,26 @@ def test_predict_top_k_keeps_probabilities(tiny: keras.Model) -> None:
     np.testing.assert_allclose([p for _, p in top], probs[order], rtol=1e-6)
     with pytest.raises(ValueError, match="2 class names for 3 model outputs"):
         explorer.predict_top_k(tiny, image, _scaled, ["a", "b"])
+
+
+def test_views_run_as_graphs_traced_once_and_equal_eager_keras(
+    mobilenet: keras.Model, photo: np.ndarray
+) -> None:
+    """Activations, predictions and Grad-CAM run as TensorFlow graphs (eager Keras holds the
+    interpreter lock through every layer's Python), each traced once, with eager's numbers."""
+    preprocess = keras.applications.mobilenet_v2.preprocess_input
+    layer = "block_13_expand_relu"
+    for _ in range(3):
+        (maps,) = explorer.layer_activations(mobilenet, [layer], photo, preprocess)
+        top = explorer.predict_top_k(mobilenet, photo, preprocess, [str(i) for i in range(1000)])
+        cam, index = explorer.gradcam_map(mobilenet, photo, preprocess, None, layer)
+    batch = preprocess(photo.copy())[None]
+    eager = explorer.activation_model(mobilenet, [layer])(batch, training=False)
+    np.testing.assert_allclose(maps, np.asarray(eager)[0], rtol=1e-4, atol=1e-4)
+    scores = np.asarray(mobilenet(batch, training=False))[0]
+    assert top[0][0] == str(int(np.argmax(scores))) and index == int(np.argmax(scores))
+    graphs = explorer._MODEL_CACHE[mobilenet]
+    compiled = [graphs[("graph", ("activations", (layer,)))], graphs[("gradcam", layer)]]
+    compiled.append(graphs[("graph", ("prediction", None))])
+    assert all(fn.experimental_get_tracing_count() == 1 for fn in compiled)
+    assert cam.shape == maps.shape[:2]
