@@ -62,8 +62,7 @@ class Scores:
         self.cache: dict[tuple, np.ndarray] = {}
 
     def at_layers(self, dataset: str, model: str, recipe: Recipe) -> np.ndarray:
-        steps = (recipe.pooling, recipe.flip, recipe.fuse, recipe.dba, recipe.qe)
-        key = (dataset, model, steps)
+        key = (dataset, model, recipe.combination)
         if key not in self.cache:
             spec = MODELS[model]
             labels = self.pg.dataset(dataset).labels

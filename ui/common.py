@@ -17,7 +17,7 @@ from convenet.errors import ImageLoadError, UnknownNameError, WeightsUnavailable
 from convenet.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, get_model_spec
 from convenet.playground import Playground
 from convenet.search.metrics import METRIC_LABELS, METRICS
-from convenet.search.recipes import layers_alike
+from convenet.search.recipes import depth_index, layers_alike
 from ui.gradio_compat.files import upload_folder
 from ui.server import MISTAKES
 
@@ -138,8 +138,7 @@ def corresponding_layer(old_model: str, old_layer: str, new_model: str) -> str:
     old, new = get_model_spec(old_model), get_model_spec(new_model)
     if old_layer not in old.layer_names:
         return old_layer if old_layer in new.layer_names else default_layer(new.key)
-    position = old.layer_names.index(old_layer) / max(1, len(old.layer_names) - 1)
-    return new.layer_names[round(position * (len(new.layer_names) - 1))]
+    return new.layer_names[depth_index(old.layer_names, old_layer, len(new.layer_names))]
 
 
 def layer_choices(

@@ -66,6 +66,11 @@ class Recipe:
         return (base, View(self.pooling, True)) if self.flip else (base,)
 
     @property
+    def combination(self) -> tuple[object, ...]:
+        """What the recipe does, without its name and words: equal ones search alike."""
+        return self.pooling, self.flip, self.fuse, self.dba, self.qe
+
+    @property
     def steps(self) -> str:
         """The steps in words, e.g. "GeM + flip + DBA"."""
         return " + ".join(STEP_NAMES[step] for step in single_steps(self)) or "plain"
@@ -87,8 +92,7 @@ def layers_alike(name: str, layers: Sequence[str], layer: str) -> tuple[str, ...
 
     def search(at: str) -> tuple[object, ...]:
         recipe = recipe_at(name, layers, at)
-        steps = (recipe.pooling, recipe.flip, recipe.fuse, recipe.dba, recipe.qe)
-        return *steps, layers_read(recipe, layers, at)
+        return *recipe.combination, layers_read(recipe, layers, at)
 
     this = search(layer)
     return tuple(other for other in layers if other != layer and search(other) == this)
@@ -296,8 +300,9 @@ def depth_index(layers: Sequence[str], layer: str, positions: int) -> int:
     return 0 if count == 1 else round(index * (positions - 1) / (count - 1))
 
 
-RECIPES: dict[str, Recipe] = build_recipes(load_choice())
-BEST_BY_DEPTH: tuple[Recipe, ...] = build_best_by_depth(load_choice())
+_CHOICE = load_choice()
+RECIPES: dict[str, Recipe] = build_recipes(_CHOICE)
+BEST_BY_DEPTH: tuple[Recipe, ...] = build_best_by_depth(_CHOICE)
 RECIPE_VIEWS: tuple[View, ...] = tuple(
     dict.fromkeys(view for recipe in (*RECIPES.values(), *BEST_BY_DEPTH) for view in recipe.views)
 )
