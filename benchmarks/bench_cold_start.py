@@ -44,7 +44,7 @@ from convenet.warmup import DONE  # noqa: E402
 WARMUP_TIMEOUT_S = 900.0
 SEARCH_EVERY_S = 1.0  # a visitor's pace while the warm-up runs
 SEARCHES_WITHOUT = 20
-USES = ("upload", "why", "explorer")
+USES = ("upload", "why", "explorer", "deep_layer")
 
 
 def empty_caches(root: Path) -> tuple[Path, dict[str, str]]:
@@ -114,7 +114,16 @@ def first_uses(client: object, model: str, uploads: list[Path], pid: int) -> dic
         predict(model, layer, DATASET, 10 + i, None, api_name="/activations")
         predict(model=model, dataset=DATASET, query_index=10 + i, api_name="/explain_prediction")
 
-    calls: dict[str, Callable[[int], None]] = {"upload": upload, "why": why, "explorer": explorer}
+    def deep_layer(i: int) -> None:  # a learner's next step in the Explorer: another layer
+        deepest = get_model_spec(model).layer_names[-1]
+        predict(model, deepest, DATASET, 20 + i, None, api_name="/activations")
+
+    calls: dict[str, Callable[[int], None]] = {
+        "upload": upload,
+        "why": why,
+        "explorer": explorer,
+        "deep_layer": deep_layer,
+    }
     out = {}
     for use in USES:
         for i, when in enumerate(("first", "warm")):

@@ -97,6 +97,18 @@ def _explorer(pg: Playground, spec: ModelSpec) -> None:
     inspector.gradcam(image)
 
 
+def _explorer_layers(pg: Playground, spec: ModelSpec) -> None:
+    """The feature maps of the model's other curated layers, and the channels' numbers: each
+    layer's graph is traced on its first view (0.1-0.7 s of CPU each for Lite0 and Lite2),
+    while a class's other visitors wait for the cores."""
+    from convenet.explain.explorer import draw_channel_numbers  # TensorFlow: not at start
+
+    inspector, image = pg.inspect(spec.key), _sample(spec)
+    for layer in spec.layer_names[1:]:
+        inspector.activations(layer, image)
+    draw_channel_numbers(max(inspector.channel_count(layer) for layer in spec.layer_names))
+
+
 UPLOAD_GRAPH = Step("uploads (ONNX graph)", _graph("avg"))
 # In the order a visitor meets them: a search and an upload first (the search tab), then why
 # it matched (the explanation runs in the low-priority pool, whose ONNX sessions use one
@@ -110,6 +122,7 @@ STEPS = (
     # Last: an upload searched with a recipe (GeM; the smaller sizes of multi-scale GeM).
     Step("recipes' uploads (ONNX graph, GeM)", _graph("gem")),
     Step("recipes' uploads (ONNX graph, GeM at any size)", _graph(ANY_SIZE)),
+    Step("the Model Explorer's other layers (feature maps)", _explorer_layers),
 )
 
 

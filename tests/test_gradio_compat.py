@@ -585,6 +585,22 @@ def test_the_chosen_event_is_the_one_gradio_runs_next(queued: tuple[gr.Blocks, A
     assert [name for name, _ in ran] == ["b"] and 0 <= ran[0][1] < 5
 
 
+def test_a_group_at_its_limit_is_not_weighed(queued: tuple[gr.Blocks, Any]) -> None:
+    """Gradio asks for the next event every millisecond while one waits and a worker is free;
+    a group that cannot start one then must not cost a choice over its whole list."""
+    demo, _ = queued
+    asked: list[int] = []
+    queue.before_picking(demo, lambda events: asked.append(len(events)) or 0, id, print)
+    group = demo._queue.event_queue_per_concurrency_id["g"]
+    group.current_concurrency = group.concurrency_limit
+    for _ in range(100):
+        assert demo._queue.get_events() is None
+    assert asked == []
+    group.current_concurrency = group.concurrency_limit - 1
+    assert demo._queue.get_events()[2] == "g"
+    assert asked == [3]
+
+
 def test_a_check_runs_before_gradio_queues_an_event(queued: tuple[gr.Blocks, Any]) -> None:
     from gradio.data_classes import PredictBodyInternal
 

@@ -324,3 +324,23 @@ def test_views_run_as_graphs_traced_once_and_equal_eager_keras(
     compiled.append(graphs[("graph", ("prediction", None))])
     assert all(fn.experimental_get_tracing_count() == 1 for fn in compiled)
     assert cam.shape == maps.shape[:2]
+
+
+@pytest.mark.parametrize("size", [8, 20, 64])
+def test_channel_numbers_are_the_pixels_pillow_draws(size: int) -> None:
+    """The numbers are stamped from drawings made once (drawing text holds the interpreter
+    lock): each tile must still look exactly as if its number were drawn on it."""
+    from PIL import Image, ImageDraw
+
+    from convenet.explain.explorer import LABEL_AT, _label
+
+    rng = np.random.default_rng(size)
+    for text in ("0", "7", "42", "1279"):
+        tile = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        drawn = Image.fromarray(tile)
+        ImageDraw.Draw(drawn).text(
+            LABEL_AT, text, fill=(255, 255, 255), stroke_width=2, stroke_fill=(0, 0, 0)
+        )
+        stamped = _label(tile, text)
+        np.testing.assert_array_equal(stamped, np.asarray(drawn))
+        assert not np.array_equal(stamped, tile)
