@@ -29,6 +29,7 @@ import random
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
@@ -53,6 +54,7 @@ CLASSROOM, GREEDY, OTHER = "127.0.0.4", "127.0.0.2", "127.0.0.3"
 FLOOD_STEPS = 16  # a preset (issue 27 measured 20 steps, before the presets)
 TARGET_RATIO = 3.0
 SHORT_STEPS, LONG_STEPS = 16, 384
+CHANNELS = 1280  # LAYER's channels: a picture of any other is refused
 MIX = ("search",) * 6 + ("upload", "upload", "explorer", "featurevis")
 
 
@@ -98,13 +100,13 @@ class Soak:
             data = [MODEL, LAYER, DATASET, rng.randrange(200), None]
             status, _ = call(self.url, "activations", data, CLASSROOM)
         else:
-            data = [MODEL, LAYER, channel, SHORT_STEPS]
+            data = [MODEL, LAYER, channel % CHANNELS, SHORT_STEPS]
             status, _ = call(self.url, "featurevis", data, CLASSROOM)
         return status
 
     def learner(self, number: int) -> None:
         rng = random.Random(number)
-        channel = 40 * number  # channels of its own, never one cached already
+        channel = 40 * number  # channels of its own, rarely one cached already
         while time.monotonic() < self.until:
             channel += 1
             self.one(rng.choice(MIX), rng, channel)
@@ -119,7 +121,7 @@ class Soak:
 
         def picture(channel: int) -> None:
             try:
-                call(self.url, "featurevis", [MODEL, LAYER, channel % 1280, LONG_STEPS], GREEDY)
+                call(self.url, "featurevis", [MODEL, LAYER, channel % CHANNELS, LONG_STEPS], GREEDY)
             except (OSError, http.client.HTTPException):
                 failed.set()
             finally:
@@ -233,7 +235,9 @@ def main() -> None:
         ]
         refused = [entry for entry in soak.log if entry[2] != "complete"]
         print(f"\n{opts.learners} learners at one address, {minutes:g} min, one greedy visitor:")
-        print(f"  calls {len(soak.log)}, refused or failed {len(refused)} (target 0)")
+        print(f"  calls {len(soak.log)}, refused or failed {len(refused)} (target 0)", end="")
+        kinds = Counter(kind for kind, *_ in refused)
+        print("".join(f", {kind} {count}" for kind, count in sorted(kinds.items())))
         run.add("idle_search", "dataset search, idle", idle)
         run.add("class_search", "dataset search, during the class", searches)
         for kind in ("upload", "explorer", "featurevis"):

@@ -72,9 +72,9 @@ def _tile_grid(tiles: Sequence[np.ndarray], gap: int = 1) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4096)
-def _label_stamp(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """A channel number drawn once, white outlined in black, as its colour (already weighted
-    by coverage) and how much of the tile it covers, both H x W x 1-or-3 floats.
+def _label_stamp(text: str) -> np.ndarray:
+    """A channel number drawn once, white outlined in black: its RGBA pixels (H x W x 4
+    bytes, the colour already weighted by coverage, as Pillow draws on a clear canvas).
 
     Drawing text holds the interpreter lock: drawn afresh on every tile it took 10 % of the
     lock's time in bench_soak.py's class, while searches waited for it.
@@ -84,8 +84,7 @@ def _label_stamp(text: str) -> tuple[np.ndarray, np.ndarray]:
     ImageDraw.Draw(stamp).text(
         LABEL_AT, text, fill=(255, 255, 255, 255), stroke_width=2, stroke_fill=(0, 0, 0, 255)
     )
-    pixels = np.asarray(stamp, dtype=np.float32)
-    return pixels[..., :3], pixels[..., 3:] / 255.0
+    return np.asarray(stamp)
 
 
 def draw_channel_numbers(count: int) -> None:
@@ -97,10 +96,11 @@ def draw_channel_numbers(count: int) -> None:
 
 def _label(tile: np.ndarray, text: str) -> np.ndarray:
     """Write a channel number in the corner, outlined so it reads on light and dark maps."""
-    colour, cover = _label_stamp(text)
-    h, w = min(tile.shape[0], cover.shape[0]), min(tile.shape[1], cover.shape[1])
+    stamp = _label_stamp(text)
+    h, w = min(tile.shape[0], stamp.shape[0]), min(tile.shape[1], stamp.shape[1])
+    pixels = stamp[:h, :w].astype(np.float32)
     out = tile.copy()
-    corner = colour[:h, :w] + (1.0 - cover[:h, :w]) * tile[:h, :w]
+    corner = pixels[..., :3] + (1.0 - pixels[..., 3:] / 255.0) * tile[:h, :w]
     out[:h, :w] = np.clip(np.rint(corner), 0, 255).astype(np.uint8)
     return out
 
