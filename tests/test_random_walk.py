@@ -37,6 +37,7 @@ from ui.search_events import recipe_named
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 from playwright.sync_api import Browser, Page  # noqa: E402
+from playwright.sync_api import TimeoutError as ClickTimeout  # noqa: E402
 
 SEED = int(os.environ.get("CONVENET_WALK_SEED", "26"))
 STEPS = int(os.environ.get("CONVENET_WALK_STEPS", "100"))
@@ -44,6 +45,7 @@ BUDGET_S = float(os.environ.get("CONVENET_WALK_BUDGET_S", "150"))
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cat.jpg"
 SETTLE_S = 60.0  # a search on a busy 2-core machine, or a model's first features
 QUIET_S = 0.6  # the page counts as settled once nothing changed for this long
+TILE_CLICK_MS = 10_000  # a tile that stays gone this long was redrawn away, as for a learner
 GRACE = 3  # settled pages a disagreement must last through to count
 RAW_ERROR = re.compile(
     r"Traceback|Exception|Errno|/tmp/|gradio-tmp|\bNone\b|decompression|not in the list of choices"
@@ -260,7 +262,10 @@ def click_tile(gallery: str) -> Action:
         if not count:
             return f"{gallery}: no tile to click"
         n = walk.rng.randrange(count)
-        tiles.nth(n).click()
+        try:
+            tiles.nth(n).click(timeout=TILE_CLICK_MS)
+        except ClickTimeout:  # a pair's first action redrew the gallery with fewer tiles
+            return f"{gallery}: tile {n} of {count} went away before the click"
         return f"{gallery}: clicked tile {n}"
 
     act.__name__ = f"click_{gallery}"
